@@ -1,0 +1,64 @@
+"""mailsdk: send email from Python over SMTP or provider HTTP APIs.
+
+```python
+from mailsdk import Message, Sender
+
+msg = Message(from_="Reports <reports@example.com>", to=["alice@example.com"],
+              subject="Daily", text="See attached.")
+with Sender("smtp://user:pass@mail.example.com:587") as sender:
+    result = sender.send(msg)
+```
+"""
+
+from mailsdk.config import ConfigurationError, TransportURL, parse_url, register_scheme
+from mailsdk.errors import (
+    DeliveryFailed,
+    DeliveryUnknown,
+    MailError,
+    MessageError,
+    PermanentError,
+    RecipientsRefused,
+    RelayError,
+    TransientError,
+)
+from mailsdk.message import Address, Attachment, Envelope, Message
+from mailsdk.mime import OutgoingMessage
+from mailsdk.result import Attempt, SendResult
+from mailsdk.sender import AsyncSender, Sender
+from mailsdk.transports.base import Transport
+from mailsdk.transports.console import ConsoleTransport
+from mailsdk.transports.file import FileTransport
+from mailsdk.transports.memory import MemoryTransport
+from mailsdk.transports.smtp import SMTPTransport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Address",
+    "AsyncSender",
+    "Attachment",
+    "Attempt",
+    "ConfigurationError",
+    "ConsoleTransport",
+    "DeliveryFailed",
+    "DeliveryUnknown",
+    "Envelope",
+    "FileTransport",
+    "MailError",
+    "MemoryTransport",
+    "Message",
+    "MessageError",
+    "OutgoingMessage",
+    "PermanentError",
+    "RecipientsRefused",
+    "RelayError",
+    "SMTPTransport",
+    "SendResult",
+    "Sender",
+    "TransientError",
+    "Transport",
+    "TransportURL",
+    "__version__",
+    "parse_url",
+    "register_scheme",
+]

@@ -1,0 +1,168 @@
+"""The error tree: every failure says what happened and what the caller should do next.
+
+```
+MailError
+├── MessageError        bad input, raised before any I/O (also a ValueError)
+├── TransientError      try again later (SMTP 4xx, HTTP 429/5xx, network)
+├── PermanentError      this relay will not take this message: do not retry it here
+│   └── RecipientsRefused   every recipient was refused (per-recipient codes)
+├── RelayError          this relay is unusable (connect/TLS/AUTH): fail over at once
+├── DeliveryUnknown     the connection was lost after the message was handed over
+└── DeliveryFailed      every relay failed; carries every attempt
+```
+
+Errors carry the relay's display name, the SMTP or HTTP status, the enhanced status code and
+the server's text. They never carry a secret: relay names are built without passwords and
+transports redact credentials before they reach an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailsdk.result import Attempt
+
+__all__ = [
+    "DeliveryFailed",
+    "DeliveryUnknown",
+    "MailError",
+    "MessageError",
+    "PermanentError",
+    "RecipientsRefused",
+    "RelayError",
+    "TransientError",
+]
+
+
+class MailError(Exception):
+    """Root of every error mailsdk raises.
+
+    Attributes:
+        relay: display name of the relay involved (never contains a secret), or None.
+        code: SMTP reply code or HTTP status, when the server gave one.
+        enhanced_code: RFC 3463 enhanced status code such as ``"5.7.8"``, when given.
+        server_text: the server's own words, when it said any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        relay: str | None = None,
+        code: int | None = None,
+        enhanced_code: str | None = None,
+        server_text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.relay = relay
+        self.code = code
+        self.enhanced_code = enhanced_code
+        self.server_text = server_text
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        detail = " ".join(
+            str(p) for p in (self.code, self.enhanced_code, self.server_text) if p is not None
+        )
+        if detail and (self.server_text is None or self.server_text not in self.message):
+            parts.append(f"[{detail}]")
+        if self.relay and self.relay not in self.message:
+            parts.append(f"(relay {self.relay})")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class MessageError(MailError, ValueError):
+    """The message or its options are invalid; nothing was sent."""
+
+
+class TransientError(MailError):
+    """A temporary failure: the same relay may accept the message later.
+
+    ``retry_after`` is the delay in seconds the server asked for (HTTP Retry-After), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        relay: str | None = None,
+        code: int | None = None,
+        enhanced_code: str | None = None,
+        server_text: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, relay=relay, code=code, enhanced_code=enhanced_code, server_text=server_text
+        )
+        self.retry_after = retry_after
+
+
+class PermanentError(MailError):
+    """This relay refused this message for good; retrying it on the same relay will not help."""
+
+
+class RelayError(MailError):
+    """The relay cannot be used at all (connection, TLS, STARTTLS or AUTH failure)."""
+
+
+class RecipientsRefused(PermanentError):
+    """Every recipient was refused, so no message was sent.
+
+    ``refused`` maps each address to the ``(code, text)`` the server gave for it.
+    """
+
+    def __init__(
+        self,
+        refused: Mapping[str, tuple[int, str]],
+        *,
+        relay: str | None = None,
+    ) -> None:
+        self.refused = dict(refused)
+        codes = sorted({code for code, _ in self.refused.values()})
+        first_code, first_text = next(iter(self.refused.values()), (None, None))
+        summary = ", ".join(f"{addr} ({code})" for addr, (code, _) in self.refused.items())
+        super().__init__(
+            f"all recipients refused: {summary}",
+            relay=relay,
+            code=first_code if len(codes) == 1 else None,
+            server_text=first_text,
+        )
+
+    @property
+    def transient(self) -> bool:
+        """True when every refusal was temporary (4xx), so the recipients may be retried."""
+        return all(400 <= code < 500 for code, _ in self.refused.values())
+
+
+class DeliveryUnknown(MailError):
+    """The connection was lost after the message was handed over and before the server replied.
+
+    The message may or may not have been delivered. mailsdk does not resend it by default
+    (at-most-once), so a receiver never gets it twice by our doing.
+    """
+
+
+class DeliveryFailed(MailError):
+    """Every relay failed. ``attempts`` lists each attempt in the order it was made."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt]) -> None:
+        last = attempts[-1] if attempts else None
+        super().__init__(
+            message,
+            relay=last.relay if last else None,
+            code=last.code if last else None,
+            enhanced_code=last.enhanced_code if last else None,
+            server_text=last.text if last else None,
+        )
+        self.attempts = list(attempts)
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        lines.extend(f"  {a.describe()}" for a in self.attempts)
+        return "\n".join(lines)

@@ -1,0 +1,446 @@
+"""Message, Address and Attachment: the validated description of one email.
+
+Everything a header will carry is checked here, before rendering, because the stdlib's own
+generator has let CR/LF through more than once (CVE-2024-6923, CVE-2026-1299). Addresses are
+checked with email-validator (IDN domains and UTF-8 local parts allowed); the SMTP envelope is
+built from these validated values, never from re-parsed headers.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.header import decode_header
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import email_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mailsdk.errors import MessageError
+
+__all__ = ["Address", "Attachment", "Envelope", "Message"]
+
+# CR, LF, NUL, every other C0 control but TAB, DEL, and the Unicode line breaks that
+# str.splitlines() honours (VT, FF, FS, GS, RS, NEL, LS, PS): any of them in a header can
+# end the header line in some reader.
+_UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
+_MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_CONTENT_ID = re.compile(r"^[!-;=?-~]+$")  # printable ASCII without '<', '>' or spaces
+
+# Headers the model builds itself from its own fields, so they cannot be set through `headers`
+# (a custom "Bcc" must never add a recipient, a custom Content-Type must not break the tree).
+_STRUCTURAL_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "subject",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+        "content-id",
+        "return-path",
+    }
+)
+
+# email-validator refuses special-use domains; a local relay legitimately takes mail for
+# root@localhost, so these names are allowed with the local part still validated.
+_LOCAL_DOMAINS = frozenset({"localhost", "localhost.localdomain"})
+
+
+def check_header_text(value: str, what: str) -> str:
+    """Return *value* unchanged if it is safe inside one header line, else raise MessageError.
+
+    Refuses CR, LF, NUL, other control characters, Unicode line breaks, and RFC 2047 encoded
+    words that decode to any of those.
+    """
+    bad = _UNSAFE_HEADER_CHARS.search(value)
+    if bad:
+        raise MessageError(f"{what} contains a forbidden character {bad.group()!r}")
+    if "=?" in value:
+        try:
+            parts = decode_header(value)
+        except Exception:  # noqa: BLE001 - malformed encoded words are sent literally
+            parts = []
+        for chunk, charset in parts:
+            text = (
+                chunk.decode(charset or "ascii", errors="replace")
+                if isinstance(chunk, bytes)
+                else chunk
+            )
+            if _UNSAFE_HEADER_CHARS.search(text):
+                raise MessageError(f"{what} has an encoded word that decodes to a line break")
+    return value
+
+
+def _unquote_display_name(name: str) -> str:
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", name[1:-1])
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One mailbox: an optional display name and a validated email address.
+
+    ``Address("Alice", "alice@example.com")``, ``Address(email="bob@example.com")`` or
+    ``Address.parse("Alice <alice@example.com>")``. The address is checked with
+    email-validator; internationalised domains and UTF-8 local parts are allowed.
+    """
+
+    name: str = ""
+    email: str = ""
+    ascii_email: str | None = field(default=None, init=False, repr=False, compare=False)
+    """The address with its domain in IDNA (punycode) form; None when the local part is not
+    ASCII, so that only SMTPUTF8 can carry it."""
+
+    def __post_init__(self) -> None:
+        check_header_text(self.name, "display name")
+        check_header_text(self.email, "address")
+        if not self.email:
+            raise MessageError("an address needs an email")
+        local, at, domain = self.email.rpartition("@")
+        probe = self.email
+        if at and domain.lower() in _LOCAL_DOMAINS:
+            probe = f"{local}@example.com"
+        try:
+            valid = email_validator.validate_email(
+                probe,
+                check_deliverability=False,
+                allow_smtputf8=True,
+                allow_domain_literal=True,
+                test_environment=True,
+            )
+        except email_validator.EmailNotValidError as exc:
+            raise MessageError(f"invalid address {self.email!r}: {exc}") from None
+        if probe is self.email:
+            object.__setattr__(self, "email", valid.normalized)
+            object.__setattr__(self, "ascii_email", valid.ascii_email)
+        else:
+            object.__setattr__(self, "email", f"{valid.local_part}@{domain.lower()}")
+            object.__setattr__(
+                self, "ascii_email", self.email if valid.ascii_email is not None else None
+            )
+
+    @classmethod
+    def parse(cls, value: str) -> Address:
+        """Parse ``"Name <addr>"``, ``'"Last, First" <addr>'`` or a bare ``"addr"``."""
+        check_header_text(value, "address")
+        value = value.strip()
+        if value.endswith(">") and "<" in value:
+            cut = value.rindex("<")
+            name = _unquote_display_name(value[:cut].strip())
+            return cls(name, value[cut + 1 : -1].strip())
+        return cls("", value)
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        """True when the local part is not ASCII, so only an SMTPUTF8 relay can carry it."""
+        return self.ascii_email is None
+
+    @property
+    def envelope(self) -> str:
+        """The form used in MAIL FROM / RCPT TO: IDNA domain when that suffices."""
+        return self.ascii_email or self.email
+
+    def __str__(self) -> str:
+        if not self.name:
+            return self.email
+        needs_quotes = re.search(r'[()<>\[\]:;@\\,."]', self.name)
+        if needs_quotes:
+            escaped = self.name.replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{escaped}" <{self.email}>'
+        return f"{self.name} <{self.email}>"
+
+
+def _to_address(value: Any) -> Any:
+    if isinstance(value, Address):
+        return value
+    if isinstance(value, str):
+        return Address.parse(value)
+    if isinstance(value, tuple) and len(value) == 2:
+        return Address(str(value[0] or ""), str(value[1]))
+    if isinstance(value, Mapping):
+        return Address(str(value.get("name") or ""), str(value.get("email") or ""))
+    raise MessageError(f"expected an address string or Address, got {type(value).__name__}")
+
+
+def _to_address_list(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, (str, Address, tuple)):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise MessageError(f"expected a list of addresses, got {type(value).__name__}")
+    return [_to_address(v) for v in value]
+
+
+AddressField = Annotated[Address, BeforeValidator(_to_address)]
+AddressList = Annotated[list[Address], BeforeValidator(_to_address_list)]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The SMTP envelope: who the message is from and every recipient (Bcc included)."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    smtputf8: bool
+
+
+def _raise_as_message_error(exc: ValidationError, model: str) -> MessageError:
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(f"{loc}: {msg}" if loc else msg)
+    return MessageError(f"invalid {model}: " + "; ".join(problems))
+
+
+class _Model(BaseModel):
+    """Base for the public models: validation failures surface as MessageError."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        arbitrary_types_allowed=True,
+    )
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _raise_as_message_error(exc, type(self).__name__) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Validate a dict (``"from"`` is accepted for ``from_``); raise MessageError."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            raise _raise_as_message_error(exc, cls.__name__) from None
+
+
+class Attachment(_Model):
+    """A file attached to the message, or an inline image referenced by ``cid:`` in the HTML.
+
+    ``content_type`` is guessed from the file name when omitted. The file name is reduced to
+    its base name, so a path never leaks into the message.
+    """
+
+    filename: str
+    content: bytes
+    content_type: str = ""
+    inline: bool = False
+    cid: str | None = None
+
+    @field_validator("filename")
+    @classmethod
+    def _base_name(cls, value: str) -> str:
+        check_header_text(value, "attachment file name")
+        base = re.split(r"[\\/]", value)[-1].strip()
+        if base in ("", ".", ".."):
+            raise MessageError(f"attachment file name {value!r} has no base name")
+        return base
+
+    @field_validator("cid")
+    @classmethod
+    def _check_cid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().removeprefix("<").removesuffix(">")
+        if not _CONTENT_ID.match(value):
+            raise MessageError(f"invalid content id {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_in(self) -> Attachment:
+        ctype = self.content_type.strip().lower()
+        if not ctype:
+            ctype = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+        if not _CONTENT_TYPE.match(ctype):
+            raise MessageError(f"invalid content type {self.content_type!r}")
+        object.__setattr__(self, "content_type", ctype)
+        if self.inline and self.cid is None:
+            object.__setattr__(self, "cid", f"{uuid.uuid4().hex}@mailsdk")
+        return self
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        inline: bool = False,
+        cid: str | None = None,
+    ) -> Attachment:
+        """Read a file into an attachment named after the file's base name."""
+        p = Path(path)
+        return cls(
+            filename=filename or p.name,
+            content=p.read_bytes(),
+            content_type=content_type or "",
+            inline=inline,
+            cid=cid,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, "
+            f"size={len(self.content)}, inline={self.inline})"
+        )
+
+
+class Message(_Model):
+    """One email, validated on construction.
+
+    Addresses are ``"Name <addr>"`` strings, bare addresses or :class:`Address` values. Build
+    it from keywords (``from_=``) or from a dict with :meth:`model_validate` (``"from"``).
+    Any invalid part raises :class:`~mailsdk.MessageError` (also a ``ValueError``) before
+    anything is sent. When ``from_`` is omitted the ``MAILSDK_FROM`` environment variable is
+    used.
+    """
+
+    from_: AddressField | None = Field(default=None, alias="from")
+    to: AddressList = Field(default_factory=list)
+    cc: AddressList = Field(default_factory=list)
+    bcc: AddressList = Field(default_factory=list)
+    reply_to: AddressList = Field(default_factory=list)
+    subject: str = ""
+    text: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    headers: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    envelope_from: AddressField | None = None
+    """Bounce address for MAIL FROM when it differs from ``from_`` (becomes Return-Path)."""
+
+    @field_validator("subject")
+    @classmethod
+    def _check_subject(cls, value: str) -> str:
+        return check_header_text(value, "subject")
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: set[str] = set()
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise MessageError(f"invalid header name {name!r}")
+            lowered = name.lower()
+            if lowered in _STRUCTURAL_HEADERS:
+                raise MessageError(
+                    f"header {name!r} is built from the message's own fields; set it there"
+                )
+            if lowered in seen:
+                raise MessageError(f"header {name!r} is given twice")
+            seen.add(lowered)
+            check_header_text(text, f"header {name}")
+            if lowered == "message-id" and not _MESSAGE_ID.match(text.strip()):
+                raise MessageError(f"Message-ID {text!r} is not of the form <left@right>")
+            if lowered == "date":
+                try:
+                    parsedate_to_datetime(text)
+                except (TypeError, ValueError):
+                    raise MessageError(f"Date header {text!r} is not an RFC 5322 date") from None
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            check_header_text(tag, "tag")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            check_header_text(key, "metadata key")
+            check_header_text(text, f"metadata {key}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> Message:
+        if self.from_ is None:
+            default = os.environ.get("MAILSDK_FROM", "").strip()
+            if not default:
+                raise MessageError("no sender: set from_ (or the MAILSDK_FROM variable)")
+            object.__setattr__(self, "from_", Address.parse(default))
+        if not (self.to or self.cc or self.bcc):
+            raise MessageError("no recipient: set at least one of to, cc or bcc")
+        cids = [a.cid for a in self.attachments if a.inline]
+        if len(set(cids)) != len(cids):
+            raise MessageError("two inline attachments share a content id")
+        return self
+
+    @property
+    def sender(self) -> Address:
+        """The From address (after the MAILSDK_FROM fallback)."""
+        assert self.from_ is not None  # guaranteed by validation
+        return self.from_
+
+    def recipients(self) -> list[Address]:
+        """Every recipient, To, Cc and Bcc, each address once, in that order."""
+        seen: set[str] = set()
+        out: list[Address] = []
+        for addr in (*self.to, *self.cc, *self.bcc):
+            key = addr.envelope.lower()
+            if key not in seen:
+                seen.add(key)
+                out.append(addr)
+        return out
+
+    def needs_smtputf8(self) -> bool:
+        """True when some address (header or envelope) has a non-ASCII local part."""
+        everyone = (self.sender, *self.to, *self.cc, *self.bcc, *self.reply_to)
+        extra = (self.envelope_from,) if self.envelope_from else ()
+        return any(a.needs_smtputf8 for a in (*everyone, *extra))
+
+    def envelope(self) -> Envelope:
+        """The SMTP envelope, built from the validated fields (never from headers)."""
+        bounce = self.envelope_from or self.sender
+        return Envelope(
+            mail_from=bounce.envelope,
+            rcpt_to=tuple(a.envelope for a in self.recipients()),
+            smtputf8=self.needs_smtputf8(),
+        )
+
+    def as_bytes(self) -> bytes:
+        """Render the exact MIME that goes on the wire (CRLF line endings).
+
+        A Message-ID and a Date are generated unless given in ``headers``; with both given,
+        the output is deterministic.
+        """
+        from mailsdk.mime import render
+
+        return render(self).raw
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(from_={str(self.from_)!r}, to={[str(a) for a in self.to]!r}, "
+            f"subject={self.subject!r}, attachments={len(self.attachments)})"
+        )

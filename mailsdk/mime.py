@@ -1,0 +1,205 @@
+"""Message -> MIME: the stdlib ``email`` package builds the tree, we fix what it leaves loose.
+
+The tree is multipart/mixed > related > alternative, each level only when needed. Output uses
+CRLF only, RFC 2047 for non-ASCII headers (raw UTF-8 headers only when an address needs
+SMTPUTF8), never a Bcc header, and multipart boundaries derived from the Message-ID so that a
+message with a fixed Message-ID and Date renders to the same bytes every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from email import policy as _policies
+from email.headerregistry import Address as _HeaderAddress
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime, make_msgid
+
+from mailsdk.errors import MessageError
+from mailsdk.message import Address, Envelope, Message
+
+__all__ = ["MAX_LINE_OCTETS", "OutgoingMessage", "build_email_message", "render"]
+
+MAX_LINE_OCTETS = 998
+"""RFC 5322 section 2.1.1: no line may be longer than this, CRLF excluded."""
+
+_LINE_ENDINGS = re.compile(r"\r\n|\r|\n")
+
+
+class OutgoingMessage:
+    """A message prepared for one send: its Message-ID, Date, envelope and, lazily, its bytes.
+
+    It is made once per ``send`` and handed unchanged to every relay and every retry, so each
+    one sees the same Message-ID and the same bytes. Transports that post JSON never pay for
+    rendering MIME they do not use.
+    """
+
+    __slots__ = ("_raw", "date", "envelope", "message", "message_id")
+
+    def __init__(
+        self,
+        message: Message,
+        *,
+        message_id: str | None = None,
+        date: str | None = None,
+    ) -> None:
+        self.message = message
+        headers = {k.lower(): v for k, v in message.headers.items()}
+        self.message_id: str = (
+            message_id or headers.get("message-id", "").strip() or _new_message_id(message.sender)
+        )
+        self.date: str = date or headers.get("date") or format_datetime(datetime.now(timezone.utc))
+        self.envelope: Envelope = message.envelope()
+        self._raw: bytes | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The MIME bytes (CRLF line endings), rendered on first use."""
+        if self._raw is None:
+            self._raw = _serialise(build_email_message(self))
+        return self._raw
+
+    def __repr__(self) -> str:
+        return f"OutgoingMessage(message_id={self.message_id!r}, message={self.message!r})"
+
+
+def render(message: Message) -> OutgoingMessage:
+    """Prepare *message* for sending (new Message-ID and Date unless its headers fix them)."""
+    return OutgoingMessage(message)
+
+
+def _new_message_id(sender: Address) -> str:
+    domain = sender.envelope.rpartition("@")[2]
+    return make_msgid(domain=domain)
+
+
+def _normalise_text(text: str) -> str:
+    return _LINE_ENDINGS.sub("\n", text)
+
+
+def _header_address(addr: Address, utf8: bool) -> _HeaderAddress | str:
+    if addr.needs_smtputf8:
+        # headerregistry.Address refuses a non-ASCII local part even under the SMTPUTF8
+        # policy; the parser accepts the same address as text (RFC 6532).
+        return str(addr)
+    return _HeaderAddress(display_name=addr.name, addr_spec=addr.envelope)
+
+
+def _policy_for(message: Message) -> _policies.EmailPolicy:
+    return _policies.SMTPUTF8 if message.needs_smtputf8() else _policies.SMTP
+
+
+def build_email_message(outgoing: OutgoingMessage) -> EmailMessage:
+    """Build the stdlib EmailMessage for *outgoing* (the reference renderer)."""
+    message = outgoing.message
+    policy = _policy_for(message)
+    utf8 = bool(policy.utf8)
+    em = EmailMessage(policy=policy)
+    em["From"] = _header_address(message.sender, utf8)
+    for name, addrs in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):
+        if addrs:
+            parts = [_header_address(a, utf8) for a in addrs]
+            em[name] = (
+                ", ".join(map(str, parts)) if any(isinstance(p, str) for p in parts) else parts
+            )
+    em["Subject"] = message.subject
+    em["Date"] = outgoing.date
+    em["Message-ID"] = outgoing.message_id
+    for name, value in message.headers.items():
+        if name.lower() not in ("date", "message-id"):
+            em[name] = value
+
+    em["MIME-Version"] = "1.0"
+    _attach_body(em, _body_tree(message, policy), message)
+    _set_boundaries(em, outgoing.message_id)
+    return em
+
+
+def _body_tree(message: Message, policy: _policies.EmailPolicy) -> MIMEPart:
+    """The text/html body, wrapped in multipart/related when inline images go with the HTML."""
+    text = _normalise_text(message.text) if message.text is not None else None
+    html = _normalise_text(message.html) if message.html is not None else None
+    # Bodies are encoded to 7 bit (quoted-printable or base64 when needed), so the message
+    # never depends on the relay offering 8BITMIME.
+    body = MIMEPart(policy=policy.clone(cte_type="7bit"))
+    if text is not None or html is None:
+        body.set_content(text or "", subtype="plain", charset="utf-8")
+        if html is not None:
+            body.add_alternative(html, subtype="html", charset="utf-8")
+    else:
+        body.set_content(html, subtype="html", charset="utf-8")
+    inline = [a for a in message.attachments if a.inline] if html is not None else []
+    if not inline:
+        return body
+    related = MIMEPart(policy=policy)
+    related.make_related()
+    related.attach(body)
+    for att in inline:
+        maintype, _, subtype = att.content_type.partition("/")
+        related.add_related(
+            att.content,
+            maintype,
+            subtype,
+            cid=f"<{att.cid}>",
+            filename=att.filename,
+            disposition="inline",
+        )
+    return related
+
+
+def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
+    # Inline images only go in the related part when there is HTML to refer to them.
+    others = [a for a in message.attachments if not (a.inline and message.html is not None)]
+    if others:
+        # Built on a MIMEPart so the subparts do not each get a MIME-Version header.
+        mixed = MIMEPart(policy=body.policy)
+        mixed.make_mixed()
+        mixed.attach(body)
+        for att in others:
+            maintype, _, subtype = att.content_type.partition("/")
+            extra = {"cid": f"<{att.cid}>"} if att.inline else {}
+            mixed.add_attachment(
+                att.content,
+                maintype,
+                subtype,
+                filename=att.filename,
+                disposition="inline" if att.inline else "attachment",
+                **extra,
+            )
+        body = mixed
+    for name, value in body.items():
+        em[name] = value
+    em.set_payload(body.get_payload())
+
+
+def _set_boundaries(em: EmailMessage, message_id: str) -> None:
+    # The stdlib picks random boundaries at flatten time; deriving them from the Message-ID
+    # makes output reproducible. A boundary must not occur in any encoded payload.
+    payloads = [
+        str(part.get_payload()) for part in em.walk() if not part.is_multipart()
+    ]
+    for index, part in enumerate(p for p in em.walk() if p.is_multipart()):
+        salt = 0
+        while True:
+            digest = hashlib.sha256(f"{message_id}/{index}/{salt}".encode()).hexdigest()
+            boundary = f"=_mailsdk_{digest[:28]}"
+            if not any(boundary in p for p in payloads):
+                break
+            salt += 1
+        part.set_boundary(boundary)
+
+
+def _serialise(em: EmailMessage) -> bytes:
+    raw = em.as_bytes(policy=em.policy)
+    # Defence in depth: whatever the stdlib did, nothing leaves with a bare CR or LF, or a
+    # line over the RFC 5322 limit.
+    if raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
+        raise MessageError("rendered message has a bare CR or LF")
+    for line in raw.split(b"\r\n"):
+        if len(line) > MAX_LINE_OCTETS:
+            raise MessageError(
+                f"rendered message has a line of {len(line)} octets (limit {MAX_LINE_OCTETS});"
+                " a header value has a word too long to fold"
+            )
+    return raw

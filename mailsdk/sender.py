@@ -1,0 +1,264 @@
+"""AsyncSender (the one implementation) and Sender, its sync facade on a private loop thread.
+
+All protocol, pooling and retry logic is async. ``Sender`` runs an ``AsyncSender`` on one
+event-loop thread it owns, so connection pools survive between sync calls, and sync code can
+call it from anywhere: a plain script, many threads, the thread of a running asyncio loop, or a
+child process after ``fork()`` (the child starts its own loop thread and its own connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from mailsdk.config import ConfigurationError, transports_from_urls
+from mailsdk.errors import MailError
+from mailsdk.message import Message
+from mailsdk.mime import OutgoingMessage
+from mailsdk.result import SendResult
+from mailsdk.transports.base import Transport
+
+__all__ = ["AsyncSender", "Sender", "TransportSpec"]
+
+log = logging.getLogger("mailsdk")
+
+T = TypeVar("T")
+TransportSpec = str | Transport | Sequence[str | Transport]
+"""A URL, a comma-separated string of URLs, a Transport, or a list of URLs and Transports."""
+
+# Set by mailsdk.testing's ``mail_outbox`` fixture: while set, every sender delivers here.
+_override: list[Transport] = []
+
+
+def _build_transports(spec: TransportSpec) -> list[Transport]:
+    if isinstance(spec, Transport):
+        return [spec]
+    items: Sequence[str | Transport] = [spec] if isinstance(spec, str) else spec
+    out: list[Transport] = []
+    for item in items:
+        if isinstance(item, Transport):
+            out.append(item)
+        elif isinstance(item, str):
+            out.extend(transports_from_urls(item))
+        else:
+            raise ConfigurationError(
+                f"expected a URL or a Transport, got {type(item).__name__}"
+            )
+    if not out:
+        raise ConfigurationError("no transport given")
+    return out
+
+
+def _combine(transports: list[Transport]) -> Transport:
+    if len(transports) == 1:
+        return transports[0]
+    from mailsdk.transports.failover import FailoverTransport
+
+    return FailoverTransport(transports)
+
+
+def _as_message(message: Message | Mapping[str, Any]) -> Message:
+    if isinstance(message, Message):
+        return message
+    return Message.model_validate(dict(message))
+
+
+class AsyncSender:
+    """Sends messages through one transport, or a failover list of them.
+
+    ``AsyncSender("smtp://user:pass@mail.example.com:587")``; a list of URLs (or one string
+    with commas) is a failover list, in order. Use it as an async context manager, or call
+    :meth:`aclose` when done, so pooled connections are closed politely.
+    """
+
+    def __init__(self, transport: TransportSpec) -> None:
+        self.transports = _build_transports(transport)
+        self.transport = _combine(self.transports)
+
+    @property
+    def name(self) -> str:
+        """The display name of the transport (no secrets)."""
+        return self.transport.name
+
+    async def send(self, message: Message | Mapping[str, Any]) -> SendResult:
+        """Send one message. Returns a SendResult or raises a MailError subclass."""
+        outgoing = OutgoingMessage(_as_message(message))
+        transport = _override[-1] if _override else self.transport
+        return await transport.send(outgoing)
+
+    async def send_many(
+        self,
+        messages: Iterable[Message | Mapping[str, Any]],
+        *,
+        concurrency: int = 8,
+    ) -> list[SendResult | MailError]:
+        """Send many messages, at most *concurrency* at a time.
+
+        Returns one entry per message, in order: its SendResult, or the MailError that it
+        ended with. Nothing is raised for a single message's failure, so one bad address does
+        not stop a mail-merge.
+        """
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(msg: Message | Mapping[str, Any]) -> SendResult | MailError:
+            async with gate:
+                try:
+                    return await self.send(msg)
+                except MailError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(m) for m in messages)))
+
+    async def aclose(self) -> None:
+        """Close every transport's connections."""
+        for transport in self.transports:
+            await transport.aclose()
+        if self.transport not in self.transports:
+            await self.transport.aclose()
+
+    async def __aenter__(self) -> AsyncSender:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncSender({self.name!r})"
+
+
+class _LoopThread:
+    """One event loop running forever on a daemon thread."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self._run, name="mailsdk-sender-loop", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError(
+                "Sender was called from its own event-loop thread (an on_event callback?); "
+                "use AsyncSender there"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise MailError("the send was cancelled because the sender was closed") from None
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+_live_senders: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_senders() -> None:
+    for sender in list(_live_senders):
+        try:
+            sender.close()
+        except Exception:  # noqa: BLE001 - interpreter exit: log and go on
+            log.debug("closing a Sender at exit failed", exc_info=True)
+
+
+class Sender:
+    """The synchronous API: the same as :class:`AsyncSender`, for code that is not async.
+
+    ``with Sender("smtps://user:pass@mail.example.com:465") as sender: sender.send(msg)``.
+    Thread-safe; works inside the thread of a running asyncio loop and after ``fork()``.
+    """
+
+    def __init__(self, transport: TransportSpec) -> None:
+        self._async = AsyncSender(transport)
+        self._lock = threading.Lock()
+        self._thread: _LoopThread | None = None
+        _live_senders.add(self)
+
+    @property
+    def name(self) -> str:
+        """The display name of the transport (no secrets)."""
+        return self._async.name
+
+    @property
+    def async_sender(self) -> AsyncSender:
+        """The AsyncSender this facade drives."""
+        return self._async
+
+    def _loop(self) -> _LoopThread:
+        with self._lock:
+            thread = self._thread
+            if thread is None or thread.pid != os.getpid() or not thread.thread.is_alive():
+                # First use, or we are a forked child: the parent's loop thread does not
+                # exist here. Transports notice the new pid and open their own connections.
+                self._thread = thread = _LoopThread()
+            return thread
+
+    def send(self, message: Message | Mapping[str, Any]) -> SendResult:
+        """Send one message; see :meth:`AsyncSender.send`."""
+        msg = _as_message(message)  # validation errors surface in the caller's thread
+        return self._loop().run(self._async.send(msg))
+
+    def send_many(
+        self,
+        messages: Iterable[Message | Mapping[str, Any]],
+        *,
+        concurrency: int = 8,
+    ) -> list[SendResult | MailError]:
+        """Send many messages concurrently; see :meth:`AsyncSender.send_many`."""
+        batch = list(messages)
+        return self._loop().run(self._async.send_many(batch, concurrency=concurrency))
+
+    def close(self) -> None:
+        """Close pooled connections and stop the loop thread. A later send starts afresh."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is None or thread.pid != os.getpid():
+            return
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._async.aclose(), thread.loop)
+            future.result(timeout=10)
+        except Exception:  # noqa: BLE001 - closing is best effort; the loop stops regardless
+            log.debug("closing transports failed", exc_info=True)
+        finally:
+            thread.stop()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Sender({self.name!r})"

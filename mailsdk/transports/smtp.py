@@ -1,0 +1,610 @@
+"""SMTP relay transport over aiosmtplib: TLS policy, AUTH, a connection pool, per-recipient results.
+
+Policy lives here; reply classification is a pure function in :mod:`mailsdk.classify`. The
+envelope always comes from the validated :class:`~mailsdk.Message`, never from headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import re
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal, NoReturn
+
+import aiosmtplib
+from pydantic import SecretStr
+
+from mailsdk.classify import SMTPPhase, classify_smtp_reply, split_enhanced_code
+from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.errors import (
+    DeliveryUnknown,
+    MailError,
+    MessageError,
+    PermanentError,
+    RecipientsRefused,
+    RelayError,
+    TransientError,
+)
+from mailsdk.mime import OutgoingMessage
+from mailsdk.result import Attempt, SendResult
+from mailsdk.transports.base import Transport
+
+__all__ = ["SMTPTransport", "TLSMode"]
+
+log = logging.getLogger("mailsdk")
+
+TLSMode = Literal["starttls", "implicit", "none"]
+AuthMechanism = Literal["plain", "login", "xoauth2"]
+TokenSource = str | SecretStr | Callable[[], str | Awaitable[str]]
+
+# Postfix says "queued as 4XyZ", Exchange and others "id=…" or "<id> Queued mail for delivery".
+_QUEUE_ID = re.compile(r"(?:queued as|id=)\s*<?([A-Za-z0-9._@-]{4,})>?", re.IGNORECASE)
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+_URL_OPTIONS = (
+    "tls",
+    "ca_file",
+    "timeout",
+    "allow_insecure_auth",
+    "auth",
+    "local_hostname",
+    "max_connections",
+    "max_messages",
+)
+
+
+@lru_cache(maxsize=1)
+def _default_local_hostname() -> str:
+    name = socket.getfqdn()
+    return name if name and "." in name else "localhost"
+
+
+@dataclass
+class _Connection:
+    smtp: aiosmtplib.SMTP
+    created: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+    sent: int = 0
+
+
+@dataclass
+class _Outcome:
+    accepted: list[str] = field(default_factory=list)
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    reply: tuple[int, str] | None = None
+
+
+class SMTPTransport(Transport):
+    """Sends through one SMTP relay, reusing a small pool of authenticated connections.
+
+    Args:
+        host, port: the relay. Port defaults to 587 (``tls="starttls"``), 465 (``"implicit"``)
+            or 25 (``"none"``).
+        username, password: AUTH credentials. ``password`` is kept as a SecretStr.
+        oauth_token: for XOAUTH2, a token or a callable (sync or async) returning a fresh one.
+        tls: ``"starttls"`` (required: a relay that does not offer it is refused),
+            ``"implicit"`` (TLS from the first byte, as on 465) or ``"none"`` (local relays).
+        ca_file / tls_context: trust a private CA, or bring a whole SSLContext.
+        allow_insecure_auth: permit AUTH without TLS (``tls="none"``); off by default.
+        auth: force a mechanism; by default XOAUTH2 with a token, else PLAIN, else LOGIN.
+        timeout: seconds for connecting and for each command.
+        data_timeout: seconds to wait for the reply after the final dot (RFC 5321 4.5.3.2.6
+            suggests 10 minutes): losing the connection then is :class:`DeliveryUnknown`.
+        max_connections: connections kept to this relay at once.
+        max_messages: messages sent on one connection before it is replaced.
+        idle_timeout: seconds an idle connection is kept; older ones are replaced.
+        noop_after: seconds of idleness after which a pooled connection is checked with NOOP.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        username: str | None = None,
+        password: str | SecretStr | None = None,
+        oauth_token: TokenSource | None = None,
+        tls: TLSMode = "starttls",
+        ca_file: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        allow_insecure_auth: bool = False,
+        auth: AuthMechanism | None = None,
+        timeout: float = 30.0,
+        data_timeout: float = 600.0,
+        local_hostname: str | None = None,
+        max_connections: int = 4,
+        max_messages: int = 100,
+        idle_timeout: float = 60.0,
+        noop_after: float = 5.0,
+        name: str | None = None,
+    ) -> None:
+        if tls not in ("starttls", "implicit", "none"):
+            raise ConfigurationError(f"tls must be starttls, implicit or none, not {tls!r}")
+        if auth not in (None, "plain", "login", "xoauth2"):
+            raise ConfigurationError(f"auth must be plain, login or xoauth2, not {auth!r}")
+        self.host = host
+        self.port = port or {"starttls": 587, "implicit": 465, "none": 25}[tls]
+        self.tls: TLSMode = tls
+        self.username = username
+        self._password = SecretStr(password) if isinstance(password, str) else password
+        self._oauth_token = oauth_token
+        self.auth: AuthMechanism | None = auth
+        if auth == "xoauth2" and oauth_token is None and self._password is not None:
+            # smtp://user:TOKEN@host?auth=xoauth2: the URL's password slot carries the token.
+            self._oauth_token, self._password = self._password, None
+        has_credentials = self._password is not None or self._oauth_token is not None
+        if has_credentials and not username:
+            raise ConfigurationError("AUTH credentials need a username")
+        if has_credentials and tls == "none" and not allow_insecure_auth:
+            raise ConfigurationError(
+                "refusing AUTH without TLS: use STARTTLS or implicit TLS, or set "
+                "allow_insecure_auth=true for a trusted local relay"
+            )
+        self.allow_insecure_auth = allow_insecure_auth
+        self.timeout = timeout
+        self.data_timeout = max(data_timeout, timeout)
+        self.local_hostname = local_hostname
+        self.max_connections = max(1, max_connections)
+        self.max_messages = max(1, max_messages)
+        self.idle_timeout = idle_timeout
+        self.noop_after = noop_after
+        if tls_context is None and tls != "none":
+            tls_context = ssl.create_default_context(cafile=ca_file)
+        self._tls_context = tls_context
+        scheme = "smtps" if tls == "implicit" else "smtp"
+        user = f"{username}@" if username else ""
+        host_part = f"[{host}]" if ":" in host else host
+        self.name = name or f"{scheme}://{user}{host_part}:{self.port}"
+        self._idle: list[_Connection] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.connections_opened = 0
+        """How many connections this transport has opened (for tests and diagnostics)."""
+
+    @classmethod
+    def from_url(cls, url: TransportURL) -> SMTPTransport:
+        """``smtp://[user[:pass]@]host[:port][?tls=…&ca_file=…&timeout=…&auth=…]``, or
+        ``smtps://…`` for implicit TLS (port 465)."""
+        url.check_options(_URL_OPTIONS)
+        if not url.host:
+            raise ConfigurationError(f"{url.display()}: no host")
+        default_tls: TLSMode = "implicit" if url.scheme == "smtps" else "starttls"
+        tls = url.option("tls", default_tls)
+        if tls not in ("starttls", "implicit", "none"):
+            raise ConfigurationError(
+                f"{url.display()}: tls={tls!r}; use starttls, implicit or none"
+            )
+        auth = url.option("auth")
+        if auth is not None and auth not in ("plain", "login", "xoauth2"):
+            raise ConfigurationError(
+                f"{url.display()}: auth={auth!r}; use plain, login or xoauth2"
+            )
+        return cls(
+            url.host,
+            url.port,
+            username=url.username,
+            password=url.password,
+            tls=tls,  # type: ignore[arg-type]
+            ca_file=url.option("ca_file"),
+            allow_insecure_auth=url.flag("allow_insecure_auth"),
+            auth=auth,  # type: ignore[arg-type]
+            timeout=url.number("timeout", 30.0),
+            local_hostname=url.option("local_hostname"),
+            max_connections=int(url.number("max_connections", 4)),
+            max_messages=int(url.number("max_messages", 100)),
+        )
+
+    # -- pool ----------------------------------------------------------------------------
+
+    def _pool_slots(self) -> asyncio.Semaphore:
+        owner = (os.getpid(), asyncio.get_running_loop())
+        if self._owner != owner or self._slots is None:
+            # After fork(), or under a new event loop, the old sockets and the semaphore
+            # belong to someone else: forget them without touching them.
+            self._idle = []
+            self._slots = asyncio.Semaphore(self.max_connections)
+            self._owner = owner
+        return self._slots
+
+    async def _checkout(self) -> tuple[_Connection, bool]:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.smtp.is_connected or now - conn.last_used > self.idle_timeout:
+                await self._discard(conn, polite=True)
+                continue
+            if now - conn.last_used > self.noop_after:
+                try:
+                    await conn.smtp.noop(timeout=min(self.timeout, 10.0))
+                except (aiosmtplib.SMTPException, OSError):
+                    await self._discard(conn)
+                    continue
+            return conn, True
+        return await self._open(), False
+
+    def _checkin(self, conn: _Connection) -> None:
+        conn.last_used = time.monotonic()
+        if conn.smtp.is_connected and conn.sent < self.max_messages:
+            self._idle.append(conn)
+        else:
+            task = asyncio.get_running_loop().create_task(self._discard(conn, polite=True))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _discard(self, conn: _Connection, polite: bool = False) -> None:
+        if polite and conn.smtp.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                await conn.smtp.quit(timeout=2.0)
+        conn.smtp.close()
+
+    async def aclose(self) -> None:
+        """QUIT and close every pooled connection."""
+        idle, self._idle = self._idle, []
+        if self._owner is not None and self._owner[0] != os.getpid():
+            return
+        for conn in idle:
+            await self._discard(conn, polite=True)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    # -- connecting ----------------------------------------------------------------------
+
+    def _fail(
+        self,
+        cls: type[MailError],
+        text: str,
+        *,
+        code: int | None = None,
+        reply: str | None = None,
+    ) -> NoReturn:
+        enhanced, server_text = split_enhanced_code(reply) if reply is not None else (None, None)
+        raise cls(
+            text, relay=self.name, code=code, enhanced_code=enhanced, server_text=server_text
+        )
+
+    def _fail_reply(self, exc: aiosmtplib.SMTPResponseException, phase: SMTPPhase) -> NoReturn:
+        cls = classify_smtp_reply(exc.code, phase)
+        self._fail(cls, f"{phase} refused", code=exc.code, reply=exc.message)
+
+    async def _open(self) -> _Connection:
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.tls == "implicit",
+            start_tls=False,
+            tls_context=self._tls_context if self.tls == "implicit" else None,
+            timeout=self.timeout,
+            local_hostname=self.local_hostname or _default_local_hostname(),
+        )
+        try:
+            await self._handshake(smtp)
+        except BaseException:
+            smtp.close()
+            raise
+        self.connections_opened += 1
+        return _Connection(smtp)
+
+    async def _handshake(self, smtp: aiosmtplib.SMTP) -> None:
+        try:
+            await smtp.connect()
+        except aiosmtplib.SMTPConnectResponseError as exc:
+            self._fail_reply(exc, "greeting")
+        except aiosmtplib.SMTPConnectTimeoutError:
+            hint = ""
+            if self.tls != "implicit" and self.port == 465:
+                hint = "; port 465 expects implicit TLS: use smtps:// (tls=implicit)"
+            self._fail(TransientError, f"timed out connecting or waiting for the greeting{hint}")
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+            self._raise_connect_error(exc)
+        await self._ehlo(smtp)
+        if self.tls == "starttls":
+            if not smtp.supports_extension("starttls"):
+                self._fail(
+                    RelayError,
+                    "relay does not offer STARTTLS; nothing was sent. Use tls=none only for a "
+                    "trusted local relay",
+                )
+            try:
+                await smtp.starttls(tls_context=self._tls_context)
+            except aiosmtplib.SMTPResponseException as exc:
+                self._fail_reply(exc, "starttls")
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                self._raise_connect_error(exc)
+            await self._ehlo(smtp)
+        await self._authenticate(smtp)
+
+    def _raise_connect_error(self, exc: BaseException) -> NoReturn:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ssl.SSLError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            self._fail(
+                RelayError,
+                f"TLS certificate verification failed: {cause.verify_message}; "
+                "pass ca_file= to trust a private CA",
+            )
+        if isinstance(cause, ssl.SSLError):
+            reason = cause.reason or str(cause)
+            hint = ""
+            if reason == "WRONG_VERSION_NUMBER":
+                hint = "; the relay answered in plain text: use smtp:// (STARTTLS) on this port"
+            self._fail(RelayError, f"TLS handshake failed: {reason}{hint}")
+        self._fail(TransientError, f"cannot connect: {exc}")
+
+    async def _ehlo(self, smtp: aiosmtplib.SMTP) -> None:
+        try:
+            await smtp.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            try:
+                await smtp.helo()
+            except aiosmtplib.SMTPResponseException as exc:
+                self._fail_reply(exc, "ehlo")
+        except aiosmtplib.SMTPResponseException as exc:
+            self._fail_reply(exc, "ehlo")
+
+    async def _authenticate(self, smtp: aiosmtplib.SMTP) -> None:
+        if self._password is None and self._oauth_token is None:
+            return
+        assert self.username is not None
+        offered = [m.lower() for m in smtp.server_auth_methods]
+        if not smtp.supports_extension("auth"):
+            self._fail(RelayError, "relay does not offer AUTH; check the port and TLS mode")
+        mechanism = self.auth
+        if mechanism is None:
+            if self._oauth_token is not None:
+                mechanism = "xoauth2"
+            elif "plain" in offered or not offered:
+                mechanism = "plain"
+            else:
+                mechanism = "login"
+        if offered and mechanism not in offered:
+            self._fail(
+                RelayError,
+                f"relay does not offer AUTH {mechanism.upper()} (offers {', '.join(offered)})",
+            )
+        try:
+            if mechanism == "xoauth2":
+                token = await self._current_token()
+                await smtp.auth_xoauth2(self.username, token)
+            elif mechanism == "login":
+                assert self._password is not None
+                await smtp.auth_login(self.username, self._password.get_secret_value())
+            else:
+                assert self._password is not None
+                await smtp.auth_plain(self.username, self._password.get_secret_value())
+        except aiosmtplib.SMTPResponseException as exc:
+            # The server's text is kept; aiosmtplib never puts the credentials in it.
+            self._fail(
+                classify_smtp_reply(exc.code, "auth"),
+                f"AUTH {mechanism.upper()} failed for user {self.username!r}",
+                code=exc.code,
+                reply=exc.message,
+            )
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            self._fail(TransientError, f"connection lost during AUTH: {type(exc).__name__}")
+
+    async def _current_token(self) -> str:
+        source = self._oauth_token
+        if isinstance(source, SecretStr):
+            return source.get_secret_value()
+        if isinstance(source, str):
+            return source
+        assert source is not None
+        value = source()
+        if inspect.isawaitable(value):
+            value = await value
+        return str(value)
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        """Send one message; some recipients refused is a result, all refused an error."""
+        raw = outgoing.raw  # render before taking a connection: bad input costs no I/O
+        start = time.perf_counter()
+        slots = self._pool_slots()
+        async with slots:
+            conn, reused = await self._checkout()
+            try:
+                try:
+                    outcome = await self._transaction(conn, outgoing, raw, first_command=True)
+                except _StaleConnection:
+                    # A pooled connection that died while idle is replaced without counting
+                    # an attempt: nothing reached the relay.
+                    if not reused:
+                        raise
+                    await self._discard(conn)
+                    conn = await self._open()
+                    outcome = await self._transaction(conn, outgoing, raw, first_command=True)
+            except _StaleConnection as exc:
+                await self._discard(conn)
+                self._fail(TransientError, f"connection lost before MAIL FROM: {exc}")
+            except (PermanentError, MessageError):
+                # A refusal the relay answered (or one we made before MAIL FROM) leaves the
+                # dialogue in step, so the connection stays usable.
+                self._checkin(conn)
+                raise
+            except BaseException:
+                await self._discard(conn)
+                raise
+            conn.sent += 1
+            self._checkin(conn)
+        code, text = outcome.reply or (250, "")
+        enhanced, server_text = split_enhanced_code(text)
+        match = _QUEUE_ID.search(server_text)
+        duration = time.perf_counter() - start
+        log.info(
+            "delivered %s via %s in %.0f ms (%d accepted, %d refused)",
+            outgoing.message_id,
+            self.name,
+            duration * 1000,
+            len(outcome.accepted),
+            len(outcome.refused),
+        )
+        return SendResult(
+            message_id=outgoing.message_id,
+            relay=self.name,
+            accepted=outcome.accepted,
+            refused=outcome.refused,
+            provider_id=match.group(1) if match else None,
+            attempts=[
+                Attempt(
+                    self.name,
+                    "delivered",
+                    code=code,
+                    enhanced_code=enhanced,
+                    text=server_text,
+                    duration=duration,
+                )
+            ],
+        )
+
+    def _mail_options(self, smtp: aiosmtplib.SMTP, outgoing: OutgoingMessage, raw: bytes) -> list[str]:
+        options: list[str] = []
+        if smtp.supports_extension("size"):
+            limit = int(smtp.esmtp_extensions.get("size") or 0)
+            if limit and len(raw) > limit:
+                self._fail(
+                    PermanentError,
+                    f"message is {len(raw)} bytes; the relay accepts at most {limit}",
+                    code=552,
+                )
+            options.append(f"SIZE={len(raw)}")
+        if outgoing.envelope.smtputf8:
+            if not smtp.supports_extension("smtputf8"):
+                raise MessageError(
+                    f"an address has a non-ASCII local part, which needs SMTPUTF8, and relay "
+                    f"{self.name} does not offer it",
+                    relay=self.name,
+                )
+            options.append("SMTPUTF8")
+        if smtp.supports_extension("8bitmime") and not raw.isascii():
+            options.append("BODY=8BITMIME")
+        return options
+
+    async def _transaction(
+        self,
+        conn: _Connection,
+        outgoing: OutgoingMessage,
+        raw: bytes,
+        *,
+        first_command: bool,
+    ) -> _Outcome:
+        smtp = conn.smtp
+        env = outgoing.envelope
+        encoding = "utf-8" if env.smtputf8 else "ascii"
+        options = self._mail_options(smtp, outgoing, raw)
+        outcome = _Outcome()
+        pending = list(env.rcpt_to)
+        while pending:
+            try:
+                await smtp.mail(env.mail_from, options=options, encoding=encoding)
+            except aiosmtplib.SMTPSenderRefused as exc:
+                if exc.code == 421 and first_command:
+                    raise _StaleConnection("421 to MAIL FROM") from None
+                self._fail_reply(exc, "mail")
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+                if first_command:
+                    raise _StaleConnection(type(exc).__name__) from None
+                self._fail(TransientError, f"connection lost at MAIL FROM: {exc}")
+            first_command = False
+            batch, pending = await self._recipients(smtp, pending, encoding, outcome)
+            if not batch:
+                await self._reset(smtp)
+                break
+            outcome.reply = await self._data(smtp, raw)
+            outcome.accepted.extend(batch)
+        if not outcome.accepted:
+            raise RecipientsRefused(outcome.refused, relay=self.name)
+        return outcome
+
+    async def _recipients(
+        self,
+        smtp: aiosmtplib.SMTP,
+        rcpts: list[str],
+        encoding: str,
+        outcome: _Outcome,
+    ) -> tuple[list[str], list[str]]:
+        """RCPT each address; returns (accepted in this transaction, left for the next one)."""
+        accepted: list[str] = []
+        for index, rcpt in enumerate(rcpts):
+            try:
+                await smtp.rcpt(rcpt, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                if exc.code == 421:
+                    self._fail_reply(exc, "rcpt")
+                if exc.code == 452 and accepted:
+                    # "Too many recipients": send to those accepted so far, then the rest
+                    # in a further transaction (RFC 5321 section 4.5.3.1.10).
+                    return accepted, rcpts[index:]
+                outcome.refused[rcpt] = (exc.code, exc.message)
+                log.warning("recipient %s refused by %s: %s %s", rcpt, self.name, exc.code,
+                            exc.message)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+                self._fail(TransientError, f"connection lost at RCPT TO: {exc}")
+            else:
+                accepted.append(rcpt)
+        return accepted, []
+
+    async def _reset(self, smtp: aiosmtplib.SMTP) -> None:
+        try:
+            await smtp.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            smtp.close()
+
+    async def _data(self, smtp: aiosmtplib.SMTP, raw: bytes) -> tuple[int, str]:
+        try:
+            start = await smtp.execute_command(b"DATA")
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            self._fail(TransientError, f"connection lost at DATA: {exc}")
+        if start.code != 354:
+            await self._reset(smtp)
+            self._fail(
+                classify_smtp_reply(start.code, "data"),
+                "DATA refused",
+                code=start.code,
+                reply=start.message,
+            )
+        protocol = smtp.protocol
+        if protocol is None:
+            self._fail(TransientError, "connection lost at DATA")
+        body = _DOT_AT_LINE_START.sub(b"..", raw)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        # The message is written and the final reply awaited here rather than through
+        # SMTP.data(), because a connection lost *after* the final dot must be told apart from
+        # one lost before it: the first may have delivered (DeliveryUnknown), the second not.
+        try:
+            protocol.write(body + b".\r\n")
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            smtp.close()
+            self._fail(TransientError, f"connection lost while sending the message: {exc}")
+        try:
+            reply = await protocol.read_response(timeout=self.data_timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            smtp.close()
+            self._fail(
+                DeliveryUnknown,
+                f"connection lost after the message was sent and before the relay replied "
+                f"({type(exc).__name__}); it may have been delivered, so it is not resent",
+            )
+        if reply.code != 250:
+            self._fail(
+                classify_smtp_reply(reply.code, "data_end"),
+                "message refused after DATA",
+                code=reply.code,
+                reply=reply.message,
+            )
+        return reply.code, reply.message
+
+
+class _StaleConnection(Exception):
+    """A reused connection was found dead before anything reached the relay."""
