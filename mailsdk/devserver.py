@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import quote
 
 from mailsdk.errors import MailError
 
@@ -38,6 +39,8 @@ else:
 
 # aiosmtpd itself still sets the deprecated attribute after every AUTH; the warning is noise.
 warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+# With implicit TLS the whole session is encrypted, which aiosmtpd's check does not see.
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,11 @@ class _Handler:
             mail_options=list(envelope.mail_options),
         )
         self.relay._store(received)
+        if self.relay.drop_after_data:
+            # Take the message, then vanish before replying: the client cannot know whether
+            # it was delivered.
+            server.transport.close()
+            return "250 2.0.0 OK (never seen)"
         if self.relay.data_reply is not None:
             return self.relay.data_reply
         return f"250 2.0.0 OK queued as {len(self.relay.messages):06d}"
@@ -130,9 +138,10 @@ class LocalRelay:
         smtputf8: advertise SMTPUTF8.
         on_message: called (in the relay's thread) with each accepted message.
 
-    ``rcpt_replies`` maps a lower-cased address to the reply RCPT gets instead of 250, and
-    ``mail_reply`` / ``data_reply`` override the replies to MAIL and to the final dot: tests
-    use them to script refusals.
+    ``rcpt_replies`` maps a lower-cased address to the reply RCPT gets instead of 250,
+    ``mail_reply`` / ``data_reply`` override the replies to MAIL and to the final dot, and
+    ``drop_after_data`` closes the connection after the final dot without replying: tests use
+    them to script refusals and losses.
     """
 
     def __init__(
@@ -165,6 +174,7 @@ class LocalRelay:
         self.rcpt_replies: dict[str, str] = {}
         self.mail_reply: str | None = None
         self.data_reply: str | None = None
+        self.drop_after_data = False
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._handler = _Handler(self)
@@ -185,7 +195,7 @@ class LocalRelay:
     def url(self, username: str | None = None, password: str | None = None) -> str:
         """A mailsdk URL for this relay that trusts its CA."""
         scheme = "smtps" if self.tls == "implicit" else "smtp"
-        cred = f"{username}:{password}@" if username and password else ""
+        cred = f"{quote(username, safe='')}:{quote(password, safe='')}@" if username and password else ""
         query = "tls=none" if self.tls == "none" else f"ca_file={self.ca_file}"
         return f"{scheme}://{cred}{self.host}:{self.port}?{query}"
 
@@ -237,7 +247,9 @@ class LocalRelay:
             require_starttls=self.tls == "starttls",
             authenticator=self._authenticator,
             auth_required=self.require_auth,
-            auth_require_tls=self.tls != "none",
+            # With implicit TLS aiosmtpd does not know the socket is encrypted (it only tracks
+            # STARTTLS), so requiring TLS for AUTH would hide AUTH altogether.
+            auth_require_tls=self.tls == "starttls",
             ident="mailsdk-local-relay",
         )
         controller.start()

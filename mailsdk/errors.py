@@ -61,6 +61,8 @@ class MailError(Exception):
         self.code = code
         self.enhanced_code = enhanced_code
         self.server_text = server_text
+        self.attempts: list[Attempt] = []
+        """Every attempt the send made before this error, when a failover layer ran it."""
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -149,9 +151,15 @@ class DeliveryUnknown(MailError):
 
 
 class DeliveryFailed(MailError):
-    """Every relay failed. ``attempts`` lists each attempt in the order it was made."""
+    """Every relay failed. ``attempts`` lists each attempt in the order it was made, and
+    ``errors`` the error each relay ended with (the last one is also ``__cause__``)."""
 
-    def __init__(self, message: str, attempts: Sequence[Attempt]) -> None:
+    def __init__(
+        self,
+        message: str,
+        attempts: Sequence[Attempt],
+        errors: Sequence[MailError] = (),
+    ) -> None:
         last = attempts[-1] if attempts else None
         super().__init__(
             message,
@@ -161,6 +169,7 @@ class DeliveryFailed(MailError):
             server_text=last.text if last else None,
         )
         self.attempts = list(attempts)
+        self.errors = list(errors)
 
     def __str__(self) -> str:
         lines = [self.message]

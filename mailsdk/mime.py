@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from email import policy as _policies
 from email.headerregistry import Address as _HeaderAddress
@@ -35,7 +37,7 @@ class OutgoingMessage:
     rendering MIME they do not use.
     """
 
-    __slots__ = ("_raw", "date", "envelope", "message", "message_id")
+    __slots__ = ("_raw", "date", "deadline", "envelope", "message", "message_id")
 
     def __init__(
         self,
@@ -52,6 +54,29 @@ class OutgoingMessage:
         self.date: str = date or headers.get("date") or format_datetime(datetime.now(timezone.utc))
         self.envelope: Envelope = message.envelope()
         self._raw: bytes | None = None
+        self.deadline: float | None = None
+        """time.monotonic() value after which transports should give up (set per send)."""
+
+    def time_left(self, default: float) -> float:
+        """*default* seconds, or less if the send's deadline is nearer; 0 once it passed."""
+        if self.deadline is None:
+            return default
+        return max(0.0, min(default, self.deadline - time.monotonic()))
+
+    def restricted_to(self, recipients: Iterable[str]) -> OutgoingMessage:
+        """The same message (same bytes, Message-ID and Date) for some envelope recipients.
+
+        Used to retry only the recipients a relay deferred; headers are unchanged.
+        """
+        keep = tuple(recipients)
+        clone = OutgoingMessage.__new__(OutgoingMessage)
+        clone.message = self.message
+        clone.message_id = self.message_id
+        clone.date = self.date
+        clone.envelope = Envelope(self.envelope.mail_from, keep, self.envelope.smtputf8)
+        clone._raw = self._raw
+        clone.deadline = self.deadline
+        return clone
 
     @property
     def raw(self) -> bytes:

@@ -17,14 +17,17 @@ import threading
 import weakref
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from mailsdk.config import ConfigurationError, transports_from_urls
 from mailsdk.errors import MailError
+from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
+from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
+from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
 
 __all__ = ["AsyncSender", "Sender", "TransportSpec"]
 
@@ -57,12 +60,23 @@ def _build_transports(spec: TransportSpec) -> list[Transport]:
     return out
 
 
-def _combine(transports: list[Transport]) -> Transport:
-    if len(transports) == 1:
-        return transports[0]
-    from mailsdk.transports.failover import FailoverTransport
+Strategy = Literal["failover", "round_robin"]
 
-    return FailoverTransport(transports)
+
+def _combine(
+    transports: list[Transport],
+    *,
+    retry: RetryPolicy | None,
+    cooldown: float,
+    strategy: Strategy,
+    on_event: EventHandler | None,
+) -> Transport:
+    if strategy not in ("failover", "round_robin"):
+        raise ConfigurationError(f'strategy must be "failover" or "round_robin", not {strategy!r}')
+    if len(transports) == 1 and isinstance(transports[0], FailoverTransport):
+        return transports[0]
+    kind = RoundRobinTransport if strategy == "round_robin" else FailoverTransport
+    return kind(transports, retry=retry, cooldown=cooldown, on_event=on_event)
 
 
 def _as_message(message: Message | Mapping[str, Any]) -> Message:
@@ -72,16 +86,29 @@ def _as_message(message: Message | Mapping[str, Any]) -> Message:
 
 
 class AsyncSender:
-    """Sends messages through one transport, or a failover list of them.
+    """Sends messages through one relay, or a failover list of them, with retries.
 
     ``AsyncSender("smtp://user:pass@mail.example.com:587")``; a list of URLs (or one string
-    with commas) is a failover list, in order. Use it as an async context manager, or call
-    :meth:`aclose` when done, so pooled connections are closed politely.
+    with commas) is a failover list, in order (``strategy="round_robin"`` spreads sends over
+    them instead). Transient failures are retried per ``retry``; a relay that failed is
+    skipped for ``cooldown`` seconds; ``on_event`` receives :mod:`mailsdk.events`. Use it as an
+    async context manager, or call :meth:`aclose` when done, so pooled connections are closed
+    politely.
     """
 
-    def __init__(self, transport: TransportSpec) -> None:
+    def __init__(
+        self,
+        transport: TransportSpec,
+        *,
+        retry: RetryPolicy | None = None,
+        cooldown: float = 30.0,
+        strategy: Strategy = "failover",
+        on_event: EventHandler | None = None,
+    ) -> None:
         self.transports = _build_transports(transport)
-        self.transport = _combine(self.transports)
+        self.transport = _combine(
+            self.transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
+        )
 
     @property
     def name(self) -> str:
@@ -119,10 +146,7 @@ class AsyncSender:
 
     async def aclose(self) -> None:
         """Close every transport's connections."""
-        for transport in self.transports:
-            await transport.aclose()
-        if self.transport not in self.transports:
-            await self.transport.aclose()
+        await self.transport.aclose()
 
     async def __aenter__(self) -> AsyncSender:
         return self
@@ -195,8 +219,18 @@ class Sender:
     Thread-safe; works inside the thread of a running asyncio loop and after ``fork()``.
     """
 
-    def __init__(self, transport: TransportSpec) -> None:
-        self._async = AsyncSender(transport)
+    def __init__(
+        self,
+        transport: TransportSpec,
+        *,
+        retry: RetryPolicy | None = None,
+        cooldown: float = 30.0,
+        strategy: Strategy = "failover",
+        on_event: EventHandler | None = None,
+    ) -> None:
+        self._async = AsyncSender(
+            transport, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
+        )
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None
         _live_senders.add(self)

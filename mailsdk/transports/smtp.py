@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, NoReturn
+from urllib.parse import quote
 
 import aiosmtplib
 from pydantic import SecretStr
@@ -160,7 +161,7 @@ class SMTPTransport(Transport):
             tls_context = ssl.create_default_context(cafile=ca_file)
         self._tls_context = tls_context
         scheme = "smtps" if tls == "implicit" else "smtp"
-        user = f"{username}@" if username else ""
+        user = f"{quote(username, safe='')}@" if username else ""
         host_part = f"[{host}]" if ":" in host else host
         self.name = name or f"{scheme}://{user}{host_part}:{self.port}"
         self._idle: list[_Connection] = []
@@ -215,7 +216,7 @@ class SMTPTransport(Transport):
             self._owner = owner
         return self._slots
 
-    async def _checkout(self) -> tuple[_Connection, bool]:
+    async def _checkout(self, timeout: float) -> tuple[_Connection, bool]:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
@@ -224,12 +225,12 @@ class SMTPTransport(Transport):
                 continue
             if now - conn.last_used > self.noop_after:
                 try:
-                    await conn.smtp.noop(timeout=min(self.timeout, 10.0))
+                    await conn.smtp.noop(timeout=min(timeout, 10.0))
                 except (aiosmtplib.SMTPException, OSError):
                     await self._discard(conn)
                     continue
             return conn, True
-        return await self._open(), False
+        return await self._open(timeout), False
 
     def _checkin(self, conn: _Connection) -> None:
         conn.last_used = time.monotonic()
@@ -275,14 +276,14 @@ class SMTPTransport(Transport):
         cls = classify_smtp_reply(exc.code, phase)
         self._fail(cls, f"{phase} refused", code=exc.code, reply=exc.message)
 
-    async def _open(self) -> _Connection:
+    async def _open(self, timeout: float) -> _Connection:
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
             use_tls=self.tls == "implicit",
             start_tls=False,
             tls_context=self._tls_context if self.tls == "implicit" else None,
-            timeout=self.timeout,
+            timeout=timeout,
             local_hostname=self.local_hostname or _default_local_hostname(),
         )
         try:
@@ -412,7 +413,11 @@ class SMTPTransport(Transport):
         start = time.perf_counter()
         slots = self._pool_slots()
         async with slots:
-            conn, reused = await self._checkout()
+            timeout = outgoing.time_left(self.timeout)
+            if timeout <= 0:
+                self._fail(TransientError, "the send's deadline passed before this relay")
+            conn, reused = await self._checkout(timeout)
+            conn.smtp.timeout = timeout
             try:
                 try:
                     outcome = await self._transaction(conn, outgoing, raw, first_command=True)
@@ -422,7 +427,7 @@ class SMTPTransport(Transport):
                     if not reused:
                         raise
                     await self._discard(conn)
-                    conn = await self._open()
+                    conn = await self._open(timeout)
                     outcome = await self._transaction(conn, outgoing, raw, first_command=True)
             except _StaleConnection as exc:
                 await self._discard(conn)

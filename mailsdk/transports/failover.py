@@ -1,0 +1,355 @@
+"""Retry and failover across relays: FailoverTransport and RoundRobinTransport.
+
+A send walks the relays in order. Each relay gets up to ``RetryPolicy.attempts`` tries for
+transient failures (tenacity: exponential backoff with jitter, Retry-After honoured, one
+deadline for the whole send); a relay that is unusable or exhausted cools down for
+``cooldown`` seconds and is skipped by later sends until then. Recipients are tracked one by
+one: an accepted recipient is never sent to again, a permanently refused one is reported, and
+a deferred (4xx) one is retried alone in a new transaction, then on the next relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from mailsdk.config import ConfigurationError
+from mailsdk.errors import (
+    DeliveryFailed,
+    DeliveryUnknown,
+    MailError,
+    MessageError,
+    RecipientsRefused,
+    RelayError,
+    TransientError,
+)
+from mailsdk.events import (
+    AttemptFailed,
+    AttemptStarted,
+    Delivered,
+    Event,
+    EventHandler,
+    Failed,
+    FailedOver,
+    Retrying,
+)
+from mailsdk.mime import OutgoingMessage
+from mailsdk.result import Attempt, Outcome, SendResult
+from mailsdk.retry import RetryPolicy
+from mailsdk.transports.base import Transport
+
+__all__ = ["FailoverTransport", "RoundRobinTransport"]
+
+log = logging.getLogger("mailsdk")
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _Deferred(TransientError):
+    """Some recipients were deferred (4xx) while others were accepted: retry those alone."""
+
+
+def _outcome_of(error: MailError) -> Outcome:
+    if isinstance(error, RecipientsRefused):
+        return "refused"
+    if isinstance(error, TransientError):
+        return "transient"
+    if isinstance(error, RelayError):
+        return "relay"
+    if isinstance(error, DeliveryUnknown):
+        return "unknown"
+    return "permanent"
+
+
+def _is_temporary(code: int) -> bool:
+    return 400 <= code < 500
+
+
+@dataclass
+class _SendState:
+    """What one send has achieved so far, across attempts and relays."""
+
+    outgoing: OutgoingMessage
+    pending: OutgoingMessage
+    accepted: list[str] = field(default_factory=list)
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    deferred: dict[str, tuple[int, str]] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+    errors: list[MailError] = field(default_factory=list)
+    relay: str | None = None
+    provider_id: str | None = None
+
+    def record_result(self, result: SendResult) -> None:
+        self.attempts.extend(result.attempts)
+        self.accepted.extend(result.accepted)
+        self.relay = self.relay or result.relay
+        self.provider_id = self.provider_id or result.provider_id
+        self._sort_refusals(result.refused)
+
+    def record_refusals(self, error: RecipientsRefused) -> None:
+        self._sort_refusals(error.refused)
+
+    def _sort_refusals(self, refused: dict[str, tuple[int, str]]) -> None:
+        for rcpt, (code, text) in refused.items():
+            if _is_temporary(code):
+                self.deferred[rcpt] = (code, text)
+            else:
+                self.refused[rcpt] = (code, text)
+                self.deferred.pop(rcpt, None)
+        done = set(self.accepted) | set(self.refused)
+        left = [r for r in self.pending.envelope.rcpt_to if r not in done]
+        self.pending = self.outgoing.restricted_to(left)
+        for rcpt in done:
+            self.deferred.pop(rcpt, None)
+
+
+class FailoverTransport(Transport):
+    """Tries relays in order, retrying transient failures, until one accepts the message.
+
+    Args:
+        transports: the relays, most preferred first. Any Transport, a FailoverTransport
+            included, may be one of them.
+        retry: the RetryPolicy for each relay (attempts, backoff, deadline, on_unknown).
+        cooldown: seconds a relay that failed is skipped by later sends. When every relay is
+            cooling down, they are tried anyway, the one whose cooldown ends first first.
+        on_event: called with each :mod:`mailsdk.events` event; may be async.
+        clock, sleep: injectable time sources (tests use fakes; nothing sleeps for real).
+    """
+
+    def __init__(
+        self,
+        transports: Sequence[Transport],
+        *,
+        retry: RetryPolicy | None = None,
+        cooldown: float = 30.0,
+        on_event: EventHandler | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        name: str | None = None,
+    ) -> None:
+        if not transports:
+            raise ConfigurationError("a failover list needs at least one transport")
+        if cooldown < 0:
+            raise ConfigurationError("cooldown must not be negative")
+        self.transports = list(transports)
+        self.retry = retry or RetryPolicy()
+        self.cooldown = cooldown
+        self.on_event = on_event
+        self._clock = clock
+        self._sleep = sleep
+        self._cooling_until: dict[int, float] = {}
+        self.name = name or ", ".join(t.name for t in self.transports)
+
+    # -- relay order ---------------------------------------------------------------------
+
+    def _arrange(self, healthy: list[int]) -> list[int]:
+        return healthy
+
+    def relay_order(self) -> list[Transport]:
+        """The relays in the order the next send will try them."""
+        return [self.transports[i] for i in self._order()]
+
+    def _order(self) -> list[int]:
+        now = self._clock()
+        until = self._cooling_until
+        healthy = [i for i in range(len(self.transports)) if until.get(i, 0.0) <= now]
+        cooling = sorted((i for i in until if until[i] > now), key=lambda i: until[i])
+        return self._arrange(healthy) + cooling
+
+    def _cool(self, index: int, error: MailError) -> None:
+        if self.cooldown and isinstance(error, (TransientError, RelayError)):
+            self._cooling_until[index] = self._clock() + self.cooldown
+            log.warning(
+                "relay %s cools down for %.0f s after %s",
+                self.transports[index].name,
+                self.cooldown,
+                type(error).__name__,
+            )
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        """Deliver through the first relay that accepts; see the class docstring."""
+        if self.retry.deadline is not None:
+            ours = time.monotonic() + self.retry.deadline
+            # A nested failover keeps the outer, nearer deadline.
+            outgoing.deadline = min(outgoing.deadline or ours, ours)
+        state = _SendState(outgoing=outgoing, pending=outgoing)
+        previous: Transport | None = None
+        for index in self._order():
+            relay = self.transports[index]
+            if previous is not None:
+                reason = type(state.errors[-1]).__name__ if state.errors else "deferred"
+                log.warning("failing over from %s to %s (%s)", previous.name, relay.name, reason)
+                await self._emit(FailedOver(outgoing.message_id, previous.name, relay.name, reason))
+            previous = relay
+            try:
+                await self._try_relay(relay, state)
+            except _Deferred as exc:
+                state.errors.append(exc)  # the rest go to the next relay
+            except RecipientsRefused as exc:
+                state.errors.append(exc)  # refusals were sorted when the attempt failed
+            except DeliveryUnknown as exc:
+                exc.attempts = list(state.attempts)
+                await self._emit(Failed(outgoing.message_id, exc))
+                raise
+            except MessageError as exc:
+                if exc.relay is None:  # bad input: no relay will take it
+                    exc.attempts = list(state.attempts)
+                    raise
+                state.errors.append(exc)  # only this relay lacks something (SMTPUTF8)
+            except MailError as exc:
+                state.errors.append(exc)
+                self._cool(index, exc)
+            else:
+                self._cooling_until.pop(index, None)
+            if not state.pending.envelope.rcpt_to:
+                break
+        return await self._finish(state)
+
+    async def _finish(self, state: _SendState) -> SendResult:
+        outgoing = state.outgoing
+        refused = {**state.refused, **state.deferred}
+        if state.accepted:
+            result = SendResult(
+                message_id=outgoing.message_id,
+                relay=state.relay or self.name,
+                accepted=state.accepted,
+                refused=refused,
+                provider_id=state.provider_id,
+                attempts=state.attempts,
+            )
+            await self._emit(Delivered(outgoing.message_id, result))
+            return result
+        error: MailError
+        if refused and not state.pending.envelope.rcpt_to and not state.deferred:
+            error = RecipientsRefused(refused, relay=state.relay)
+        else:
+            error = DeliveryFailed(
+                f"no relay delivered {outgoing.message_id} "
+                f"({len(state.attempts)} attempts on {len(self.transports)} relays)",
+                state.attempts,
+                state.errors,
+            )
+            if state.errors:
+                error.__cause__ = state.errors[-1]
+        error.attempts = list(state.attempts)
+        log.error("delivery of %s failed: %s", outgoing.message_id, error.message)
+        await self._emit(Failed(outgoing.message_id, error))
+        raise error
+
+    async def _try_relay(self, relay: Transport, state: _SendState) -> None:
+        policy = self.retry
+        retry_after: list[float | None] = [None]
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, DeliveryFailed):
+                return False  # a nested failover already retried
+            if isinstance(exc, RecipientsRefused):
+                # Only the deferred (4xx) ones are still pending; retry them alone.
+                return any(_is_temporary(code) for code, _ in exc.refused.values())
+            if isinstance(exc, DeliveryUnknown):
+                return policy.on_unknown == "retry"
+            if isinstance(exc, TransientError):
+                retry_after[0] = exc.retry_after
+                return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+            return False
+
+        def wait(rs: RetryCallState) -> float:
+            return policy.delay_for(rs, retry_after[0])
+
+        def out_of_time(rs: RetryCallState) -> bool:
+            left = state.outgoing.time_left(float("inf"))
+            return left <= (rs.upcoming_sleep or 0.0)
+
+        async def before_sleep(rs: RetryCallState) -> None:
+            delay = rs.upcoming_sleep
+            log.info("retrying %s on %s in %.2f s", state.outgoing.message_id, relay.name, delay)
+            await self._emit(Retrying(state.outgoing.message_id, relay.name, rs.attempt_number,
+                                      delay))
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts) | out_of_time,
+            wait=wait,
+            retry=retry_if_exception(retryable),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._attempt(relay, state, attempt.retry_state.attempt_number)
+
+    async def _attempt(self, relay: Transport, state: _SendState, number: int) -> None:
+        pending = state.pending
+        message_id = state.outgoing.message_id
+        await self._emit(AttemptStarted(message_id, relay.name, number, pending.envelope.rcpt_to))
+        start = time.perf_counter()
+        try:
+            result = await relay.send(pending)
+        except DeliveryFailed as exc:
+            state.attempts.extend(exc.attempts)
+            raise
+        except MailError as exc:
+            failed = Attempt(
+                relay=exc.relay or relay.name,
+                outcome=_outcome_of(exc),
+                code=exc.code,
+                enhanced_code=exc.enhanced_code,
+                text=exc.server_text or exc.message,
+                duration=time.perf_counter() - start,
+                error=type(exc).__name__,
+            )
+            state.attempts.append(failed)
+            log.warning("attempt %d of %s on %s failed: %s", number, message_id, relay.name,
+                        failed.describe())
+            await self._emit(AttemptFailed(message_id, failed, exc))
+            if isinstance(exc, RecipientsRefused):
+                state.record_refusals(exc)
+            raise
+        state.record_result(result)
+        if state.pending.envelope.rcpt_to:
+            raise _Deferred(
+                f"{len(state.pending.envelope.rcpt_to)} recipients deferred",
+                relay=relay.name,
+            )
+
+    async def _emit(self, event: Event) -> None:
+        if self.on_event is None:
+            return
+        try:
+            outcome = self.on_event(event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            log.exception("on_event callback failed for %s", type(event).__name__)
+
+    async def aclose(self) -> None:
+        """Close every relay."""
+        for transport in self.transports:
+            await transport.aclose()
+
+
+class RoundRobinTransport(FailoverTransport):
+    """Spreads sends across relays in turn; a failing relay is failed over like in
+    :class:`FailoverTransport`, and skipped by the rotation while it cools down."""
+
+    def __init__(self, transports: Sequence[Transport], **kwargs: object) -> None:
+        super().__init__(transports, **kwargs)  # type: ignore[arg-type]
+        self._turn = 0
+
+    def _arrange(self, healthy: list[int]) -> list[int]:
+        if not healthy:
+            return healthy
+        start = self._turn % len(healthy)
+        self._turn += 1
+        return healthy[start:] + healthy[:start]
+
+

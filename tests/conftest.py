@@ -1,0 +1,35 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from mailsdk.devserver import LocalRelay
+
+USER = "alice@example.test"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def relay_factory() -> Iterator[Callable[..., LocalRelay]]:
+    """Start in-process aiosmtpd relays (trustme TLS) on loopback; all stop after the test."""
+    started: list[LocalRelay] = []
+
+    def start(**kwargs: Any) -> LocalRelay:
+        kwargs.setdefault("users", {USER: PASSWORD})
+        relay = LocalRelay(**kwargs).start()
+        started.append(relay)
+        return relay
+
+    yield start
+    for relay in started:
+        relay.stop()
+
+
+@pytest.fixture
+def relay(relay_factory: Callable[..., LocalRelay]) -> LocalRelay:
+    """A submission-style relay: STARTTLS required, AUTH required."""
+    return relay_factory(tls="starttls", require_auth=True)
