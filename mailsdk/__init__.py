@@ -10,7 +10,18 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 ```
 """
 
+import logging
+
 from mailsdk.config import ConfigurationError, TransportURL, parse_url, register_scheme
+from mailsdk.events import (
+    AttemptFailed,
+    AttemptStarted,
+    Delivered,
+    Event,
+    Failed,
+    FailedOver,
+    Retrying,
+)
 from mailsdk.errors import (
     DeliveryFailed,
     DeliveryUnknown,
@@ -24,12 +35,17 @@ from mailsdk.errors import (
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
+from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
 from mailsdk.transports.base import Transport
 from mailsdk.transports.console import ConsoleTransport
+from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
 from mailsdk.transports.file import FileTransport
 from mailsdk.transports.memory import MemoryTransport
 from mailsdk.transports.smtp import SMTPTransport
+
+# A library never configures logging; this keeps Python's last-resort handler quiet.
+logging.getLogger("mailsdk").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
@@ -38,11 +54,18 @@ __all__ = [
     "AsyncSender",
     "Attachment",
     "Attempt",
+    "AttemptFailed",
+    "AttemptStarted",
     "ConfigurationError",
     "ConsoleTransport",
+    "Delivered",
     "DeliveryFailed",
     "DeliveryUnknown",
     "Envelope",
+    "Event",
+    "Failed",
+    "FailedOver",
+    "FailoverTransport",
     "FileTransport",
     "MailError",
     "MemoryTransport",
@@ -52,6 +75,9 @@ __all__ = [
     "PermanentError",
     "RecipientsRefused",
     "RelayError",
+    "RetryPolicy",
+    "Retrying",
+    "RoundRobinTransport",
     "SMTPTransport",
     "SendResult",
     "Sender",

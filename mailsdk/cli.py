@@ -12,6 +12,7 @@ import click
 from mailsdk.errors import MailError
 from mailsdk.message import Attachment, Message
 from mailsdk.result import SendResult
+from mailsdk.retry import RetryPolicy
 from mailsdk.sender import Sender
 
 __all__ = ["cli", "main"]
@@ -76,6 +77,26 @@ def demo() -> None:
         for part in parsed.walk():
             if not part.is_multipart():
                 click.echo(f"  part: {part.get_content_type()} {part.get_filename() or ''}")
+    _demo_failover(message)
+
+
+def _demo_failover(message: Message) -> None:
+    """Scene two: a throttling relay first, a healthy one second."""
+    from mailsdk.devserver import LocalRelay
+
+    password = secrets.token_urlsafe(16)
+    users = {"demo": password}
+    with LocalRelay(users=users) as busy, LocalRelay(users=users) as healthy:
+        busy.mail_reply = "421 4.7.0 Too many connections, try again later"
+        click.echo("")
+        click.echo(f"Failover: relay A ({busy.port}) answers 421; relay B ({healthy.port}) accepts")
+        policy = RetryPolicy(attempts=2, backoff=0.2, jitter=0.1)
+        with Sender([busy.url("demo", password), healthy.url("demo", password)],
+                    retry=policy) as sender:
+            result = sender.send(message)
+        click.echo("Sent:")
+        _print_result(result)
+        click.echo(f"Relay A stored {len(busy.messages)} messages, relay B {len(healthy.messages)}.")
 
 
 def main() -> None:

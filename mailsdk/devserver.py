@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import socket
 import ssl
 import tempfile
@@ -37,8 +38,17 @@ else:
     _IMPORT_ERROR = None
 
 
-# aiosmtpd itself still sets the deprecated attribute after every AUTH; the warning is noise.
+# aiosmtpd itself still sets the deprecated attribute after every AUTH, and says so through
+# both the warnings module and its "mail.log" logger; that is noise here.
 warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+
+
+class _DropLoginDataNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_DropLoginDataNotice())
 # With implicit TLS the whole session is encrypted, which aiosmtpd's check does not see.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 

@@ -197,6 +197,9 @@ class FailoverTransport(Transport):
             except RecipientsRefused as exc:
                 state.errors.append(exc)  # refusals were sorted when the attempt failed
             except DeliveryUnknown as exc:
+                if self.retry.on_unknown == "retry":  # at-least-once: move on to the next relay
+                    state.errors.append(exc)
+                    continue
                 exc.attempts = list(state.attempts)
                 await self._emit(Failed(outgoing.message_id, exc))
                 raise

@@ -429,9 +429,11 @@ class SMTPTransport(Transport):
                     await self._discard(conn)
                     conn = await self._open(timeout)
                     outcome = await self._transaction(conn, outgoing, raw, first_command=True)
-            except _StaleConnection as exc:
+            except _StaleConnection as stale:
                 await self._discard(conn)
-                self._fail(TransientError, f"connection lost before MAIL FROM: {exc}")
+                if isinstance(stale.cause, aiosmtplib.SMTPResponseException):
+                    self._fail_reply(stale.cause, "mail")
+                self._fail(TransientError, f"connection lost before MAIL FROM: {stale.cause}")
             except (PermanentError, MessageError):
                 # A refusal the relay answered (or one we made before MAIL FROM) leaves the
                 # dialogue in step, so the connection stays usable.
@@ -514,11 +516,11 @@ class SMTPTransport(Transport):
                 await smtp.mail(env.mail_from, options=options, encoding=encoding)
             except aiosmtplib.SMTPSenderRefused as exc:
                 if exc.code == 421 and first_command:
-                    raise _StaleConnection("421 to MAIL FROM") from None
+                    raise _StaleConnection(exc) from None
                 self._fail_reply(exc, "mail")
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
                 if first_command:
-                    raise _StaleConnection(type(exc).__name__) from None
+                    raise _StaleConnection(exc) from None
                 self._fail(TransientError, f"connection lost at MAIL FROM: {exc}")
             first_command = False
             batch, pending = await self._recipients(smtp, pending, encoding, outcome)
@@ -599,7 +601,7 @@ class SMTPTransport(Transport):
             self._fail(
                 DeliveryUnknown,
                 f"connection lost after the message was sent and before the relay replied "
-                f"({type(exc).__name__}); it may have been delivered, so it is not resent",
+                f"({type(exc).__name__}); it may have been delivered",
             )
         if reply.code != 250:
             self._fail(
@@ -612,4 +614,11 @@ class SMTPTransport(Transport):
 
 
 class _StaleConnection(Exception):
-    """A reused connection was found dead before anything reached the relay."""
+    """A connection was found dead (or closing, 421) at MAIL FROM: nothing reached the relay.
+
+    On a pooled connection that is replaced without counting an attempt; on a fresh one the
+    ``cause`` is reported."""
+
+    def __init__(self, cause: aiosmtplib.SMTPException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause

@@ -70,7 +70,9 @@ DEFAULT_MESSAGE_SIZE_LIMIT = 5 * 1024 * 1024
 MAILBOX_OWNER_CANDIDATES = ("nobody",)
 
 _MAILDIR_SUBDIRS = ("Maildir/new", "Maildir/cur", "Maildir/tmp")
-_START_ATTEMPTS = 3  # a freshly picked free port can be grabbed by someone else
+_START_ATTEMPTS = 3
+_RUNTIME_PREFIX = "mailsdk-postfix-"
+_OWNER_FILE = "owner.pid"  # a freshly picked free port can be grabbed by someone else
 
 
 class PostfixStartError(RuntimeError):
@@ -464,7 +466,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 def _write_tls(tls_dir: Path) -> Path:
     import trustme
 
-    tls_dir.mkdir(mode=0o700)
+    tls_dir.mkdir(mode=0o711)  # ca.pem is world-readable, the key is root-only
     ca = trustme.CA(organization_name="mailsdk test CA")
     server = ca.issue_cert("localhost", "127.0.0.1", "::1")
     ca_file = tls_dir / "ca.pem"
@@ -555,6 +557,23 @@ def _wait_ready(peer: PostfixPeer, timeout: float) -> None:
         pending.pop(0)
 
 
+def _reap_stale_instances() -> None:
+    """Stop and remove instances left in $TMPDIR by test processes that died (SIGKILL...)."""
+    for runtime in Path(tempfile.gettempdir()).glob(f"{_RUNTIME_PREFIX}*"):
+        try:
+            owner = int((runtime / _OWNER_FILE).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        try:
+            os.kill(owner, 0)
+            continue  # owner still alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        _shutdown(runtime / "conf", runtime / "queue", (runtime,))
+
+
 def _runtime_dir(inst: Path) -> tuple[Path, tuple[Path, ...]]:
     """Directory for config, queue, data, TLS, sasldb and Maildir, and dirs to remove.
 
@@ -564,8 +583,9 @@ def _runtime_dir(inst: Path) -> tuple[Path, tuple[Path, ...]]:
         runtime = inst / "instance"
         runtime.mkdir(mode=0o711)
         return runtime, ()
-    runtime = Path(tempfile.mkdtemp(prefix="mailsdk-postfix-"))
+    runtime = Path(tempfile.mkdtemp(prefix=_RUNTIME_PREFIX))
     runtime.chmod(0o711)
+    (runtime / _OWNER_FILE).write_text(f"{os.getpid()}\n")
     if not _traversable_by_others(runtime):
         shutil.rmtree(runtime, ignore_errors=True)
         raise PostfixStartError(
@@ -579,6 +599,7 @@ def _runtime_dir(inst: Path) -> tuple[Path, tuple[Path, ...]]:
 def _start_once(workdir: Path, password: str, message_size_limit: int) -> PostfixPeer:
     host = "127.0.0.1"
     inst = Path(tempfile.mkdtemp(prefix="postfix-", dir=workdir))
+    inst.chmod(0o711)  # mkdtemp makes it 0700; allow traversal (see _runtime_dir)
     log_file = inst / "maillog"  # opened by postlogd before it drops privileges
     runtime, remove = _runtime_dir(inst)
     config_dir, queue_dir, data_dir = runtime / "conf", runtime / "queue", runtime / "data"
@@ -666,6 +687,7 @@ def start_postfix(
         raise PostfixStartError(reason)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    _reap_stale_instances()
     last: PostfixStartError | None = None
     for _ in range(_START_ATTEMPTS):
         try:

@@ -1,0 +1,495 @@
+"""Shared machinery for provider HTTP APIs: the message walk, one pooled client, error mapping.
+
+A provider file (``sendgrid.py`` is the model) holds a :class:`Payload` subclass, the payload
+builder whose hooks the walk calls once per feature (hooks it does not implement refuse the
+feature with MessageError before any request: nothing is dropped silently), and an
+:class:`HTTPTransport` subclass naming its scheme, base URLs, authentication and how to read its
+documented success and error bodies. The base owns the rest: the httpx client (lazy, pooled,
+remade after fork or under a new loop), timeouts, error mapping, the SendResult, and keeping
+credentials out of names, reprs, logs and errors.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import base64
+import hashlib
+import logging
+import os
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import Any, ClassVar, Generic, Literal, NoReturn, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from mailsdk.classify import classify_http_status, parse_retry_after
+from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.errors import (
+    DeliveryUnknown,
+    MailError,
+    MessageError,
+    RecipientsRefused,
+    RelayError,
+    TransientError,
+)
+from mailsdk.message import Address, Attachment
+from mailsdk.mime import OutgoingMessage
+from mailsdk.result import Attempt, SendResult
+from mailsdk.transports.base import Transport
+
+__all__ = [
+    "ErrorReply",
+    "HTTPRequest",
+    "HTTPTransport",
+    "Payload",
+    "RecipientKind",
+    "SuccessReply",
+    "b64",
+    "response_json",
+]
+
+log = logging.getLogger("mailsdk")
+
+RecipientKind = Literal["to", "cc", "bcc"]
+TransportT = TypeVar("TransportT", bound="HTTPTransport")
+
+try:
+    _USER_AGENT = f"mailsdk/{metadata.version('mailsdk')}"
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    _USER_AGENT = "mailsdk"
+_MAX_SERVER_TEXT = 1000
+# Lost after the request was fully written: the provider may have accepted the message.
+_AFTER_SEND = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError, httpx.CloseError)
+
+
+def b64(data: bytes) -> str:
+    """Base64 text for JSON bodies (attachments, raw MIME)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The response body as JSON, or None when it is empty or not JSON."""
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRequest:
+    """The request a payload asks for; the base adds base URL, credentials and timeouts.
+
+    ``path`` is joined to the base URL (an absolute URL is used as is). Give ``json``, or
+    ``data`` and ``files`` (multipart/form-data when there are files). The body is final when
+    :meth:`HTTPTransport.authenticate` sees it, so a provider can sign ``request.content``.
+    """
+
+    method: str
+    path: str
+    json: Any = None
+    data: Mapping[str, Any] | None = None
+    files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    idempotent: bool = False
+    """True when the request carries an idempotency key the provider honours: resending after
+    a lost reply cannot deliver twice, so a read timeout is transient instead of unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessReply:
+    """What a provider said when it took the message (from :meth:`HTTPTransport.parse_success`).
+
+    ``refused`` maps envelope addresses the provider rejected to ``(status, text)``; the other
+    envelope recipients count as accepted. Every recipient refused raises RecipientsRefused.
+    """
+
+    provider_id: str | None = None
+    refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """The provider's own words for a non-2xx reply (from :meth:`HTTPTransport.parse_error`).
+
+    ``error`` overrides the status-based class (TransientError, PermanentError, RelayError or
+    DeliveryUnknown) when the body says more than the status; ``retry_after`` overrides the
+    Retry-After header when the provider uses another one.
+    """
+
+    text: str
+    error: type[MailError] | None = None
+    retry_after: float | None = None
+
+
+class Payload(abc.ABC, Generic[TransportT]):
+    """Builds one provider request from one message; a fresh one is made for every send.
+
+    The hooks are called in the order below, each only when the message uses the feature
+    (``set_from``, ``set_subject`` and ``set_headers`` always: ``headers`` always holds the
+    Message-ID, so the id in the SendResult is the one recipients see). Every hook a provider
+    does not override refuses the feature. With ``takes_raw_mime = True`` the walk calls only
+    ``set_raw_message`` (the rendered MIME carries everything else), then tags and metadata.
+    """
+
+    takes_raw_mime: ClassVar[bool] = False
+
+    def __init__(self, transport: TransportT, outgoing: OutgoingMessage) -> None:
+        self.transport = transport
+        self.outgoing = outgoing
+
+    def unsupported(self, feature: str) -> NoReturn:
+        """Refuse a feature this provider cannot express (before any request is made)."""
+        name = self.transport.name
+        raise MessageError(f"{name} cannot send {feature}; nothing was sent", relay=name)
+
+    def idempotency_key(self) -> str:
+        """A key that is the same on every retry of this message (derived from its Message-ID)."""
+        return hashlib.sha256(self.outgoing.message_id.encode()).hexdigest()
+
+    def set_raw_message(self, raw: bytes) -> None:
+        """The whole rendered message (only when ``takes_raw_mime``)."""
+        self.unsupported("raw MIME")
+
+    def set_from(self, address: Address) -> None:
+        """The From address."""
+        self.unsupported("a From address")
+
+    def set_envelope_from(self, address: Address) -> None:
+        """A bounce address that differs from From."""
+        self.unsupported("an envelope_from (bounce) address")
+
+    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+        """To, Cc or Bcc recipients (called once per non-empty kind)."""
+        self.unsupported(f"{kind} recipients")
+
+    def set_reply_to(self, addresses: Sequence[Address]) -> None:
+        """Reply-To addresses."""
+        self.unsupported("reply_to")
+
+    def set_subject(self, subject: str) -> None:
+        """The subject, possibly empty."""
+        self.unsupported("a subject")
+
+    def set_text(self, text: str) -> None:
+        """The text/plain body (called before :meth:`set_html`)."""
+        self.unsupported("a text body")
+
+    def set_html(self, html: str) -> None:
+        """The text/html body."""
+        self.unsupported("an HTML body")
+
+    def set_headers(self, headers: Mapping[str, str]) -> None:
+        """Extra headers: Message-ID first, then the message's own headers."""
+        self.unsupported("custom headers")
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        """One attachment."""
+        self.unsupported("attachments")
+
+    def add_inline(self, attachment: Attachment) -> None:
+        """One inline image, referenced from the HTML as ``cid:<attachment.cid>``."""
+        self.unsupported("inline images")
+
+    def set_tags(self, tags: Sequence[str]) -> None:
+        """Tags (categories) for the provider's reporting."""
+        self.unsupported("tags")
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> None:
+        """Key/value metadata the provider echoes in its events."""
+        self.unsupported("metadata")
+
+    @abc.abstractmethod
+    def build(self) -> HTTPRequest:
+        """The request to send, once every hook has run."""
+
+
+class HTTPTransport(Transport):
+    """Base for provider transports: owns one pooled ``httpx.AsyncClient`` per transport.
+
+    Subclasses set ``scheme``, ``regions`` and ``payload_class``, and override
+    :meth:`authenticate` (default ``Authorization: Bearer <key>``), :meth:`parse_success` and
+    :meth:`parse_error` as needed. A ``client`` passed in is used as is: never remade,
+    never closed by :meth:`aclose`; it should not follow redirects.
+    """
+
+    scheme: ClassVar[str]
+    regions: ClassVar[Mapping[str, str]] = {}
+    """Region name (the URL's host, ``default`` first) -> base URL."""
+    payload_class: ClassVar[type[Payload[Any]]]
+    url_options: ClassVar[tuple[str, ...]] = ()
+    """URL query options the provider reads in :meth:`options_from_url`."""
+
+    def __init__(
+        self,
+        api_key: str | SecretStr,
+        *,
+        region: str = "default",
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        if not self.api_key.get_secret_value():
+            raise ConfigurationError(f"{self.scheme}: the API key is empty")
+        if base_url is None:
+            if region not in self.regions:
+                known = ", ".join(self.regions) or "none"
+                raise ConfigurationError(
+                    f"{self.scheme}://{region}: unknown region {region!r}; known: {known}"
+                )
+            base_url = self.regions[region]
+        self.region = region
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        # Connecting gets a shorter budget: a dead host should fail over fast.
+        self._timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        default = base_url == self.regions.get(region)
+        self.name = name or f"{self.scheme}://{region if default else httpx.URL(base_url).host}"
+        self._client = client
+        self._owns_client = client is None
+        self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
+        self.clients_created = 0
+        """How many httpx clients this transport has made (for tests and diagnostics)."""
+
+    @classmethod
+    def from_url(cls: type[TransportT], url: TransportURL) -> TransportT:
+        """``scheme://API_KEY@region?base_url=...&timeout=...`` plus the provider's options.
+
+        The key may also sit in the password slot (``scheme://:API_KEY@region``).
+        """
+        key = url.password or (SecretStr(url.username) if url.username else None)
+        # The key sits in the user slot, which TransportURL.display() shows: drop it first.
+        safe = replace(url, username=None, password=None)
+        if key is None or not key.get_secret_value():
+            first = next(iter(cls.regions), "default")
+            raise ConfigurationError(
+                f"{cls.scheme}:// URL has no API key; write {cls.scheme}://API_KEY@{first}"
+            )
+        safe.check_options(("base_url", "timeout", *cls.url_options))
+        return cls(
+            key,
+            region=safe.host or "default",
+            base_url=safe.option("base_url"),
+            timeout=safe.number("timeout", 30.0),
+            **cls.options_from_url(safe),
+        )
+
+    @classmethod
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """Constructor keywords from the provider's own ``url_options`` (none by default)."""
+        return {}
+
+    # -- provider hooks ------------------------------------------------------------------
+
+    def authenticate(self, request: httpx.Request) -> None:
+        """Add credentials to the built request (body final, so it can be signed)."""
+        request.headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+
+    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+        """Read the provider's id and any per-recipient refusals from a 2xx reply.
+
+        Raise a MailError for a 2xx the provider documents as a failure.
+        """
+        return SuccessReply()
+
+    def parse_error(self, response: httpx.Response) -> ErrorReply:
+        """Read the provider's documented error body (default: the body as text)."""
+        return ErrorReply(response.text)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, scrubbed from any text that reaches an error."""
+        return [self.api_key.get_secret_value()]
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def build_request(self, outgoing: OutgoingMessage) -> HTTPRequest:
+        """Walk the message once, calling the payload's hooks; no I/O happens here."""
+        message = outgoing.message
+        payload = self.payload_class(self, outgoing)
+        if payload.takes_raw_mime:
+            payload.set_raw_message(outgoing.raw)
+        else:
+            payload.set_from(message.sender)
+            bounce = message.envelope_from
+            if bounce is not None and bounce.envelope != message.sender.envelope:
+                payload.set_envelope_from(bounce)
+            kinds: tuple[tuple[RecipientKind, list[Address]], ...] = (
+                ("to", message.to),
+                ("cc", message.cc),
+                ("bcc", message.bcc),
+            )
+            for kind, addresses in kinds:
+                if addresses:
+                    payload.set_recipients(kind, addresses)
+            if message.reply_to:
+                payload.set_reply_to(message.reply_to)
+            payload.set_subject(message.subject)
+            if message.text is not None:
+                payload.set_text(message.text)
+            if message.html is not None:
+                payload.set_html(message.html)
+            headers = {"Message-ID": outgoing.message_id}
+            headers.update((k, v) for k, v in message.headers.items() if k.lower() != "message-id")
+            payload.set_headers(headers)
+            for attachment in message.attachments:
+                (payload.add_inline if attachment.inline else payload.add_attachment)(attachment)
+        if message.tags:
+            payload.set_tags(message.tags)
+        if message.metadata:
+            payload.set_metadata(message.metadata)
+        return payload.build()
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if not self._owns_client:
+            assert self._client is not None
+            return self._client
+        owner = (os.getpid(), asyncio.get_running_loop())
+        if self._client is None or self._owner != owner:
+            # After fork(), or under a new event loop, the old client's sockets belong to
+            # someone else: forget it without touching it (closing would use them).
+            self._client = httpx.AsyncClient(
+                http1=True,
+                http2=False,
+                timeout=self._timeouts,
+                follow_redirects=False,  # a redirect would resend the key to another host
+                headers={"User-Agent": _USER_AGENT},
+            )
+            self._owner = owner
+            self.clients_created += 1
+        return self._client
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        """Send one message; errors follow the classification table (DESIGN.md decision 4)."""
+        spec = self.build_request(outgoing)  # MessageError here costs no I/O
+        client = self._http()
+        url = spec.path if "://" in spec.path else self.base_url + spec.path
+        request = client.build_request(
+            spec.method,
+            url,
+            json=spec.json,
+            data=spec.data,
+            files=spec.files,
+            headers=dict(spec.headers),
+            timeout=self._timeouts,  # ours, even on an injected client
+        )
+        self.authenticate(request)
+        start = time.perf_counter()
+        try:
+            response = await client.send(request)
+        except httpx.RequestError as exc:
+            # `from None`: the httpx error holds the request, and so the credentials.
+            raise self._network_error(exc, idempotent=spec.idempotent) from None
+        duration = time.perf_counter() - start
+        if not response.is_success:
+            log.debug("%s answered HTTP %d", self.name, response.status_code)
+            raise self._status_error(response)
+        return self._result(outgoing, response, duration)
+
+    def _network_error(self, exc: httpx.RequestError, *, idempotent: bool) -> MailError:
+        what = f"{type(exc).__name__}: {self._redact(str(exc)) or 'no detail'}"
+        if isinstance(exc, _AFTER_SEND) and not idempotent:
+            return DeliveryUnknown(
+                f"connection lost after the request was sent ({what}); "
+                "the message may have been delivered",
+                relay=self.name,
+            )
+        if isinstance(exc, httpx.ConnectError) and _caused_by(exc, ssl.SSLCertVerificationError):
+            return RelayError(f"TLS certificate not trusted ({what})", relay=self.name)
+        return TransientError(f"request failed ({what})", relay=self.name)
+
+    def _status_error(self, response: httpx.Response) -> MailError:
+        try:
+            reply = self.parse_error(response)
+        except Exception:  # an undocumented body must not hide the status itself
+            reply = ErrorReply(response.text)
+        status = response.status_code
+        cls = reply.error or classify_http_status(status)
+        text = self._redact(" ".join(reply.text.split()))[:_MAX_SERVER_TEXT] or None
+        message = f"HTTP {status} {response.reason_phrase}".rstrip()
+        if issubclass(cls, TransientError):
+            retry_after = reply.retry_after
+            if retry_after is None:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return cls(
+                message, retry_after=retry_after, relay=self.name, code=status, server_text=text
+            )
+        return cls(message, relay=self.name, code=status, server_text=text)
+
+    def _result(
+        self, outgoing: OutgoingMessage, response: httpx.Response, duration: float
+    ) -> SendResult:
+        try:
+            reply = self.parse_success(response, outgoing)
+        except MailError:
+            raise
+        except Exception:
+            # The provider said 2xx: it has the message. Failing now would invite a resend.
+            log.warning(
+                "%s accepted %s but its reply could not be read",
+                self.name,
+                outgoing.message_id,
+                exc_info=True,
+            )
+            reply = SuccessReply()
+        refused = {addr: (code, self._redact(text)) for addr, (code, text) in reply.refused.items()}
+        gone = {addr.lower() for addr in refused}
+        accepted = [r for r in outgoing.envelope.rcpt_to if r.lower() not in gone]
+        if refused and not accepted:
+            raise RecipientsRefused(refused, relay=self.name)
+        log.info(
+            "delivered %s via %s in %.0f ms (HTTP %d, id %s)",
+            outgoing.message_id,
+            self.name,
+            duration * 1000,
+            response.status_code,
+            reply.provider_id,
+        )
+        return SendResult(
+            message_id=outgoing.message_id,
+            relay=self.name,
+            accepted=accepted,
+            refused=refused,
+            provider_id=reply.provider_id,
+            attempts=[
+                Attempt(
+                    self.name,
+                    "delivered",
+                    code=response.status_code,
+                    text=reply.text or response.reason_phrase,
+                    duration=duration,
+                )
+            ],
+        )
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets():
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    async def aclose(self) -> None:
+        """Close the client this transport made (an injected client is left to its owner)."""
+        client, owner = self._client, self._owner
+        if not self._owns_client or client is None:
+            return
+        self._client = self._owner = None
+        if owner == (os.getpid(), asyncio.get_running_loop()):
+            await client.aclose()
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Prepare a (fresh) Debian/Ubuntu machine for the mailsdk test suite.  Idempotent.
+#
+#   1. System packages for the interop tests (tests/interop): postfix (also provides
+#      smtp-sink), swaks, Cyrus SASL modules and sasl2-bin (saslpasswd2).  Skipped when
+#      they are all installed already.  Needs root; uses sudo when not root.
+#   2. The project itself in editable mode with its dev extra: pip install -e '.[dev]'.
+#
+# Environment: PYTHON (default python3) selects the interpreter for step 2.
+set -euo pipefail
+
+PACKAGES=(postfix swaks libsasl2-modules sasl2-bin)
+PYTHON="${PYTHON:-python3}"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf 'setup-dev: %s\n' "$*" >&2; }
+
+missing_packages() {
+    local pkg
+    for pkg in "${PACKAGES[@]}"; do
+        # dpkg -s succeeds for removed-but-not-purged packages too: check the status line.
+        if ! dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+install_system_packages() {
+    if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+        log "not a Debian-like system (no dpkg/apt-get): install ${PACKAGES[*]} yourself;" \
+            "interop tests skip without them (and fail when CI is set)"
+        return 0
+    fi
+
+    local missing
+    missing="$(missing_packages)"
+    if [[ -z "$missing" ]]; then
+        log "system packages already installed: ${PACKAGES[*]}"
+        return 0
+    fi
+    log "missing system packages: $(echo "$missing" | tr '\n' ' ')"
+
+    local sudo=""
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo="sudo"
+        else
+            log "not root and no sudo; run as root:"
+            log "  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections"
+            log "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${PACKAGES[*]}"
+            log "continuing with the Python packages only"
+            return 0
+        fi
+    fi
+
+    # "No configuration": do not let the package configure (or start) a system MTA;
+    # the tests run their own private Postfix instance.
+    echo 'postfix postfix/main_mailer_type select No configuration' \
+        | $sudo debconf-set-selections
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${PACKAGES[@]}"
+}
+
+install_python_packages() {
+    log "installing mailsdk with the dev extra: $PYTHON -m pip install -e '.[dev]'"
+    cd "$REPO_ROOT"
+    "$PYTHON" -m pip install -e '.[dev]'
+}
+
+install_system_packages
+install_python_packages
+log "done"
