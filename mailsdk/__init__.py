@@ -13,15 +13,6 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 import logging
 
 from mailsdk.config import ConfigurationError, TransportURL, parse_url, register_scheme
-from mailsdk.events import (
-    AttemptFailed,
-    AttemptStarted,
-    Delivered,
-    Event,
-    Failed,
-    FailedOver,
-    Retrying,
-)
 from mailsdk.errors import (
     DeliveryFailed,
     DeliveryUnknown,
@@ -31,6 +22,15 @@ from mailsdk.errors import (
     RecipientsRefused,
     RelayError,
     TransientError,
+)
+from mailsdk.events import (
+    AttemptFailed,
+    AttemptStarted,
+    Delivered,
+    Event,
+    Failed,
+    FailedOver,
+    Retrying,
 )
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage

@@ -69,9 +69,11 @@ def demo() -> None:
         _print_result(result)
         received = relay.wait_for(1)[0]
         parsed = message_from_bytes(received.data, policy=email_policy.default)
-        click.echo(f"The relay received {len(received.data)} bytes "
-                   f"(login {received.login!r}, envelope {received.mail_from} -> "
-                   f"{', '.join(received.rcpt_tos)}):")
+        click.echo(
+            f"The relay received {len(received.data)} bytes "
+            f"(login {received.login!r}, envelope {received.mail_from} -> "
+            f"{', '.join(received.rcpt_tos)}):"
+        )
         for name in ("From", "To", "Subject", "Date", "Message-ID", "Content-Type"):
             click.echo(f"  {name}: {parsed[name]}")
         for part in parsed.walk():
@@ -91,12 +93,15 @@ def _demo_failover(message: Message) -> None:
         click.echo("")
         click.echo(f"Failover: relay A ({busy.port}) answers 421; relay B ({healthy.port}) accepts")
         policy = RetryPolicy(attempts=2, backoff=0.2, jitter=0.1)
-        with Sender([busy.url("demo", password), healthy.url("demo", password)],
-                    retry=policy) as sender:
+        with Sender(
+            [busy.url("demo", password), healthy.url("demo", password)], retry=policy
+        ) as sender:
             result = sender.send(message)
         click.echo("Sent:")
         _print_result(result)
-        click.echo(f"Relay A stored {len(busy.messages)} messages, relay B {len(healthy.messages)}.")
+        click.echo(
+            f"Relay A stored {len(busy.messages)} messages, relay B {len(healthy.messages)}."
+        )
 
 
 def main() -> None:

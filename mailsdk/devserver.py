@@ -126,9 +126,7 @@ class _Handler:
             decoded = base64.b64decode(args[1], validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             return AuthResult(success=False)
-        fields = dict(
-            part.split("=", 1) for part in decoded.split("\x01") if "=" in part
-        )
+        fields = dict(part.split("=", 1) for part in decoded.split("\x01") if "=" in part)
         user = fields.get("user", "")
         token = fields.get("auth", "").removeprefix("Bearer ")
         ok = self.relay._check(user, token)
@@ -205,7 +203,11 @@ class LocalRelay:
     def url(self, username: str | None = None, password: str | None = None) -> str:
         """A mailsdk URL for this relay that trusts its CA."""
         scheme = "smtps" if self.tls == "implicit" else "smtp"
-        cred = f"{quote(username, safe='')}:{quote(password, safe='')}@" if username and password else ""
+        cred = (
+            f"{quote(username, safe='')}:{quote(password, safe='')}@"
+            if username and password
+            else ""
+        )
         query = "tls=none" if self.tls == "none" else f"ca_file={self.ca_file}"
         return f"{scheme}://{cred}{self.host}:{self.port}?{query}"
 
@@ -283,4 +285,3 @@ class LocalRelay:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-

@@ -76,5 +76,5 @@ class Failed:
 
 
 Event = AttemptStarted | AttemptFailed | Retrying | FailedOver | Delivered | Failed
-EventHandler = Callable[[Event], None | Awaitable[None]]
+EventHandler = Callable[[Event], Awaitable[None] | None]
 """A callback taking an Event; it may be a coroutine function."""

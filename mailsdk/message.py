@@ -12,12 +12,14 @@ import mimetypes
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.header import decode_header
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Annotated, Any
+
+from typing_extensions import Self
 
 import email_validator
 from pydantic import (
@@ -79,7 +81,7 @@ def check_header_text(value: str, what: str) -> str:
     if "=?" in value:
         try:
             parts = decode_header(value)
-        except Exception:  # noqa: BLE001 - malformed encoded words are sent literally
+        except Exception:
             parts = []
         for chunk, charset in parts:
             text = (
@@ -194,6 +196,11 @@ def _to_address_list(value: Any) -> Any:
     return [_to_address(v) for v in value]
 
 
+AddressInput = str | Address | tuple[str, str] | Mapping[str, str]
+"""An address as ``"Name <addr>"``, an :class:`Address`, ``(name, addr)`` or a dict."""
+AddressesInput = AddressInput | Sequence[AddressInput] | None
+"""One address or a list of them."""
+
 AddressField = Annotated[Address, BeforeValidator(_to_address)]
 AddressList = Annotated[list[Address], BeforeValidator(_to_address_list)]
 
@@ -234,10 +241,28 @@ class _Model(BaseModel):
             raise _raise_as_message_error(exc, type(self).__name__) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Any = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
         """Validate a dict (``"from"`` is accepted for ``from_``); raise MessageError."""
         try:
-            return super().model_validate(obj, **kwargs)
+            return super().model_validate(
+                obj,
+                strict=strict,
+                extra=extra,
+                from_attributes=from_attributes,
+                context=context,
+                by_alias=by_alias,
+                by_name=by_name,
+            )
         except ValidationError as exc:
             raise _raise_as_message_error(exc, cls.__name__) from None
 
@@ -322,6 +347,43 @@ class Message(_Model):
     anything is sent. When ``from_`` is omitted the ``MAILSDK_FROM`` environment variable is
     used.
     """
+
+    def __init__(
+        self,
+        *,
+        from_: AddressInput | None = None,
+        to: AddressesInput = None,
+        cc: AddressesInput = None,
+        bcc: AddressesInput = None,
+        reply_to: AddressesInput = None,
+        subject: str = "",
+        text: str | None = None,
+        html: str | None = None,
+        attachments: Sequence[Attachment] | None = None,
+        headers: Mapping[str, str] | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        envelope_from: AddressInput | None = None,
+        **fields: Any,
+    ) -> None:
+        given = {
+            "from_": from_,
+            "to": to,
+            "cc": cc,
+            "bcc": bcc,
+            "reply_to": reply_to,
+            "text": text,
+            "html": html,
+            "attachments": attachments,
+            "headers": headers,
+            "tags": tags,
+            "metadata": metadata,
+            "envelope_from": envelope_from,
+        }
+        data = {k: v for k, v in given.items() if v is not None}
+        data["subject"] = subject
+        data.update(fields)  # e.g. {"from": ...} from a dict
+        super().__init__(**data)
 
     from_: AddressField | None = Field(default=None, alias="from")
     to: AddressList = Field(default_factory=list)

@@ -111,7 +111,7 @@ def _header_address(addr: Address, utf8: bool) -> _HeaderAddress | str:
     return _HeaderAddress(display_name=addr.name, addr_spec=addr.envelope)
 
 
-def _policy_for(message: Message) -> _policies.EmailPolicy:
+def _policy_for(message: Message) -> _policies.EmailPolicy[EmailMessage]:
     return _policies.SMTPUTF8 if message.needs_smtputf8() else _policies.SMTP
 
 
@@ -141,7 +141,7 @@ def build_email_message(outgoing: OutgoingMessage) -> EmailMessage:
     return em
 
 
-def _body_tree(message: Message, policy: _policies.EmailPolicy) -> MIMEPart:
+def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) -> MIMEPart:
     """The text/html body, wrapped in multipart/related when inline images go with the HTML."""
     text = _normalise_text(message.text) if message.text is not None else None
     html = _normalise_text(message.html) if message.html is not None else None
@@ -183,14 +183,13 @@ def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
         mixed.attach(body)
         for att in others:
             maintype, _, subtype = att.content_type.partition("/")
-            extra = {"cid": f"<{att.cid}>"} if att.inline else {}
             mixed.add_attachment(
                 att.content,
                 maintype,
                 subtype,
                 filename=att.filename,
                 disposition="inline" if att.inline else "attachment",
-                **extra,
+                cid=f"<{att.cid}>" if att.inline else None,
             )
         body = mixed
     for name, value in body.items():
@@ -201,9 +200,7 @@ def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
 def _set_boundaries(em: EmailMessage, message_id: str) -> None:
     # The stdlib picks random boundaries at flatten time; deriving them from the Message-ID
     # makes output reproducible. A boundary must not occur in any encoded payload.
-    payloads = [
-        str(part.get_payload()) for part in em.walk() if not part.is_multipart()
-    ]
+    payloads = [str(part.get_payload()) for part in em.walk() if not part.is_multipart()]
     for index, part in enumerate(p for p in em.walk() if p.is_multipart()):
         salt = 0
         while True:

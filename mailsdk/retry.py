@@ -55,7 +55,7 @@ class RetryPolicy:
 
     def backoff_for(self, failures: int) -> float:
         """The exponential backoff with jitter after *failures* failed tries (1, 2, …)."""
-        exponential = self.backoff * 2 ** max(0, failures - 1)
+        exponential: float = self.backoff * 2.0 ** max(0, failures - 1)
         return min(self.max_backoff, exponential) + random.uniform(0, self.jitter)  # noqa: S311
 
     def delay_for(self, state: RetryCallState, retry_after: float | None) -> float:

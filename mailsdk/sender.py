@@ -52,9 +52,7 @@ def _build_transports(spec: TransportSpec) -> list[Transport]:
         elif isinstance(item, str):
             out.extend(transports_from_urls(item))
         else:
-            raise ConfigurationError(
-                f"expected a URL or a Transport, got {type(item).__name__}"
-            )
+            raise ConfigurationError(f"expected a URL or a Transport, got {type(item).__name__}")
     if not out:
         raise ConfigurationError("no transport given")
     return out
@@ -169,9 +167,7 @@ class _LoopThread:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self._run, name="mailsdk-sender-loop", daemon=True
-        )
+        self.thread = threading.Thread(target=self._run, name="mailsdk-sender-loop", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
@@ -208,7 +204,7 @@ def _close_live_senders() -> None:
     for sender in list(_live_senders):
         try:
             sender.close()
-        except Exception:  # noqa: BLE001 - interpreter exit: log and go on
+        except Exception:
             log.debug("closing a Sender at exit failed", exc_info=True)
 
 
@@ -278,7 +274,7 @@ class Sender:
         try:
             future = asyncio.run_coroutine_threadsafe(self._async.aclose(), thread.loop)
             future.result(timeout=10)
-        except Exception:  # noqa: BLE001 - closing is best effort; the loop stops regardless
+        except Exception:
             log.debug("closing transports failed", exc_info=True)
         finally:
             thread.stop()

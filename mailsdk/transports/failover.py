@@ -17,7 +17,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 
 from mailsdk.config import ConfigurationError
 from mailsdk.errors import (
@@ -268,18 +275,23 @@ class FailoverTransport(Transport):
         def wait(rs: RetryCallState) -> float:
             return policy.delay_for(rs, retry_after[0])
 
-        def out_of_time(rs: RetryCallState) -> bool:
-            left = state.outgoing.time_left(float("inf"))
-            return left <= (rs.upcoming_sleep or 0.0)
+        outgoing = state.outgoing
+
+        class _OutOfTime(stop_base):
+            """Stop when the send's deadline would pass during the next wait."""
+
+            def __call__(self, rs: RetryCallState) -> bool:
+                return outgoing.time_left(float("inf")) <= (rs.upcoming_sleep or 0.0)
 
         async def before_sleep(rs: RetryCallState) -> None:
             delay = rs.upcoming_sleep
             log.info("retrying %s on %s in %.2f s", state.outgoing.message_id, relay.name, delay)
-            await self._emit(Retrying(state.outgoing.message_id, relay.name, rs.attempt_number,
-                                      delay))
+            await self._emit(
+                Retrying(state.outgoing.message_id, relay.name, rs.attempt_number, delay)
+            )
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts) | out_of_time,
+            stop=stop_any(stop_after_attempt(policy.attempts), _OutOfTime()),
             wait=wait,
             retry=retry_if_exception(retryable),
             sleep=self._sleep,
@@ -311,8 +323,13 @@ class FailoverTransport(Transport):
                 error=type(exc).__name__,
             )
             state.attempts.append(failed)
-            log.warning("attempt %d of %s on %s failed: %s", number, message_id, relay.name,
-                        failed.describe())
+            log.warning(
+                "attempt %d of %s on %s failed: %s",
+                number,
+                message_id,
+                relay.name,
+                failed.describe(),
+            )
             await self._emit(AttemptFailed(message_id, failed, exc))
             if isinstance(exc, RecipientsRefused):
                 state.record_refusals(exc)
@@ -354,5 +371,3 @@ class RoundRobinTransport(FailoverTransport):
         start = self._turn % len(healthy)
         self._turn += 1
         return healthy[start:] + healthy[:start]
-
-

@@ -186,9 +186,7 @@ class SMTPTransport(Transport):
             )
         auth = url.option("auth")
         if auth is not None and auth not in ("plain", "login", "xoauth2"):
-            raise ConfigurationError(
-                f"{url.display()}: auth={auth!r}; use plain, login or xoauth2"
-            )
+            raise ConfigurationError(f"{url.display()}: auth={auth!r}; use plain, login or xoauth2")
         return cls(
             url.host,
             url.port,
@@ -268,9 +266,7 @@ class SMTPTransport(Transport):
         reply: str | None = None,
     ) -> NoReturn:
         enhanced, server_text = split_enhanced_code(reply) if reply is not None else (None, None)
-        raise cls(
-            text, relay=self.name, code=code, enhanced_code=enhanced, server_text=server_text
-        )
+        raise cls(text, relay=self.name, code=code, enhanced_code=enhanced, server_text=server_text)
 
     def _fail_reply(self, exc: aiosmtplib.SMTPResponseException, phase: SMTPPhase) -> NoReturn:
         cls = classify_smtp_reply(exc.code, phase)
@@ -474,7 +470,9 @@ class SMTPTransport(Transport):
             ],
         )
 
-    def _mail_options(self, smtp: aiosmtplib.SMTP, outgoing: OutgoingMessage, raw: bytes) -> list[str]:
+    def _mail_options(
+        self, smtp: aiosmtplib.SMTP, outgoing: OutgoingMessage, raw: bytes
+    ) -> list[str]:
         options: list[str] = []
         if smtp.supports_extension("size"):
             limit = int(smtp.esmtp_extensions.get("size") or 0)
@@ -553,8 +551,9 @@ class SMTPTransport(Transport):
                     # in a further transaction (RFC 5321 section 4.5.3.1.10).
                     return accepted, rcpts[index:]
                 outcome.refused[rcpt] = (exc.code, exc.message)
-                log.warning("recipient %s refused by %s: %s %s", rcpt, self.name, exc.code,
-                            exc.message)
+                log.warning(
+                    "recipient %s refused by %s: %s %s", rcpt, self.name, exc.code, exc.message
+                )
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
                 self._fail(TransientError, f"connection lost at RCPT TO: {exc}")
             else:

@@ -51,9 +51,7 @@ def fake_time() -> FakeTime:
 
 
 def message(to: list[str] | None = None) -> Message:
-    return Message(
-        from_="app@example.com", to=to or ["alice@example.com"], subject="s", text="t"
-    )
+    return Message(from_="app@example.com", to=to or ["alice@example.com"], subject="s", text="t")
 
 
 def failover(urls: list[str], fake_time: FakeTime, **policy: object) -> FailoverTransport:
@@ -129,8 +127,10 @@ async def test_soft_rejected_recipients_are_retried_alone_then_failed_over(
     assert result.accepted == ["alice@example.com", "bob@example.com"]
     assert result.refused == {}
     # Both relays received the same Message-ID.
-    ids = {m.data.split(b"Message-ID: ")[1].split(b"\r\n")[0] for m in
-           primary.messages + healthy.messages}
+    ids = {
+        m.data.split(b"Message-ID: ")[1].split(b"\r\n")[0]
+        for m in primary.messages + healthy.messages
+    }
     assert len(ids) == 1
 
 
@@ -207,8 +207,11 @@ async def test_primary_timing_out_respects_the_deadline(
 
 async def test_deadline_stops_retries(blackhole: int, fake_time: FakeTime) -> None:
     transport = failover(
-        [f"smtp://127.0.0.1:{blackhole}?tls=none&timeout=0.2"], fake_time,
-        attempts=50, deadline=0.5, backoff=0.0,
+        [f"smtp://127.0.0.1:{blackhole}?tls=none&timeout=0.2"],
+        fake_time,
+        attempts=50,
+        deadline=0.5,
+        backoff=0.0,
     )
     with pytest.raises(DeliveryFailed) as info:
         await send(transport)
@@ -223,7 +226,10 @@ async def test_all_relays_down_lists_every_attempt(fake_time: FakeTime) -> None:
         await send(transport)
     err = info.value
     assert [a.relay for a in err.attempts] == [
-        "smtp://127.0.0.1:1", "smtp://127.0.0.1:1", "smtp://127.0.0.1:2", "smtp://127.0.0.1:2",
+        "smtp://127.0.0.1:1",
+        "smtp://127.0.0.1:1",
+        "smtp://127.0.0.1:2",
+        "smtp://127.0.0.1:2",
     ]
     assert all(a.outcome == "transient" and a.error == "TransientError" for a in err.attempts)
     assert len(err.errors) == 2
@@ -251,7 +257,8 @@ async def test_all_cooling_tries_the_one_that_recovers_first(fake_time: FakeTime
     )
     transport._cooling_until = {0: fake_time.now + 50, 1: fake_time.now + 10}
     assert [t.name for t in transport.relay_order()] == [
-        "smtp://127.0.0.1:2", "smtp://127.0.0.1:1",
+        "smtp://127.0.0.1:2",
+        "smtp://127.0.0.1:1",
     ]
 
 
@@ -264,8 +271,14 @@ async def test_events_and_logs_tell_the_story(
     with caplog.at_level(logging.DEBUG, logger="mailsdk"):
         await send(transport)
     assert [type(e) for e in events] == [
-        AttemptStarted, AttemptFailed, Retrying, AttemptStarted, AttemptFailed,
-        FailedOver, AttemptStarted, Delivered,
+        AttemptStarted,
+        AttemptFailed,
+        Retrying,
+        AttemptStarted,
+        AttemptFailed,
+        FailedOver,
+        AttemptStarted,
+        Delivered,
     ]
     assert "failing over from smtp://127.0.0.1:1" in caplog.text
     assert PASSWORD not in caplog.text

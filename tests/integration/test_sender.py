@@ -50,7 +50,7 @@ def test_sync_send_from_many_threads(relay: LocalRelay) -> None:
             try:
                 for i in range(5):
                     sender.send(make_message(n * 10 + i))
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]

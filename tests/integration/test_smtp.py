@@ -19,8 +19,8 @@ from mailsdk import (
     PermanentError,
     RecipientsRefused,
     RelayError,
-    SMTPTransport,
     SendResult,
+    SMTPTransport,
     TransientError,
 )
 from mailsdk.config import transport_from_url
@@ -119,7 +119,9 @@ async def test_untrusted_certificate_is_refused(relay: LocalRelay) -> None:
     assert relay.sessions == 0
 
 
-async def test_relay_without_starttls_gets_nothing(relay_factory: Callable[..., LocalRelay]) -> None:
+async def test_relay_without_starttls_gets_nothing(
+    relay_factory: Callable[..., LocalRelay],
+) -> None:
     plain = relay_factory(tls="none")
     url = f"smtp://{USER}:{PASSWORD}@{plain.host}:{plain.port}"
     with pytest.raises(RelayError, match="does not offer STARTTLS") as info:
@@ -234,8 +236,9 @@ async def test_connection_is_reused(relay: LocalRelay) -> None:
 async def test_concurrent_sends_use_at_most_max_connections(relay: LocalRelay) -> None:
     url = relay.url(USER, PASSWORD) + "&max_connections=3"
     async with AsyncSender(url) as sender:
-        results = await sender.send_many([make_message(headers={}) for _ in range(12)],
-                                         concurrency=12)
+        results = await sender.send_many(
+            [make_message(headers={}) for _ in range(12)], concurrency=12
+        )
     assert all(not isinstance(r, Exception) for r in results)
     assert 1 <= relay.sessions <= 3
     assert len(relay.messages) == 12

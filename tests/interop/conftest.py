@@ -19,20 +19,17 @@ _HERE = Path(__file__).resolve().parent
 _REPO_ROOT = _HERE.parents[1]
 
 try:
-    from tests.peers.postfix import (
-        PostfixPeer,
-        postfix_unavailable_reason,
-        start_postfix,
-    )
-    from tests.peers.smtp_sink import SmtpSink, smtp_sink_available, start_smtp_sink
-except ImportError:  # `pytest` (not `python -m pytest`) does not put the repo root on sys.path
+    import tests.peers  # noqa: F401
+except ImportError:  # plain `pytest` (unlike `python -m pytest`) does not add the cwd
     sys.path.insert(0, str(_REPO_ROOT))
-    from tests.peers.postfix import (
-        PostfixPeer,
-        postfix_unavailable_reason,
-        start_postfix,
-    )
-    from tests.peers.smtp_sink import SmtpSink, smtp_sink_available, start_smtp_sink
+
+from tests.peers.postfix import PostfixPeer, postfix_unavailable_reason, start_postfix  # noqa: E402
+from tests.peers.smtp_sink import (  # noqa: E402
+    SMTP_SINK,
+    SmtpSink,
+    smtp_sink_available,
+    start_smtp_sink,
+)
 
 SmtpSinkFactory = Callable[..., SmtpSink]
 
@@ -78,7 +75,7 @@ def postfix_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostfixPe
 def smtp_sink_factory(tmp_path: Path) -> Iterator[SmtpSinkFactory]:
     """``start(flags, **kwargs) -> SmtpSink``; every sink started is stopped after the test."""
     if not smtp_sink_available():
-        peer_unavailable("/usr/sbin/smtp-sink not found (package postfix)")
+        peer_unavailable(f"{SMTP_SINK} not found (package postfix; run scripts/setup-dev.sh)")
     sinks: list[SmtpSink] = []
 
     def start(flags: Sequence[str] = (), **kwargs: object) -> SmtpSink:

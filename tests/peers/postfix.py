@@ -65,14 +65,14 @@ SASLDB_PLUGIN_GLOBS = ("/usr/lib/*/sasl2/libsasldb.so*", "/usr/lib/sasl2/libsasl
 
 SASL_REALM = "example.test"
 SASL_USER = "mailsdk"
-DEFAULT_PASSWORD = "mailsdk-Secret-1"  # noqa: S105 - throw-away test credential
+DEFAULT_PASSWORD = "mailsdk-Secret-1"
 DEFAULT_MESSAGE_SIZE_LIMIT = 5 * 1024 * 1024
 MAILBOX_OWNER_CANDIDATES = ("nobody",)
 
 _MAILDIR_SUBDIRS = ("Maildir/new", "Maildir/cur", "Maildir/tmp")
-_START_ATTEMPTS = 3
-_RUNTIME_PREFIX = "mailsdk-postfix-"
-_OWNER_FILE = "owner.pid"  # a freshly picked free port can be grabbed by someone else
+_START_ATTEMPTS = 3  # a freshly picked free port can be grabbed by someone else
+_RUNTIME_PREFIX = "mailsdk-postfix-"  # runtime dirs in $TMPDIR (see _runtime_dir)
+_OWNER_FILE = "owner.pid"  # pid of the process that started the instance
 
 
 class PostfixStartError(RuntimeError):
@@ -179,7 +179,7 @@ def _run(argv: list[str], *, input_text: str | None = None, timeout: float = 30.
     env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"}
     with tempfile.TemporaryFile() as out:
         try:
-            proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            proc = subprocess.run(
                 argv,
                 input=None if input_text is None else input_text.encode(),
                 stdout=out,
@@ -270,7 +270,9 @@ class PostfixPeer:
     queue_dir: Path = field(repr=False)
     log_file: Path = field(repr=False)
     _remove_on_stop: tuple[Path, ...] = field(default=(), repr=False)
-    _finalizer: weakref.finalize | None = field(default=None, repr=False, compare=False)  # type: ignore[type-arg]
+    _finalizer: weakref.finalize[[Path, Path, tuple[Path, ...]], PostfixPeer] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Safety net: stop the instance at interpreter exit if stop() was never called.
@@ -281,11 +283,13 @@ class PostfixPeer:
     # -- mailbox ------------------------------------------------------------------------
 
     def _delivered(self) -> list[Path]:
-        try:
-            files = [p for p in self.maildir.iterdir() if p.is_file()]
-        except FileNotFoundError:
-            return []
-        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+        """Delivered files, oldest first (virtual(8) renames complete files into new/)."""
+        found: list[tuple[int, str, Path]] = []
+        with contextlib.suppress(FileNotFoundError):
+            for p in self.maildir.iterdir():
+                with contextlib.suppress(FileNotFoundError):  # clear() may race with us
+                    found.append((p.stat().st_mtime_ns, p.name, p))
+        return [p for _, _, p in sorted(found)]
 
     def wait_for_messages(self, n: int, timeout: float = 10.0) -> list[bytes]:
         """Bytes of all delivered files (oldest first) once at least ``n`` exist.
@@ -629,9 +633,7 @@ def _start_once(workdir: Path, password: str, message_size_limit: int) -> Postfi
                 message_size_limit=message_size_limit,
             )
         )
-        (config_dir / "master.cf").write_text(
-            _master_cf(host, submission, smtps, plain, instance)
-        )
+        (config_dir / "master.cf").write_text(_master_cf(host, submission, smtps, plain, instance))
         # Postfix re-reads a config file every 300 ms until its mtime is more than a
         # second in the past ("being edited" guard): backdate them to save ~2 s.
         past = time.time() - 60

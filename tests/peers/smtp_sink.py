@@ -145,7 +145,7 @@ def _start_once(
     else:
         log = tempfile.TemporaryFile()  # noqa: SIM115 - owned by SmtpSink
     try:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,

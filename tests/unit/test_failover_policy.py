@@ -16,8 +16,8 @@ from mailsdk import (
     PermanentError,
     RelayError,
     SendResult,
-    Transport,
     TransientError,
+    Transport,
 )
 from mailsdk.errors import MailError
 from mailsdk.retry import RetryPolicy
@@ -65,8 +65,9 @@ def outgoing() -> OutgoingMessage:
     )
 
 
-def make(kind: type[FailoverTransport], relays: list[Transport], sleeps: Sleeps,
-         **policy: object) -> FailoverTransport:
+def make(
+    kind: type[FailoverTransport], relays: list[Transport], sleeps: Sleeps, **policy: object
+) -> FailoverTransport:
     return kind(
         relays,
         retry=RetryPolicy(jitter=0.0, **policy),  # type: ignore[arg-type]
@@ -113,8 +114,9 @@ async def test_retry_after_longer_than_allowed_fails_over_instead() -> None:
     assert result.relay == "other"
 
 
-@pytest.mark.parametrize("error", [RelayError("auth", code=535),
-                                   PermanentError("552 too big", code=552)])
+@pytest.mark.parametrize(
+    "error", [RelayError("auth", code=535), PermanentError("552 too big", code=552)]
+)
 async def test_relay_and_permanent_errors_fail_over_without_retry(error: MailError) -> None:
     sleeps = Sleeps()
     first, second = Scripted("first", error), Scripted("second")
