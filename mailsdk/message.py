@@ -27,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -84,14 +85,19 @@ def check_header_text(value: str, what: str) -> str:
         except Exception:
             parts = []
         for chunk, charset in parts:
-            text = (
-                chunk.decode(charset or "ascii", errors="replace")
-                if isinstance(chunk, bytes)
-                else chunk
-            )
+            text = chunk if isinstance(chunk, str) else _decode_word(chunk, charset)
             if _UNSAFE_HEADER_CHARS.search(text):
                 raise MessageError(f"{what} has an encoded word that decodes to a line break")
     return value
+
+
+def _decode_word(chunk: bytes, charset: str | None) -> str:
+    # Readers decode an unknown charset (or one with an RFC 2231 language tag) somehow; latin-1
+    # maps every byte, so a CR or LF hidden behind any charset is still seen.
+    try:
+        return chunk.decode(charset or "ascii", errors="replace")
+    except LookupError:
+        return chunk.decode("latin-1")
 
 
 def _unquote_display_name(name: str) -> str:
@@ -279,6 +285,9 @@ class Attachment(_Model):
     content_type: str = ""
     inline: bool = False
     cid: str | None = None
+    # Rendered MIME part, keyed by disposition: a mail-merge that shares this attachment
+    # encodes it once.
+    _mime_cache: dict[tuple[str, bool], bytes] = PrivateAttr(default_factory=dict)
 
     @field_validator("filename")
     @classmethod
