@@ -21,9 +21,10 @@ Facts this module relies on (verified with Postfix 3.7 on Debian 12, as root):
 * ``postfix start`` runs ``master -w``, i.e. it returns only after the master has
   bound the listeners (or failed to); the harness still probes every port for a 220
   greeting (over TLS for the implicit-TLS port) before returning.
-* The master runs in its own process group; ``postfix stop`` SIGTERMs the master, which
-  signals the group.  ``stop()`` additionally waits until nothing of that process group
-  is left and SIGKILLs stragglers.
+* The master runs in its own process group; ``postfix stop``/``abort`` SIGTERM the
+  master, which signals the group.  ``stop()`` runs ``postfix -c DIR abort`` (``stop``
+  would add up to 1 s of ``sleep``), waits until no live process of that process group
+  is left, and SIGKILLs the group after 10 s.
 * Unprivileged processes need to traverse the instance directories: the master opens
   ``data_directory/master.lock`` as ``mail_owner`` (postfix), smtpd opens the sasldb
   after dropping privileges, and ``virtual(8)`` writes the Maildir as the mailbox owner.
@@ -229,8 +230,10 @@ def _shutdown(
     """Stop the instance (idempotent) and make sure none of its processes survive."""
     master = _read_master_pid(queue_dir)
     if master is not None and _process_group_members(master):
+        # "abort" and "stop" both SIGTERM the master (which signals its process group);
+        # "stop" then polls with `sleep 1`, so we use "abort" and wait for the group here.
         with contextlib.suppress(PostfixStartError):
-            _run([POSTFIX, "-c", str(config_dir), "stop"], timeout=timeout)
+            _run([POSTFIX, "-c", str(config_dir), "abort"], timeout=timeout)
         deadline = time.monotonic() + timeout
         while _process_group_members(master) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -495,7 +498,7 @@ def _write_sasl(config_dir: Path, runtime: Path, password: str) -> None:
     )
     os.chown(sasldb, 0, postfix_gid)
     sasldb.chmod(0o640)
-    # smtpd.conf is read while smtpd still runs as root: it may live in config_dir.
+    # Found via cyrus_sasl_config_path (Debian's Postfix also searches $config_directory/sasl).
     conf_dir = config_dir / "sasl"
     conf_dir.mkdir(mode=0o755)
     (conf_dir / "smtpd.conf").write_text(
