@@ -103,9 +103,7 @@ def _text_part(text: str, subtype: str) -> bytes:
         return (head + "7bit\r\n\r\n").encode("ascii") + body
     non_ascii = sum(1 for b in data if b > 127) if not data.isascii() else 0
     if non_ascii * 3 > len(data):
-        return (head + "base64\r\n\r\n").encode("ascii") + _base64_lines(
-            data.replace(b"\n", _CRLF)
-        )
+        return (head + "base64\r\n\r\n").encode("ascii") + _base64_lines(data.replace(b"\n", _CRLF))
     qp = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     if not qp.endswith(b"\n"):
         qp += b"\n"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, cast
 from urllib.parse import quote
 
 import aiosmtplib
@@ -37,6 +37,7 @@ from mailsdk.errors import (
 )
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
+from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
 from mailsdk.transports.base import Transport
 
 __all__ = ["SMTPTransport", "TLSMode"]
@@ -70,10 +71,19 @@ def _default_local_hostname() -> str:
 
 @dataclass
 class _Connection:
-    smtp: aiosmtplib.SMTP
+    wire: Wire
+    extensions: dict[str, str]
     created: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
     sent: int = 0
+    timeout: float = 30.0
+
+    @property
+    def pipelining(self) -> bool:
+        return "pipelining" in self.extensions
+
+    def offers(self, extension: str) -> bool:
+        return extension in self.extensions
 
 
 @dataclass
@@ -218,13 +228,15 @@ class SMTPTransport(Transport):
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if not conn.smtp.is_connected or now - conn.last_used > self.idle_timeout:
+            if not conn.wire.is_open or now - conn.last_used > self.idle_timeout:
                 await self._discard(conn, polite=True)
                 continue
             if now - conn.last_used > self.noop_after:
                 try:
-                    await conn.smtp.noop(timeout=min(timeout, 10.0))
-                except (aiosmtplib.SMTPException, OSError):
+                    reply = await conn.wire.command(b"NOOP", min(timeout, 10.0))
+                except (WireLost, WireTimeout):
+                    reply = None
+                if reply is None or reply.code != 250:
                     await self._discard(conn)
                     continue
             return conn, True
@@ -232,7 +244,7 @@ class SMTPTransport(Transport):
 
     def _checkin(self, conn: _Connection) -> None:
         conn.last_used = time.monotonic()
-        if conn.smtp.is_connected and conn.sent < self.max_messages:
+        if conn.wire.is_open and conn.sent < self.max_messages:
             self._idle.append(conn)
         else:
             task = asyncio.get_running_loop().create_task(self._discard(conn, polite=True))
@@ -240,10 +252,10 @@ class SMTPTransport(Transport):
             task.add_done_callback(self._closing.discard)
 
     async def _discard(self, conn: _Connection, polite: bool = False) -> None:
-        if polite and conn.smtp.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
-                await conn.smtp.quit(timeout=2.0)
-        conn.smtp.close()
+        if polite and conn.wire.is_open:
+            with contextlib.suppress(WireLost, WireTimeout):
+                await conn.wire.command(b"QUIT", 2.0)
+        conn.wire.close()
 
     async def aclose(self) -> None:
         """QUIT and close every pooled connection."""
@@ -284,11 +296,15 @@ class SMTPTransport(Transport):
         )
         try:
             await self._handshake(smtp)
+            transport = smtp.transport
+            if transport is None:
+                self._fail(TransientError, "connection lost during the handshake")
+            wire = Wire(cast(asyncio.Transport, transport))
         except BaseException:
             smtp.close()
             raise
         self.connections_opened += 1
-        return _Connection(smtp)
+        return _Connection(wire, dict(smtp.esmtp_extensions), timeout=timeout)
 
     async def _handshake(self, smtp: aiosmtplib.SMTP) -> None:
         try:
@@ -413,10 +429,10 @@ class SMTPTransport(Transport):
             if timeout <= 0:
                 self._fail(TransientError, "the send's deadline passed before this relay")
             conn, reused = await self._checkout(timeout)
-            conn.smtp.timeout = timeout
+            conn.timeout = timeout
             try:
                 try:
-                    outcome = await self._transaction(conn, outgoing, raw, first_command=True)
+                    outcome = await self._transaction(conn, outgoing, raw)
                 except _StaleConnection:
                     # A pooled connection that died while idle is replaced without counting
                     # an attempt: nothing reached the relay.
@@ -424,12 +440,12 @@ class SMTPTransport(Transport):
                         raise
                     await self._discard(conn)
                     conn = await self._open(timeout)
-                    outcome = await self._transaction(conn, outgoing, raw, first_command=True)
+                    outcome = await self._transaction(conn, outgoing, raw)
             except _StaleConnection as stale:
                 await self._discard(conn)
-                if isinstance(stale.cause, aiosmtplib.SMTPResponseException):
-                    self._fail_reply(stale.cause, "mail")
-                self._fail(TransientError, f"connection lost before MAIL FROM: {stale.cause}")
+                if stale.reply is not None:
+                    self._fail_code(stale.reply, "mail", "MAIL FROM refused")
+                self._fail(TransientError, f"connection lost before MAIL FROM: {stale}")
             except (PermanentError, MessageError):
                 # A refusal the relay answered (or one we made before MAIL FROM) leaves the
                 # dialogue in step, so the connection stays usable.
@@ -470,12 +486,13 @@ class SMTPTransport(Transport):
             ],
         )
 
-    def _mail_options(
-        self, smtp: aiosmtplib.SMTP, outgoing: OutgoingMessage, raw: bytes
-    ) -> list[str]:
+    def _fail_code(self, reply: Reply, phase: SMTPPhase, text: str) -> NoReturn:
+        self._fail(classify_smtp_reply(reply.code, phase), text, code=reply.code, reply=reply.text)
+
+    def _mail_options(self, conn: _Connection, outgoing: OutgoingMessage, raw: bytes) -> str:
         options: list[str] = []
-        if smtp.supports_extension("size"):
-            limit = int(smtp.esmtp_extensions.get("size") or 0)
+        if conn.offers("size"):
+            limit = int(conn.extensions.get("size") or 0)
             if limit and len(raw) > limit:
                 self._fail(
                     PermanentError,
@@ -484,142 +501,148 @@ class SMTPTransport(Transport):
                 )
             options.append(f"SIZE={len(raw)}")
         if outgoing.envelope.smtputf8:
-            if not smtp.supports_extension("smtputf8"):
+            if not conn.offers("smtputf8"):
                 raise MessageError(
                     f"an address has a non-ASCII local part, which needs SMTPUTF8, and relay "
                     f"{self.name} does not offer it",
                     relay=self.name,
                 )
             options.append("SMTPUTF8")
-        if smtp.supports_extension("8bitmime") and not raw.isascii():
+        if conn.offers("8bitmime") and not raw.isascii():
             options.append("BODY=8BITMIME")
-        return options
+        return "".join(f" {o}" for o in options)
+
+    async def _read(self, conn: _Connection, phase: str) -> Reply:
+        try:
+            return await conn.wire.read(conn.timeout)
+        except (WireLost, WireTimeout) as exc:
+            conn.wire.close()
+            self._fail(TransientError, f"connection lost or timed out at {phase}: {exc}")
 
     async def _transaction(
-        self,
-        conn: _Connection,
-        outgoing: OutgoingMessage,
-        raw: bytes,
-        *,
-        first_command: bool,
+        self, conn: _Connection, outgoing: OutgoingMessage, raw: bytes
     ) -> _Outcome:
-        smtp = conn.smtp
+        """MAIL, RCPTs and DATA (in one write when the relay offers PIPELINING), then the
+        message; recipients deferred with 452 go in a further transaction."""
         env = outgoing.envelope
         encoding = "utf-8" if env.smtputf8 else "ascii"
-        options = self._mail_options(smtp, outgoing, raw)
+        mail_line = f"MAIL FROM:<{env.mail_from}>{self._mail_options(conn, outgoing, raw)}"
         outcome = _Outcome()
         pending = list(env.rcpt_to)
+        first = True
         while pending:
+            commands = [mail_line, *(f"RCPT TO:<{r}>" for r in pending), "DATA"]
+            lines = [c.encode(encoding) + b"\r\n" for c in commands]
             try:
-                await smtp.mail(env.mail_from, options=options, encoding=encoding)
-            except aiosmtplib.SMTPSenderRefused as exc:
-                if exc.code == 421 and first_command:
-                    raise _StaleConnection(exc) from None
-                self._fail_reply(exc, "mail")
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-                if first_command:
-                    raise _StaleConnection(exc) from None
+                conn.wire.write(b"".join(lines) if conn.pipelining else lines[0])
+                mail = await conn.wire.read(conn.timeout)
+            except (WireLost, WireTimeout) as exc:
+                if first:
+                    raise _StaleConnection(str(exc)) from None
+                conn.wire.close()
                 self._fail(TransientError, f"connection lost at MAIL FROM: {exc}")
-            first_command = False
-            batch, pending = await self._recipients(smtp, pending, encoding, outcome)
+            if mail.code == 421 and first:
+                raise _StaleConnection(mail.text, mail)
+            first = False
+            replies: list[Reply] = []
+            data: Reply | None = None
+            if conn.pipelining:
+                replies = [await self._read(conn, "RCPT TO") for _ in pending]
+                data = await self._read(conn, "DATA")
+            elif mail.code == 250:
+                for line in lines[1:-1]:
+                    conn.wire.write(line)
+                    replies.append(await self._read(conn, "RCPT TO"))
+                    if replies[-1].code == 421:
+                        break
+            if mail.code != 250:
+                await self._abandon(conn, data)
+                self._fail_code(mail, "mail", "MAIL FROM refused")
+            batch, pending = self._sort_recipients(pending, replies, outcome)
             if not batch:
-                await self._reset(smtp)
+                await self._abandon(conn, data)
                 break
-            outcome.reply = await self._data(smtp, raw)
+            if data is None:
+                conn.wire.write(b"DATA\r\n")
+                data = await self._read(conn, "DATA")
+            if data.code != 354:
+                await self._abandon(conn, data)
+                self._fail_code(data, "data", "DATA refused")
+            outcome.reply = await self._send_body(conn, raw)
             outcome.accepted.extend(batch)
         if not outcome.accepted:
             raise RecipientsRefused(outcome.refused, relay=self.name)
         return outcome
 
-    async def _recipients(
-        self,
-        smtp: aiosmtplib.SMTP,
-        rcpts: list[str],
-        encoding: str,
-        outcome: _Outcome,
+    def _sort_recipients(
+        self, rcpts: list[str], replies: list[Reply], outcome: _Outcome
     ) -> tuple[list[str], list[str]]:
-        """RCPT each address; returns (accepted in this transaction, left for the next one)."""
-        accepted: list[str] = []
-        for index, rcpt in enumerate(rcpts):
-            try:
-                await smtp.rcpt(rcpt, encoding=encoding)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                if exc.code == 421:
-                    self._fail_reply(exc, "rcpt")
-                if exc.code == 452 and accepted:
-                    # "Too many recipients": send to those accepted so far, then the rest
-                    # in a further transaction (RFC 5321 section 4.5.3.1.10).
-                    return accepted, rcpts[index:]
-                outcome.refused[rcpt] = (exc.code, exc.message)
-                log.warning(
-                    "recipient %s refused by %s: %s %s", rcpt, self.name, exc.code, exc.message
-                )
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-                self._fail(TransientError, f"connection lost at RCPT TO: {exc}")
-            else:
-                accepted.append(rcpt)
-        return accepted, []
-
-    async def _reset(self, smtp: aiosmtplib.SMTP) -> None:
-        try:
-            await smtp.rset()
-        except (aiosmtplib.SMTPException, OSError):
-            smtp.close()
-
-    async def _data(self, smtp: aiosmtplib.SMTP, raw: bytes) -> tuple[int, str]:
-        try:
-            start = await smtp.execute_command(b"DATA")
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            self._fail(TransientError, f"connection lost at DATA: {exc}")
-        if start.code != 354:
-            await self._reset(smtp)
-            self._fail(
-                classify_smtp_reply(start.code, "data"),
-                "DATA refused",
-                code=start.code,
-                reply=start.message,
+        """Accepted in this transaction, and those left for the next (452 after some were
+        accepted: "too many recipients", RFC 5321 section 4.5.3.1.10)."""
+        accepted = [r for r, reply in zip(rcpts, replies, strict=False) if reply.code in (250, 251)]
+        later: list[str] = []
+        for rcpt, reply in zip(rcpts, replies, strict=False):
+            if reply.code in (250, 251):
+                continue
+            if reply.code == 421:
+                self._fail_code(reply, "rcpt", "relay closing at RCPT TO")
+            if reply.code == 452 and accepted:
+                later.append(rcpt)
+                continue
+            outcome.refused[rcpt] = (reply.code, reply.text)
+            log.warning(
+                "recipient %s refused by %s: %s %s", rcpt, self.name, reply.code, reply.text
             )
-        protocol = smtp.protocol
-        if protocol is None:
-            self._fail(TransientError, "connection lost at DATA")
+        # Without PIPELINING the loop stops at a 421; anything unanswered is left for later.
+        later.extend(rcpts[len(replies) :])
+        return accepted, later
+
+    async def _abandon(self, conn: _Connection, data: Reply | None) -> None:
+        """End a transaction that will not carry the message, leaving the session usable."""
+        try:
+            if data is not None and data.code == 354:
+                # The relay started DATA anyway: an empty message ends it (RFC 2920 3.1).
+                conn.wire.write(b".\r\n")
+                await conn.wire.read(conn.timeout)
+            reply = await conn.wire.command(b"RSET", conn.timeout)
+            if reply.code != 250:
+                conn.wire.close()
+        except (WireLost, WireTimeout):
+            conn.wire.close()
+
+    async def _send_body(self, conn: _Connection, raw: bytes) -> tuple[int, str]:
         # Dot-stuffing (RFC 5321 4.5.2); most messages have no line starting with a dot, and
         # the search is much cheaper than the substitution.
-        body = _DOT_AT_LINE_START.sub(b"..", raw) if raw.startswith(b".") or b"\n." in raw else raw
-        if not body.endswith(b"\r\n"):
-            body += b"\r\n"
-        # The message is written and the final reply awaited here rather than through
-        # SMTP.data(), because a connection lost *after* the final dot must be told apart from
-        # one lost before it: the first may have delivered (DeliveryUnknown), the second not.
+        stuffed = raw.startswith(b".") or b"\n." in raw
+        body = _DOT_AT_LINE_START.sub(b"..", raw) if stuffed else raw
         try:
-            protocol.write(body + b".\r\n")
-        except aiosmtplib.SMTPServerDisconnected as exc:
-            smtp.close()
+            await conn.wire.write_large(body)
+            conn.wire.write(b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n")
+        except WireLost as exc:
+            conn.wire.close()
             self._fail(TransientError, f"connection lost while sending the message: {exc}")
+        # A connection lost *now*, after the final dot and before the reply, may have
+        # delivered the message: that is DeliveryUnknown, never a plain transient error.
         try:
-            reply = await protocol.read_response(timeout=self.data_timeout)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            smtp.close()
+            reply = await conn.wire.read(self.data_timeout)
+        except (WireLost, WireTimeout) as exc:
+            conn.wire.close()
             self._fail(
                 DeliveryUnknown,
                 f"connection lost after the message was sent and before the relay replied "
-                f"({type(exc).__name__}); it may have been delivered",
+                f"({exc}); it may have been delivered",
             )
         if reply.code != 250:
-            self._fail(
-                classify_smtp_reply(reply.code, "data_end"),
-                "message refused after DATA",
-                code=reply.code,
-                reply=reply.message,
-            )
-        return reply.code, reply.message
+            self._fail_code(reply, "data_end", "message refused after DATA")
+        return reply.code, reply.text
 
 
 class _StaleConnection(Exception):
     """A connection was found dead (or closing, 421) at MAIL FROM: nothing reached the relay.
 
     On a pooled connection that is replaced without counting an attempt; on a fresh one the
-    ``cause`` is reported."""
+    ``reply`` (if any) is reported."""
 
-    def __init__(self, cause: aiosmtplib.SMTPException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+    def __init__(self, text: str, reply: Reply | None = None) -> None:
+        super().__init__(text)
+        self.reply = reply

@@ -78,15 +78,25 @@ async def test_abort_after_data(smtp_sink_factory: SmtpSinkFactory) -> None:
     assert info.value.code == 550
 
 
+# smtp-sink answers pipelined commands out of order when -W delays one of them, so the
+# delay tests turn its PIPELINING off (-p); real relays answer in order (RFC 2920).
 async def test_slow_reply_is_waited_for(smtp_sink_factory: SmtpSinkFactory) -> None:
-    result = await one_try(plain(smtp_sink_factory(["-W", "RCPT:1"])))
+    result = await one_try(plain(smtp_sink_factory(["-p", "-W", "RCPT:1"])))
     assert result.accepted == ["alice@example.test"]  # type: ignore[attr-defined]
 
 
 async def test_reply_slower_than_the_timeout(smtp_sink_factory: SmtpSinkFactory) -> None:
-    sink = smtp_sink_factory(["-W", "MAIL:3"])
+    sink = smtp_sink_factory(["-p", "-W", "MAIL:3"])
     with pytest.raises(TransientError):
         await one_try(f"smtp://{sink.host}:{sink.port}?tls=none&timeout=1")
+
+
+async def test_pipelining_off_sends_one_command_at_a_time(
+    smtp_sink_factory: SmtpSinkFactory,
+) -> None:
+    msg = message(("a@example.test", "b@example.test"))
+    result = await one_try(plain(smtp_sink_factory(["-p"])), msg)
+    assert result.accepted == ["a@example.test", "b@example.test"]  # type: ignore[attr-defined]
 
 
 async def test_no_esmtp_still_sends(smtp_sink_factory: SmtpSinkFactory) -> None:
