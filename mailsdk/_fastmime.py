@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import binascii
 import re
-from email.header import Header
 from collections.abc import Callable, Iterator
+from email.header import Header
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -193,8 +193,8 @@ def render_fast(
     if inline:
         body = ("related", [body, *[_attachment_part(a, "inline") for a in inline]])
     if others:
-        kinds = ["inline" if a.inline else "attachment" for a in others]
-        body = ("mixed", [body, *[_attachment_part(a, k) for a, k in zip(others, kinds)]])
+        parts = [_attachment_part(a, "inline" if a.inline else "attachment") for a in others]
+        body = ("mixed", [body, *parts])
 
     headers: list[bytes] = [_address_header("From", [message.sender])]
     for name, addrs in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):

@@ -12,12 +12,12 @@ import hashlib
 import re
 import time
 from collections.abc import Iterable, Sequence
-from functools import partial
 from datetime import datetime, timezone
 from email import policy as _policies
 from email.headerregistry import Address as _HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
+from functools import partial
 
 from mailsdk._fastmime import render_fast
 from mailsdk.errors import MessageError

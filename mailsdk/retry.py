@@ -6,8 +6,6 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from tenacity import RetryCallState
-
 __all__ = ["RetryPolicy"]
 
 
@@ -58,9 +56,10 @@ class RetryPolicy:
         exponential: float = self.backoff * 2.0 ** max(0, failures - 1)
         return min(self.max_backoff, exponential) + random.uniform(0, self.jitter)  # noqa: S311
 
-    def delay_for(self, state: RetryCallState, retry_after: float | None) -> float:
-        """The wait before the next try: the backoff, or longer if the server asked."""
-        base = self.backoff_for(state.attempt_number)
+    def delay_for(self, failures: int, retry_after: float | None) -> float:
+        """The wait after *failures* failed tries: the backoff, or longer if the server
+        asked (Retry-After, capped by ``max_retry_after``)."""
+        base = self.backoff_for(failures)
         if retry_after is not None:
             return max(base, min(retry_after, self.max_retry_after))
         return base

@@ -272,10 +272,24 @@ class FailoverTransport(Transport):
                 return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
             return False
 
-        def wait(rs: RetryCallState) -> float:
-            return policy.delay_for(rs, retry_after[0])
-
+        # The first try runs outside tenacity, so the common case (it delivers) costs
+        # nothing extra; the retries, with their waits and stop rules, are tenacity's.
+        try:
+            await self._attempt(relay, state, 1)
+            return
+        except MailError as exc:
+            if policy.attempts == 1 or not retryable(exc):
+                raise
+            first_failure = exc
         outgoing = state.outgoing
+
+        async def pause(failures: int) -> None:
+            delay = policy.delay_for(failures, retry_after[0])
+            if outgoing.time_left(float("inf")) <= delay:
+                raise first_failure  # the deadline would pass while waiting
+            log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
+            await self._emit(Retrying(outgoing.message_id, relay.name, failures, delay))
+            await self._sleep(delay)
 
         class _OutOfTime(stop_base):
             """Stop when the send's deadline would pass during the next wait."""
@@ -284,15 +298,15 @@ class FailoverTransport(Transport):
                 return outgoing.time_left(float("inf")) <= (rs.upcoming_sleep or 0.0)
 
         async def before_sleep(rs: RetryCallState) -> None:
+            number = rs.attempt_number + 1  # tenacity counts from the second try
             delay = rs.upcoming_sleep
-            log.info("retrying %s on %s in %.2f s", state.outgoing.message_id, relay.name, delay)
-            await self._emit(
-                Retrying(state.outgoing.message_id, relay.name, rs.attempt_number, delay)
-            )
+            log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
+            await self._emit(Retrying(outgoing.message_id, relay.name, number, delay))
 
+        await pause(1)
         retrying = AsyncRetrying(
-            stop=stop_any(stop_after_attempt(policy.attempts), _OutOfTime()),
-            wait=wait,
+            stop=stop_any(stop_after_attempt(policy.attempts - 1), _OutOfTime()),
+            wait=lambda rs: policy.delay_for(rs.attempt_number + 1, retry_after[0]),
             retry=retry_if_exception(retryable),
             sleep=self._sleep,
             before_sleep=before_sleep,
@@ -300,7 +314,7 @@ class FailoverTransport(Transport):
         )
         async for attempt in retrying:
             with attempt:
-                await self._attempt(relay, state, attempt.retry_state.attempt_number)
+                await self._attempt(relay, state, attempt.retry_state.attempt_number + 1)
 
     async def _attempt(self, relay: Transport, state: _SendState, number: int) -> None:
         pending = state.pending

@@ -51,6 +51,7 @@ TokenSource = str | SecretStr | Callable[[], str | Awaitable[str]]
 # Postfix says "queued as 4XyZ", Exchange and others "id=…" or "<id> Queued mail for delivery".
 _QUEUE_ID = re.compile(r"(?:queued as|id=)\s*<?([A-Za-z0-9._@-]{4,})>?", re.IGNORECASE)
 _DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+_ONE_WRITE = 256 * 1024
 _URL_OPTIONS = (
     "tls",
     "ca_file",
@@ -615,9 +616,13 @@ class SMTPTransport(Transport):
         # the search is much cheaper than the substitution.
         stuffed = raw.startswith(b".") or b"\n." in raw
         body = _DOT_AT_LINE_START.sub(b"..", raw) if stuffed else raw
+        end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
         try:
-            await conn.wire.write_large(body)
-            conn.wire.write(b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n")
+            if len(body) < _ONE_WRITE:
+                conn.wire.write(body + end)  # one system call for a typical message
+            else:
+                await conn.wire.write_large(body)
+                conn.wire.write(end)
         except WireLost as exc:
             conn.wire.close()
             self._fail(TransientError, f"connection lost while sending the message: {exc}")
