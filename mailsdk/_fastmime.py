@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mailsdk.message import Address, Attachment, Message
     from mailsdk.mime import OutgoingMessage
 
-__all__ = ["render_fast"]
+__all__ = ["STREAM_ABOVE", "Encoded", "Piece", "render_fast"]
 
 _CRLF = b"\r\n"
 _FOLD_AT = 78
@@ -110,12 +110,51 @@ def _text_part(text: str, subtype: str) -> bytes:
     return (head + "quoted-printable\r\n\r\n").encode("ascii") + qp.replace(b"\n", _CRLF)
 
 
-def _base64_lines(data: bytes) -> bytes:
+def _base64_lines(data: bytes | memoryview) -> bytes:
     encoded = binascii.b2a_base64(data, newline=False)
     if not encoded:
         return b""
     step = 76
     return _CRLF.join([encoded[i : i + step] for i in range(0, len(encoded), step)]) + _CRLF
+
+
+class Encoded:
+    """A base64 attachment part too large to hold encoded: its header now, its body streamed.
+
+    Its length is known without encoding (SMTP SIZE needs it), and :meth:`chunks` encodes
+    about a megabyte at a time, so sending it never holds a second copy of the attachment.
+    """
+
+    __slots__ = ("content", "head")
+
+    _SLICE = 57 * 18_000  # whole 76-character lines per chunk, about 1.4 MB encoded
+
+    def __init__(self, head: bytes, content: bytes) -> None:
+        self.head = head
+        self.content = content
+
+    def __len__(self) -> int:
+        lines, rest = divmod(len(self.content), 57)
+        encoded = lines * 78 + ((4 * -(-rest // 3)) + 2 if rest else 0)
+        return len(self.head) + encoded
+
+    def chunks(self) -> Iterator[bytes]:
+        """The part's bytes in slices, each ending at a line end."""
+        yield self.head
+        view = memoryview(self.content)
+        for start in range(0, len(view), self._SLICE):
+            yield _base64_lines(view[start : start + self._SLICE])
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+Piece = bytes | Encoded
+"""What the renderer produces: bytes, or a large attachment part still to be encoded.
+Every piece starts at a line start and ends with CRLF."""
+
+STREAM_ABOVE = 1 << 20
+"""Attachments larger than this are streamed, not held encoded (nor cached)."""
 
 
 def _disposition(att: Attachment, kind: str) -> str:
@@ -129,8 +168,10 @@ def _disposition(att: Attachment, kind: str) -> str:
     return f"Content-Disposition: {kind};\r\n filename*=utf-8''{quote(name, safe='')}"
 
 
-def _attachment_part(att: Attachment, kind: str) -> bytes:
+def _attachment_part(att: Attachment, kind: str) -> Piece:
     cache_key = (kind, att.inline)
+    if att._mime_cache is None:
+        att._mime_cache = {}
     cached = att._mime_cache.get(cache_key)
     if cached is not None:
         return cached
@@ -139,22 +180,22 @@ def _attachment_part(att: Attachment, kind: str) -> bytes:
     if att.inline:
         lines.append(f"Content-ID: <{att.cid}>")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    if len(att.content) > STREAM_ABOVE:
+        return Encoded(head, att.content)
     part = head + _base64_lines(att.content)
     att._mime_cache[cache_key] = part
     return part
 
 
-def _multipart(subtype: str, boundary: str, parts: list[bytes]) -> bytes:
+def _multipart(subtype: str, boundary: str, parts: list[list[Piece]]) -> list[Piece]:
     marker = f"--{boundary}".encode("ascii")
     head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii")
-    pieces = [head]
+    pieces: list[Piece] = [head]
     for i, part in enumerate(parts):
-        if i:
-            pieces.append(_CRLF)
-        pieces.append(marker + _CRLF)
-        pieces.append(part)
+        pieces.append((_CRLF if i else b"") + marker + _CRLF)
+        pieces.extend(part)
     pieces.append(_CRLF + marker + b"--" + _CRLF)
-    return b"".join(pieces)
+    return pieces
 
 
 def _has_encoded_word(message: Message) -> bool:
@@ -167,8 +208,8 @@ def render_fast(
     outgoing: OutgoingMessage,
     boundary_for: Callable[[int, list[bytes]], str],
     check_lines: Callable[[bytes], bytes],
-) -> bytes | None:
-    """Render *outgoing* to bytes, or None when the stdlib path must do it.
+) -> list[Piece] | None:
+    """Render *outgoing* to pieces (see :data:`Piece`), or None when the stdlib path must.
 
     ``boundary_for(index, leaves)`` gives the boundary of the index-th multipart in walk
     order, one that occurs in none of the leaves (the reference renderer uses the same).
@@ -208,25 +249,27 @@ def render_fast(
             headers.append(_unstructured(name, value))
     headers.append(b"MIME-Version: 1.0")
     top = check_lines(_CRLF.join(headers) + _CRLF)
-    leaves = list(_leaves(body))
+    # A boundary must not occur in any part; base64 text cannot contain one ("_" is not in
+    # its alphabet), so a streamed part is checked by its header alone.
+    leaves = [leaf if isinstance(leaf, bytes) else leaf.head for leaf in _leaves(body)]
     numbered = iter(range(1_000_000))
-    return top + _flatten(body, lambda: boundary_for(next(numbered), leaves))
+    return [top, *_flatten(body, lambda: boundary_for(next(numbered), leaves))]
 
 
-_Node = bytes | tuple[str, list["_Node"]]
+_Node = Piece | tuple[str, list["_Node"]]
 
 
-def _leaves(node: _Node) -> Iterator[bytes]:
-    if isinstance(node, bytes):
-        yield node
-    else:
+def _leaves(node: _Node) -> Iterator[Piece]:
+    if isinstance(node, tuple):
         for child in node[1]:
             yield from _leaves(child)
+    else:
+        yield node
 
 
-def _flatten(node: _Node, next_boundary: Callable[[], str]) -> bytes:
-    if isinstance(node, bytes):
-        return node
+def _flatten(node: _Node, next_boundary: Callable[[], str]) -> list[Piece]:
+    if not isinstance(node, tuple):
+        return [node]
     subtype, children = node
     boundary = next_boundary()  # taken before the children's: the stdlib's walk order
     return _multipart(subtype, boundary, [_flatten(c, next_boundary) for c in children])

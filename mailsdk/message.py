@@ -41,6 +41,8 @@ __all__ = ["Address", "Attachment", "Envelope", "Message"]
 # str.splitlines() honours (VT, FF, FS, GS, RS, NEL, LS, PS): any of them in a header can
 # end the header line in some reader.
 _UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# The shape of an RFC 2047 encoded word, loosely matched as lenient readers match it.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[^?\s]*\?[^\s]*?\?=")
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 _MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
@@ -80,14 +82,18 @@ def check_header_text(value: str, what: str) -> str:
     if bad:
         raise MessageError(f"{what} contains a forbidden character {bad.group()!r}")
     if "=?" in value:
-        try:
-            parts = decode_header(value)
-        except Exception:
-            parts = []
-        for chunk, charset in parts:
-            text = chunk if isinstance(chunk, str) else _decode_word(chunk, charset)
-            if _UNSAFE_HEADER_CHARS.search(text):
-                raise MessageError(f"{what} has an encoded word that decodes to a line break")
+        # Each token shaped like an encoded word is decoded on its own: readers differ in
+        # which malformed neighbours they tolerate, so a broken word next to a good one must
+        # not hide a CR or LF from this check while some reader still decodes it.
+        for token in _ENCODED_WORD.findall(value):
+            try:
+                parts = decode_header(token)
+            except Exception:
+                raise MessageError(f"{what} has a malformed encoded word") from None
+            for chunk, charset in parts:
+                text = chunk if isinstance(chunk, str) else _decode_word(chunk, charset)
+                if _UNSAFE_HEADER_CHARS.search(text):
+                    raise MessageError(f"{what} has an encoded word that decodes to a line break")
     return value
 
 
@@ -295,7 +301,7 @@ class Attachment(_Model):
     cid: str | None = None
     # Rendered MIME part, keyed by disposition: a mail-merge that shares this attachment
     # encodes it once.
-    _mime_cache: dict[tuple[str, bool], bytes] = PrivateAttr(default_factory=dict)
+    _mime_cache: dict[tuple[str, bool], bytes] | None = PrivateAttr(default=None)
 
     @field_validator("filename")
     @classmethod
@@ -403,17 +409,17 @@ class Message(_Model):
         super().__init__(**data)
 
     from_: AddressField | None = Field(default=None, alias="from")
-    to: AddressList = Field(default_factory=list)
-    cc: AddressList = Field(default_factory=list)
-    bcc: AddressList = Field(default_factory=list)
-    reply_to: AddressList = Field(default_factory=list)
+    to: AddressList = []
+    cc: AddressList = []
+    bcc: AddressList = []
+    reply_to: AddressList = []
     subject: str = ""
     text: str | None = None
     html: str | None = None
-    attachments: list[Attachment] = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    attachments: list[Attachment] = []
+    headers: dict[str, str] = {}
+    tags: list[str] = []
+    metadata: dict[str, str] = {}
     envelope_from: AddressField | None = None
     """Bounce address for MAIL FROM when it differs from ``from_`` (becomes Return-Path)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from email import policy as _policies
 from email.headerregistry import Address as _HeaderAddress
@@ -19,7 +19,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from functools import partial
 
-from mailsdk._fastmime import render_fast
+from mailsdk._fastmime import Piece, render_fast
 from mailsdk.errors import MessageError
 from mailsdk.message import Address, Envelope, Message
 
@@ -46,7 +46,7 @@ class OutgoingMessage:
     rendering MIME they do not use.
     """
 
-    __slots__ = ("_raw", "date", "deadline", "envelope", "message", "message_id")
+    __slots__ = ("_pieces", "_raw", "date", "deadline", "envelope", "message", "message_id")
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class OutgoingMessage:
         self.date: str = date or headers.get("date") or format_datetime(datetime.now(timezone.utc))
         self.envelope: Envelope = message.envelope()
         self._raw: bytes | None = None
+        self._pieces: list[Piece] | None = None
         self.deadline: float | None = None
         """time.monotonic() value after which transports should give up (set per send)."""
 
@@ -84,16 +85,56 @@ class OutgoingMessage:
         clone.date = self.date
         clone.envelope = Envelope(self.envelope.mail_from, keep, self.envelope.smtputf8)
         clone._raw = self._raw
+        clone._pieces = self._pieces
         clone.deadline = self.deadline
         return clone
 
+    def _rendered(self) -> list[Piece]:
+        if self._pieces is None:
+            pieces = render_fast(self, partial(boundary_for, self.message_id), _checked)
+            self._pieces = pieces if pieces is not None else [render_reference(self)]
+        return self._pieces
+
     @property
     def raw(self) -> bytes:
-        """The MIME bytes (CRLF line endings), rendered on first use."""
+        """The MIME bytes (CRLF line endings), rendered on first use and kept."""
         if self._raw is None:
-            raw = render_fast(self, partial(boundary_for, self.message_id), _checked)
-            self._raw = raw if raw is not None else render_reference(self)
+            pieces = self._rendered()
+            self._raw = (
+                pieces[0]
+                if len(pieces) == 1 and isinstance(pieces[0], bytes)
+                else (b"".join(p if isinstance(p, bytes) else bytes(p) for p in pieces))
+            )
         return self._raw
+
+    @property
+    def size(self) -> int:
+        """The length of :attr:`raw` in octets, known without building it."""
+        if self._raw is not None:
+            return len(self._raw)
+        return sum(len(p) for p in self._rendered())
+
+    @property
+    def eight_bit(self) -> bool:
+        """True when the bytes are not all ASCII (raw UTF-8 headers of an SMTPUTF8 message)."""
+        if self._raw is not None:
+            return not self._raw.isascii()
+        return not all(p.isascii() for p in self._rendered() if isinstance(p, bytes))
+
+    def chunks(self) -> Iterator[bytes]:
+        """:attr:`raw` in pieces, each starting at a line start and ending with CRLF.
+
+        Large attachments are encoded a slice at a time, so streaming a message never holds
+        its whole encoded form: transports that can write incrementally use this.
+        """
+        if self._raw is not None:
+            yield self._raw
+            return
+        for piece in self._rendered():
+            if isinstance(piece, bytes):
+                yield piece
+            else:
+                yield from piece.chunks()
 
     def __repr__(self) -> str:
         return f"OutgoingMessage(message_id={self.message_id!r}, message={self.message!r})"

@@ -422,7 +422,7 @@ class SMTPTransport(Transport):
 
     async def send(self, outgoing: OutgoingMessage) -> SendResult:
         """Send one message; some recipients refused is a result, all refused an error."""
-        raw = outgoing.raw  # render before taking a connection: bad input costs no I/O
+        size = outgoing.size  # render before taking a connection: bad input costs no I/O
         start = time.perf_counter()
         slots = self._pool_slots()
         async with slots:
@@ -433,7 +433,7 @@ class SMTPTransport(Transport):
             conn.timeout = timeout
             try:
                 try:
-                    outcome = await self._transaction(conn, outgoing, raw)
+                    outcome = await self._transaction(conn, outgoing, size)
                 except _StaleConnection:
                     # A pooled connection that died while idle is replaced without counting
                     # an attempt: nothing reached the relay.
@@ -441,7 +441,7 @@ class SMTPTransport(Transport):
                         raise
                     await self._discard(conn)
                     conn = await self._open(timeout)
-                    outcome = await self._transaction(conn, outgoing, raw)
+                    outcome = await self._transaction(conn, outgoing, size)
             except _StaleConnection as stale:
                 await self._discard(conn)
                 if stale.reply is not None:
@@ -490,17 +490,17 @@ class SMTPTransport(Transport):
     def _fail_code(self, reply: Reply, phase: SMTPPhase, text: str) -> NoReturn:
         self._fail(classify_smtp_reply(reply.code, phase), text, code=reply.code, reply=reply.text)
 
-    def _mail_options(self, conn: _Connection, outgoing: OutgoingMessage, raw: bytes) -> str:
+    def _mail_options(self, conn: _Connection, outgoing: OutgoingMessage, size: int) -> str:
         options: list[str] = []
         if conn.offers("size"):
             limit = int(conn.extensions.get("size") or 0)
-            if limit and len(raw) > limit:
+            if limit and size > limit:
                 self._fail(
                     PermanentError,
-                    f"message is {len(raw)} bytes; the relay accepts at most {limit}",
+                    f"message is {size} bytes; the relay accepts at most {limit}",
                     code=552,
                 )
-            options.append(f"SIZE={len(raw)}")
+            options.append(f"SIZE={size}")
         if outgoing.envelope.smtputf8:
             if not conn.offers("smtputf8"):
                 raise MessageError(
@@ -509,7 +509,7 @@ class SMTPTransport(Transport):
                     relay=self.name,
                 )
             options.append("SMTPUTF8")
-        if conn.offers("8bitmime") and not raw.isascii():
+        if conn.offers("8bitmime") and outgoing.eight_bit:
             options.append("BODY=8BITMIME")
         return "".join(f" {o}" for o in options)
 
@@ -521,13 +521,13 @@ class SMTPTransport(Transport):
             self._fail(TransientError, f"connection lost or timed out at {phase}: {exc}")
 
     async def _transaction(
-        self, conn: _Connection, outgoing: OutgoingMessage, raw: bytes
+        self, conn: _Connection, outgoing: OutgoingMessage, size: int
     ) -> _Outcome:
         """MAIL, RCPTs and DATA (in one write when the relay offers PIPELINING), then the
         message; recipients deferred with 452 go in a further transaction."""
         env = outgoing.envelope
         encoding = "utf-8" if env.smtputf8 else "ascii"
-        mail_line = f"MAIL FROM:<{env.mail_from}>{self._mail_options(conn, outgoing, raw)}"
+        mail_line = f"MAIL FROM:<{env.mail_from}>{self._mail_options(conn, outgoing, size)}"
         outcome = _Outcome()
         pending = list(env.rcpt_to)
         first = True
@@ -569,7 +569,7 @@ class SMTPTransport(Transport):
             if data.code != 354:
                 await self._abandon(conn, data)
                 self._fail_code(data, "data", "DATA refused")
-            outcome.reply = await self._send_body(conn, raw)
+            outcome.reply = await self._send_body(conn, outgoing, size)
             outcome.accepted.extend(batch)
         if not outcome.accepted:
             raise RecipientsRefused(outcome.refused, relay=self.name)
@@ -611,18 +611,19 @@ class SMTPTransport(Transport):
         except (WireLost, WireTimeout):
             conn.wire.close()
 
-    async def _send_body(self, conn: _Connection, raw: bytes) -> tuple[int, str]:
-        # Dot-stuffing (RFC 5321 4.5.2); most messages have no line starting with a dot, and
-        # the search is much cheaper than the substitution.
-        stuffed = raw.startswith(b".") or b"\n." in raw
-        body = _DOT_AT_LINE_START.sub(b"..", raw) if stuffed else raw
-        end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
+    async def _send_body(
+        self, conn: _Connection, outgoing: OutgoingMessage, size: int
+    ) -> tuple[int, str]:
         try:
-            if len(body) < _ONE_WRITE:
-                conn.wire.write(body + end)  # one system call for a typical message
+            if size < _ONE_WRITE:
+                raw = outgoing.raw
+                end = b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n"
+                conn.wire.write(_dot_stuffed(raw) + end)  # one system call
             else:
-                await conn.wire.write_large(body)
-                conn.wire.write(end)
+                # Streamed: a large attachment is encoded slice by slice as the relay takes it.
+                for chunk in outgoing.chunks():
+                    await conn.wire.write_large(_dot_stuffed(chunk))
+                conn.wire.write(b".\r\n")
         except WireLost as exc:
             conn.wire.close()
             self._fail(TransientError, f"connection lost while sending the message: {exc}")
@@ -640,6 +641,14 @@ class SMTPTransport(Transport):
         if reply.code != 250:
             self._fail_code(reply, "data_end", "message refused after DATA")
         return reply.code, reply.text
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2 transparency for *data*, which starts at a line start. Most messages
+    have no line starting with a dot, and the search is cheaper than the substitution."""
+    if data.startswith(b".") or b"\n." in data:
+        return _DOT_AT_LINE_START.sub(b"..", data)
+    return data
 
 
 class _StaleConnection(Exception):

@@ -63,6 +63,7 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that was never installed
     _USER_AGENT = "mailsdk"
 _MAX_SERVER_TEXT = 1000
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 # Lost after the request was fully written: the provider may have accepted the message.
 _AFTER_SEND = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError, httpx.CloseError)
 
@@ -245,13 +246,19 @@ class HTTPTransport(Transport):
                     f"{self.scheme}://{region}: unknown region {region!r}; known: {known}"
                 )
             base_url = self.regions[region]
+        host = httpx.URL(base_url).host
+        if not base_url.startswith(("https://", "http://")) or not host:
+            raise ConfigurationError(f"{self.scheme}: base_url must be an https:// URL")
+        if base_url.startswith("http://") and host not in _LOOPBACK:
+            # The key would cross the network in clear text; plain http is for local mocks.
+            raise ConfigurationError(f"{self.scheme}: base_url must use https:// for {host}")
         self.region = region
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         # Connecting gets a shorter budget: a dead host should fail over fast.
         self._timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         default = base_url == self.regions.get(region)
-        self.name = name or f"{self.scheme}://{region if default else httpx.URL(base_url).host}"
+        self.name = name or f"{self.scheme}://{region if default else host}"
         self._client = client
         self._owns_client = client is None
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
@@ -320,12 +327,12 @@ class HTTPTransport(Transport):
             bounce = message.envelope_from
             if bounce is not None and bounce.envelope != message.sender.envelope:
                 payload.set_envelope_from(bounce)
-            kinds: tuple[tuple[RecipientKind, list[Address]], ...] = (
-                ("to", message.to),
-                ("cc", message.cc),
-                ("bcc", message.bcc),
-            )
-            for kind, addresses in kinds:
+            kinds: dict[RecipientKind, list[Address]] = {
+                "to": message.to,
+                "cc": message.cc,
+                "bcc": message.bcc,
+            }
+            for kind, addresses in kinds.items():
                 if addresses:
                     payload.set_recipients(kind, addresses)
             if message.reply_to:
@@ -383,16 +390,23 @@ class HTTPTransport(Transport):
         )
         self.authenticate(request)
         start = time.perf_counter()
-        try:
-            response = await client.send(request)
-        except httpx.RequestError as exc:
-            # `from None`: the httpx error holds the request, and so the credentials.
-            raise self._network_error(exc, idempotent=spec.idempotent) from None
+        response = await self._exchange(client, request, idempotent=spec.idempotent)
         duration = time.perf_counter() - start
         if not response.is_success:
             log.debug("%s answered HTTP %d", self.name, response.status_code)
             raise self._status_error(response)
         return self._result(outgoing, response, duration)
+
+    async def _exchange(
+        self, client: httpx.AsyncClient, request: httpx.Request, *, idempotent: bool
+    ) -> httpx.Response:
+        try:
+            return await client.send(request)
+        except httpx.RequestError as exc:
+            failure = self._network_error(exc, idempotent=idempotent)
+        # Raised outside the except block so that the httpx error, whose request carries the
+        # credentials, is not chained onto ours as its __context__.
+        raise failure
 
     def _network_error(self, exc: httpx.RequestError, *, idempotent: bool) -> MailError:
         what = f"{type(exc).__name__}: {self._redact(str(exc)) or 'no detail'}"
@@ -487,9 +501,11 @@ class HTTPTransport(Transport):
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, kind):
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # chains can loop
+        if isinstance(current, kind):
             return True
-        seen = seen.__cause__ or seen.__context__
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return False
