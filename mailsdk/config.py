@@ -156,6 +156,7 @@ _REGISTRY: dict[str, str | TransportFactory] = {
     "memory": "mailsdk.transports.memory:MemoryTransport",
     "file": "mailsdk.transports.file:FileTransport",
     "console": "mailsdk.transports.console:ConsoleTransport",
+    "sendgrid": "mailsdk.transports.http.sendgrid:SendGridTransport",
 }
 
 

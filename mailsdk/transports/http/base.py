@@ -327,10 +327,17 @@ class HTTPTransport(Transport):
             bounce = message.envelope_from
             if bounce is not None and bounce.envelope != message.sender.envelope:
                 payload.set_envelope_from(bounce)
-            kinds: dict[RecipientKind, list[Address]] = {
+            # A failover retry of deferred recipients sends a restricted envelope: only those
+            # recipients may get the message again, never the ones already accepted.
+            wanted = {r.lower() for r in outgoing.envelope.rcpt_to}
+            everyone: dict[RecipientKind, list[Address]] = {
                 "to": message.to,
                 "cc": message.cc,
                 "bcc": message.bcc,
+            }
+            kinds = {
+                kind: [a for a in addrs if a.envelope.lower() in wanted]
+                for kind, addrs in everyone.items()
             }
             for kind, addresses in kinds.items():
                 if addresses:
