@@ -31,9 +31,7 @@ def message(i: int, attachment: Attachment | None = None) -> Message:
         subject=f"Daily report {i}",
         text=TEXT,
         html=HTML,
-        attachments=[
-            attachment or Attachment(filename="report.bin", content=ATTACHMENT_BYTES)
-        ],
+        attachments=[attachment or Attachment(filename="report.bin", content=ATTACHMENT_BYTES)],
     )
 
 
@@ -82,7 +80,6 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-        for r in rows
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
     ]
     return "\n".join([line, rule, *body])

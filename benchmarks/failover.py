@@ -41,26 +41,47 @@ async def _run(count: int) -> str:
 
         cases = [
             ("primary refuses connections", "smtp://127.0.0.1:1?tls=none"),
-            ("primary answers 421 (smtp-sink -Q MAIL)",
-             f"smtp://127.0.0.1:{busy.port}?tls=none"),
+            ("primary answers 421 (smtp-sink -Q MAIL)", f"smtp://127.0.0.1:{busy.port}?tls=none"),
         ]
         for label, primary in cases:
             async with AsyncSender([primary, good], retry=ONCE, cooldown=0) as sender:
                 await sender.send(message(-1))  # warm the healthy relay's pool
                 every = statistics.median(await _latencies(sender, count))
-            rows.append([f"{label}, every send fails over", f"{every:.2f}",
-                         f"{every - base:+.2f}", f"{every / base:.2f}"])
-        async with AsyncSender([f"smtp://127.0.0.1:{hole}?tls=none&timeout=0.2", good],
-                               retry=ONCE, cooldown=60) as sender:
+            rows.append(
+                [
+                    f"{label}, every send fails over",
+                    f"{every:.2f}",
+                    f"{every - base:+.2f}",
+                    f"{every / base:.2f}",
+                ]
+            )
+        async with AsyncSender(
+            [f"smtp://127.0.0.1:{hole}?tls=none&timeout=0.2", good], retry=ONCE, cooldown=60
+        ) as sender:
             first = (await _latencies(sender, 1))[0]
             cooled = statistics.median(await _latencies(sender, count))
-        rows.append(["primary blackholed (0.2 s timeout): first send", f"{first:.2f}",
-                     f"{first - base:+.2f}", f"{first / base:.2f}"])
-        rows.append(["primary blackholed: later sends while it cools down", f"{cooled:.2f}",
-                     f"{cooled - base:+.2f}", f"{cooled / base:.2f}"])
+        rows.append(
+            [
+                "primary blackholed (0.2 s timeout): first send",
+                f"{first:.2f}",
+                f"{first - base:+.2f}",
+                f"{first / base:.2f}",
+            ]
+        )
+        rows.append(
+            [
+                "primary blackholed: later sends while it cools down",
+                f"{cooled:.2f}",
+                f"{cooled - base:+.2f}",
+                f"{cooled / base:.2f}",
+            ]
+        )
         server.close()
-    return (f"### Failover latency (median of {count} sequential sends, ms)\n\n"
-            + table(["case", "ms/send", "extra ms", "vs direct"], rows) + "\n")
+    return (
+        f"### Failover latency (median of {count} sequential sends, ms)\n\n"
+        + table(["case", "ms/send", "extra ms", "vs direct"], rows)
+        + "\n"
+    )
 
 
 def main(count: int = 200) -> str:

@@ -24,7 +24,10 @@ def _child(port: int, megabytes: int, send: bool) -> None:
 
     content = os.urandom(megabytes * 1024 * 1024)
     msg = Message(
-        from_="a@example.com", to=["b@example.com"], subject="big", text="see attached",
+        from_="a@example.com",
+        to=["b@example.com"],
+        subject="big",
+        text="see attached",
         attachments=[Attachment(filename="big.bin", content=content)],
     )
     del content
@@ -35,9 +38,23 @@ def _child(port: int, megabytes: int, send: bool) -> None:
 
 def _peak_rss_kb(port: int, megabytes: int, send: bool) -> int:
     out = subprocess.run(
-        ["/usr/bin/time", "-v", sys.executable, "-m", "benchmarks.memory", "--child",
-         "--port", str(port), "--mb", str(megabytes), *(["--send"] if send else [])],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            "-m",
+            "benchmarks.memory",
+            "--child",
+            "--port",
+            str(port),
+            "--mb",
+            str(megabytes),
+            *(["--send"] if send else []),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr)
     assert match, out.stderr
@@ -55,8 +72,11 @@ def main(megabytes: int = 100) -> str:
         ["build and send it", f"{sent / 1024:.0f}", f"{sent / size_kb:.2f}"],
         ["the send's own share", f"{(sent - idle) / 1024:.0f}", f"{(sent - idle) / size_kb:.2f}"],
     ]
-    return (f"### Peak RSS sending a {megabytes} MB attachment\n\n"
-            + table(["process", "peak RSS MB", "x attachment"], rows) + "\n")
+    return (
+        f"### Peak RSS sending a {megabytes} MB attachment\n\n"
+        + table(["process", "peak RSS MB", "x attachment"], rows)
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ def _stdlib_email(i: int) -> Any:
 async def _raw(port: int, count: int, connections: int) -> None:
     # The ceiling: pre-built bytes, pipelined MAIL/RCPT/DATA, nothing but the wire.
     body = OutgoingMessage(message(0)).raw + b".\r\n"
-    commands = [b"MAIL FROM:<reports@example.com>\r\n", b"RCPT TO:<user0@example.com>\r\n",
-                b"DATA\r\n"]
+    commands = [
+        b"MAIL FROM:<reports@example.com>\r\n",
+        b"RCPT TO:<user0@example.com>\r\n",
+        b"DATA\r\n",
+    ]
     left = [count]
 
     async def worker() -> None:
@@ -68,8 +71,9 @@ async def _raw(port: int, count: int, connections: int) -> None:
 async def _mailsdk_many(port: int, count: int, connections: int) -> None:
     url = f"smtp://127.0.0.1:{port}?tls=none&max_connections={connections}"
     async with AsyncSender(url) as sender:
-        results = await sender.send_many((message(i) for i in range(count)),
-                                         concurrency=connections)
+        results = await sender.send_many(
+            (message(i) for i in range(count)), concurrency=connections
+        )
     assert not any(isinstance(r, Exception) for r in results)
 
 
@@ -111,8 +115,11 @@ def _async(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
 
 CLIENTS: dict[str, tuple[str, Callable[..., None], int | None]] = {
     # name: (label, runner, connections or None for a single reused connection)
-    "raw16": ("raw asyncio, pre-built bytes, PIPELINING, 16 connections (ceiling)",
-              _async(_raw), 16),
+    "raw16": (
+        "raw asyncio, pre-built bytes, PIPELINING, 16 connections (ceiling)",
+        _async(_raw),
+        16,
+    ),
     "raw1": ("raw asyncio, 1 connection", _async(_raw), 1),
     "mailsdk16": ("mailsdk AsyncSender.send_many, concurrency 16", _async(_mailsdk_many), 16),
     "mailsdk_sync": ("mailsdk Sender.send loop, 1 reused connection", _sync(_mailsdk_sync), None),
@@ -125,7 +132,7 @@ CLIENTS: dict[str, tuple[str, Callable[..., None], int | None]] = {
 
 def run_client(name: str, port: int, count: int) -> Run:
     """Measure one client in this process."""
-    label, runner, connections = CLIENTS[name]
+    _label, runner, connections = CLIENTS[name]
     args = (port, count) if connections is None else (port, count, connections)
     with measured() as m:
         runner(*args)
@@ -140,12 +147,18 @@ def _nodemailer(port: int, count: int) -> Run | str:
         npm = shutil.which("npm")
         if npm is None:
             return "npm not installed"
-        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund"], cwd=NODE_DIR,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [npm, "install", "--silent", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            check=True,
+            capture_output=True,
+        )
     out = subprocess.run(
-        ["/usr/bin/time", "-f", "RSS %M", node, "nodemailer_bench.js", str(port), str(count),
-         "16"],
-        cwd=NODE_DIR, check=True, capture_output=True, text=True,
+        ["/usr/bin/time", "-f", "RSS %M", node, "nodemailer_bench.js", str(port), str(count), "16"],
+        cwd=NODE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     data = json.loads(out.stdout.strip().splitlines()[-1])
     rss = int(out.stderr.strip().splitlines()[-1].split()[-1])
@@ -156,9 +169,21 @@ def _subprocess(name: str, port: int, count: int) -> Run | str:
     if name == "nodemailer16":
         return _nodemailer(port, count)
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.throughput", "--client", name, "--port", str(port),
-         "--count", str(count)],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.throughput",
+            "--client",
+            name,
+            "--port",
+            str(port),
+            "--count",
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
     )
     if out.returncode != 0:
         return f"failed: {out.stderr.strip().splitlines()[-1] if out.stderr else out.returncode}"
@@ -187,31 +212,54 @@ def report(title: str, runs: dict[str, Run], ceiling: str) -> str:
     rows = []
     for name, run in runs.items():
         ratio = f"{run.rate / base.rate:.2f}" if base else "-"
-        rows.append([CLIENTS[name][0], f"{run.rate:,.0f}", f"{run.cpu_ms_per_message:.2f}",
-                     f"{run.peak_rss_kb / 1024:.0f}", ratio])
+        rows.append(
+            [
+                CLIENTS[name][0],
+                f"{run.rate:,.0f}",
+                f"{run.cpu_ms_per_message:.2f}",
+                f"{run.peak_rss_kb / 1024:.0f}",
+                ratio,
+            ]
+        )
     text = table(["client (same run)", "msgs/s", "CPU ms/msg", "peak RSS MB", "vs ceiling"], rows)
     extra = []
     if "mailsdk16" in runs and "nodemailer16" in runs:
-        extra.append(f"mailsdk send_many / Nodemailer pooled: "
-                     f"{runs['mailsdk16'].rate / runs['nodemailer16'].rate:.2f}x")
+        extra.append(
+            f"mailsdk send_many / Nodemailer pooled: "
+            f"{runs['mailsdk16'].rate / runs['nodemailer16'].rate:.2f}x"
+        )
     if "mailsdk_sync" in runs and "smtplib" in runs:
-        extra.append(f"mailsdk Sender loop / smtplib: "
-                     f"{runs['mailsdk_sync'].rate / runs['smtplib'].rate:.2f}x")
+        extra.append(
+            f"mailsdk Sender loop / smtplib: "
+            f"{runs['mailsdk_sync'].rate / runs['smtplib'].rate:.2f}x"
+        )
     if "mailsdk16" in runs and "aiosmtplib16" in runs:
-        extra.append(f"mailsdk send_many / aiosmtplib 16: "
-                     f"{runs['mailsdk16'].rate / runs['aiosmtplib16'].rate:.2f}x")
+        extra.append(
+            f"mailsdk send_many / aiosmtplib 16: "
+            f"{runs['mailsdk16'].rate / runs['aiosmtplib16'].rate:.2f}x"
+        )
     return f"### {title}\n\n{text}\n\n" + "\n".join(f"- {e}" for e in extra) + "\n"
 
 
 def main(count: int = 600) -> str:
     """Both variants; returns the Markdown report."""
-    out = [report(f"smtp-sink, PIPELINING, no delays ({count} messages per run)",
-                  compare(list(CLIENTS), [], count), "raw16")]
+    out = [
+        report(
+            f"smtp-sink, PIPELINING, no delays ({count} messages per run)",
+            compare(list(CLIENTS), [], count),
+            "raw16",
+        )
+    ]
     pooled = ["raw16", "mailsdk16", "aiosmtplib16", "nodemailer16"]
     slow = max(64, count // 4)
-    out.append(report(f"smtp-sink without PIPELINING, 5% of RCPTs delayed 1 s (distant relay, "
-                      f"{slow} messages per run)",
-                      compare(pooled, ["-p", "-W", "RCPT:1:5"], slow), "raw16"))
+    out.append(
+        report(
+            f"smtp-sink without PIPELINING, 5% of RCPTs delayed 1 s (distant relay, "
+            f"{slow} messages per run)",
+            compare(pooled, ["-p", "-W", "RCPT:1:5"], slow),
+            "raw16",
+        )
+    )
     return "\n".join(out)
 
 

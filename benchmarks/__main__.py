@@ -1,0 +1,27 @@
+"""``python -m benchmarks [throughput|render|failover|memory ...]``: run and print the tables."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import failover, memory, render, throughput
+
+SUITES = {
+    "render": render.main,
+    "throughput": throughput.main,
+    "failover": failover.main,
+    "memory": memory.main,
+}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(SUITES)
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+    for name in names:
+        print(SUITES[name](), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
