@@ -16,7 +16,6 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Callable, Iterator
-from email.header import Header
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -33,10 +32,35 @@ _FOLD_AT = 78
 _PLAIN_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _MAX_QUOTED_NAME = 60
+# A quoted display name stays on its mailbox's line; with an address of up to 254 octets
+# this keeps the line within RFC 5322's 998.
+_MAX_PHRASE = 700
+# Control characters other than TAB and LF: a text part holding any is quoted-printable,
+# never 7bit (RFC 2045 2.7 forbids NUL and bare CR in 7bit data).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+_WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: each encoded word stays under 75
 
 
 def _encoded_words(text: str, header_name: str) -> str:
-    return Header(text, "utf-8", header_name=header_name).encode(linesep="\r\n")
+    """*text* as RFC 2047 base64 encoded words, folded one word per line.
+
+    Written here rather than with email.header.Header, which re-splits the text on every
+    Unicode space (a no-break space comes back as a plain one). Words are cut on character
+    boundaries; readers join adjacent encoded words without the folding white space.
+    """
+    words: list[str] = []
+    chunk = bytearray()
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(f"=?utf-8?b?{binascii.b2a_base64(bytes(chunk), newline=False).decode()}?=")
+            chunk.clear()
+        chunk += encoded
+    if chunk or not words:
+        words.append(f"=?utf-8?b?{binascii.b2a_base64(bytes(chunk), newline=False).decode()}?=")
+    return "\r\n ".join(words)
 
 
 def _unstructured(name: str, value: str) -> bytes:
@@ -44,7 +68,10 @@ def _unstructured(name: str, value: str) -> bytes:
     if value.isascii() and len(line) <= _FOLD_AT:
         return line.encode("ascii")
     if value.isascii() and all(len(w) < _FOLD_AT - 2 for w in value.split(" ")):
-        return _fold_words(name, value.split(" ")).encode("ascii")
+        folded = _fold_words(name, value.split(" "))
+        if all(len(line) <= _FOLD_AT for line in folded.split("\r\n")):
+            return folded.encode("ascii")
+        # A run of spaces cannot be folded at; encoded words carry it intact.
     return f"{name}: {_encoded_words(value, name)}".encode("ascii")
 
 
@@ -60,25 +87,34 @@ def _fold_words(name: str, words: list[str]) -> str:
     return "\r\n".join(lines)
 
 
-def _phrase(name: str) -> str:
+def _phrase(name: str, utf8: bool) -> str:
     if _PLAIN_PHRASE.match(name) and name.strip() == name:
         return name
-    if name.isascii() and len(name) <= _MAX_QUOTED_NAME and name.isprintable():
+    printable = name.isprintable() and (utf8 or name.isascii())
+    if printable and len(name) <= _MAX_PHRASE:
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{escaped}"'
-    # Non-ASCII, or too long to keep on one line as a quoted string: encoded words fold
-    # safely, which a quoted string does not.
+    # Non-ASCII without SMTPUTF8, or too long for one line even as a quoted string: encoded
+    # words fold safely. (A quoted string is never folded here: address_field folds only
+    # between mailboxes, so the stdlib's quote-losing folder, CPython gh-80222, never runs.)
     return _encoded_words(name, "To")
 
 
-def _mailbox(addr: Address) -> str:
+def _mailbox(addr: Address, utf8: bool) -> str:
+    spec = addr.email if utf8 else addr.envelope
     if not addr.name:
-        return addr.envelope
-    return f"{_phrase(addr.name)} <{addr.envelope}>"
+        return spec
+    return f"{_phrase(addr.name, utf8)} <{spec}>"
 
 
-def _address_header(name: str, addrs: list[Address]) -> bytes:
-    parts = [_mailbox(a) for a in addrs]
+def address_field(name: str, addrs: list[Address], utf8: bool = False) -> str:
+    """``Name: mailbox, mailbox`` folded between mailboxes only, never inside one.
+
+    Both renderers write address headers with this: the stdlib's folder can move a comma
+    into an encoded word or drop a display name's quotes, changing who the recipients are.
+    With *utf8* (SMTPUTF8 messages) addresses and names stay raw UTF-8 (RFC 6532).
+    """
+    parts = [_mailbox(a, utf8) for a in addrs]
     line = f"{name}: "
     out: list[str] = []
     for i, part in enumerate(parts):
@@ -88,7 +124,11 @@ def _address_header(name: str, addrs: list[Address]) -> bytes:
             line = " "
         line += piece + " "
     out.append(line.rstrip())
-    return "\r\n".join(out).encode("ascii")
+    return "\r\n".join(out)
+
+
+def _address_header(name: str, addrs: list[Address]) -> bytes:
+    return address_field(name, addrs).encode("ascii")
 
 
 @lru_cache(maxsize=128)
@@ -98,7 +138,7 @@ def _text_part(text: str, subtype: str) -> bytes:
         lines.pop()
     data = "\n".join(lines).encode("utf-8") + b"\n" if lines else b"\n"
     head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: '
-    if data.isascii() and max(map(len, lines), default=0) <= _FOLD_AT:
+    if data.isascii() and max(map(len, lines), default=0) <= _FOLD_AT and not _CONTROL.search(data):
         body = data.replace(b"\n", _CRLF)
         return (head + "7bit\r\n\r\n").encode("ascii") + body
     non_ascii = sum(1 for b in data if b > 127) if not data.isascii() else 0
@@ -159,13 +199,25 @@ STREAM_ABOVE = 1 << 20
 
 def _disposition(att: Attachment, kind: str) -> str:
     name = att.filename
-    if name.isascii() and name.isprintable():
-        if _TOKEN.match(name):
-            return f'Content-Disposition: {kind}; filename="{name}"'
+    if name.isascii() and name.isprintable() and len(name) <= _MAX_QUOTED_NAME:
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'Content-Disposition: {kind}; filename="{escaped}"'
-    # RFC 2231 extended parameter, as the stdlib writes it.
-    return f"Content-Disposition: {kind};\r\n filename*=utf-8''{quote(name, safe='')}"
+    # RFC 2231 extended parameter; long ones split into numbered continuations (section 3)
+    # so no line passes the limit. A %XX escape is never cut.
+    encoded = quote(name, safe="")
+    if len(encoded) <= _MAX_QUOTED_NAME:
+        return f"Content-Disposition: {kind};\r\n filename*=utf-8''{encoded}"
+    segments: list[str] = []
+    start = 0
+    while start < len(encoded):
+        end = min(start + _MAX_QUOTED_NAME, len(encoded))
+        while end < len(encoded) and "%" in encoded[end - 2 : end]:
+            end -= 1  # back off so the segment does not end inside an escape
+        segments.append(encoded[start:end])
+        start = end
+    params = [f"filename*0*=utf-8''{segments[0]}"]
+    params += [f"filename*{i}*={seg}" for i, seg in enumerate(segments[1:], start=1)]
+    return f"Content-Disposition: {kind};\r\n " + ";\r\n ".join(params)
 
 
 def _attachment_part(att: Attachment, kind: str) -> Piece:

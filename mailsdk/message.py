@@ -42,9 +42,13 @@ __all__ = ["Address", "Attachment", "Envelope", "Message"]
 # end the header line in some reader.
 _UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 # The shape of an RFC 2047 encoded word, loosely matched as lenient readers match it.
-_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[^?\s]*\?[^\s]*?\?=")
+# Readers (the stdlib's included) accept white space inside the encoded text, so must we.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?.*?\?=", re.DOTALL)
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
-_MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+# RFC 5322 msg-id: dot-atom-text "@" (dot-atom-text / no-fold-literal), ASCII only.
+_MESSAGE_ID = re.compile(
+    r"^<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\[[!-Z^-~]*\])>$"
+)
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _CONTENT_ID = re.compile(r"^[!-;=?-~]+$")  # printable ASCII without '<', '>' or spaces
 
@@ -64,6 +68,7 @@ _STRUCTURAL_HEADERS = frozenset(
         "content-disposition",
         "content-id",
         "return-path",
+        "resent-bcc",
     }
 )
 
@@ -124,6 +129,34 @@ def _validated_email(email: str) -> tuple[str, str | None]:
     return normalized, normalized if valid.ascii_email is not None else None
 
 
+def _checked_headers(value: Mapping[str, str]) -> dict[str, str]:
+    seen: set[str] = set()
+    for name, text in value.items():
+        if not _HEADER_NAME.match(name):
+            raise MessageError(f"invalid header name {name!r}")
+        lowered = name.lower()
+        if lowered in _STRUCTURAL_HEADERS:
+            raise MessageError(
+                f"header {name!r} is built from the message's own fields; set it there"
+            )
+        if lowered in seen:
+            raise MessageError(f"header {name!r} is given twice")
+        seen.add(lowered)
+        check_header_text(text, f"header {name}")
+        if lowered == "message-id" and not _MESSAGE_ID.match(text.strip()):
+            raise MessageError(f"Message-ID {text!r} is not of the form <left@right>")
+        if lowered == "date":
+            try:
+                parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                raise MessageError(f"Date header {text!r} is not an RFC 5322 date") from None
+            if not text.isascii() or len(text.strip()) > 64 or text != text.strip():
+                raise MessageError(
+                    f"Date header {text!r}: give a plain RFC 5322 date (ASCII, no comment)"
+                )
+    return dict(value)
+
+
 def _decode_word(chunk: bytes, charset: str | None) -> str:
     # Readers decode an unknown charset (or one with an RFC 2231 language tag) somehow; latin-1
     # maps every byte, so a CR or LF hidden behind any charset is still seen.
@@ -156,6 +189,8 @@ class Address:
 
     def __post_init__(self) -> None:
         check_header_text(self.name, "display name")
+        # Surrounding white space is not part of a display name; readers drop it too.
+        object.__setattr__(self, "name", self.name.strip())
         check_header_text(self.email, "address")
         if not self.email:
             raise MessageError("an address needs an email")
@@ -170,8 +205,14 @@ class Address:
         value = value.strip()
         if value.endswith(">") and "<" in value:
             cut = value.rindex("<")
-            name = _unquote_display_name(value[:cut].strip())
-            return cls(name, value[cut + 1 : -1].strip())
+            raw_name = value[:cut].strip()
+            quoted = len(raw_name) >= 2 and raw_name[0] == raw_name[-1] == '"'
+            if not quoted and re.search(r'[,;<>@:"]', raw_name):
+                # "Bob <b@x>, Carol <c@x>" must not quietly become one recipient.
+                raise MessageError(
+                    f"{value!r} is not one address: give a list, or quote the display name"
+                )
+            return cls(_unquote_display_name(raw_name), value[cut + 1 : -1].strip())
         return cls("", value)
 
     @property
@@ -209,7 +250,7 @@ def _to_address(value: Any) -> Any:
 def _to_address_list(value: Any) -> Any:
     if value is None:
         return []
-    if isinstance(value, (str, Address, tuple)):
+    if isinstance(value, (str, Address, tuple, Mapping)):
         value = [value]
     if not isinstance(value, Iterable):
         raise MessageError(f"expected a list of addresses, got {type(value).__name__}")
@@ -327,8 +368,17 @@ class Attachment(_Model):
         ctype = self.content_type.strip().lower()
         if not ctype:
             ctype = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+            if ctype.startswith(("message/", "multipart/")):
+                # An attached .eml travels as opaque bytes: message/* may not be base64
+                # encoded (RFC 2046 5.2.1), and re-encoding it would change it.
+                ctype = "application/octet-stream"
         if not _CONTENT_TYPE.match(ctype):
             raise MessageError(f"invalid content type {self.content_type!r}")
+        if ctype.startswith(("message/", "multipart/")):
+            raise MessageError(
+                f"content type {ctype} cannot be an attachment's type (it is base64 encoded); "
+                "use application/octet-stream"
+            )
         object.__setattr__(self, "content_type", ctype)
         if self.inline and self.cid is None:
             object.__setattr__(self, "cid", f"{uuid.uuid4().hex}@mailsdk")
@@ -431,27 +481,25 @@ class Message(_Model):
     @field_validator("headers")
     @classmethod
     def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        seen: set[str] = set()
-        for name, text in value.items():
-            if not _HEADER_NAME.match(name):
-                raise MessageError(f"invalid header name {name!r}")
-            lowered = name.lower()
-            if lowered in _STRUCTURAL_HEADERS:
-                raise MessageError(
-                    f"header {name!r} is built from the message's own fields; set it there"
-                )
-            if lowered in seen:
-                raise MessageError(f"header {name!r} is given twice")
-            seen.add(lowered)
-            check_header_text(text, f"header {name}")
-            if lowered == "message-id" and not _MESSAGE_ID.match(text.strip()):
-                raise MessageError(f"Message-ID {text!r} is not of the form <left@right>")
-            if lowered == "date":
-                try:
-                    parsedate_to_datetime(text)
-                except (TypeError, ValueError):
-                    raise MessageError(f"Date header {text!r} is not an RFC 5322 date") from None
-        return value
+        return _checked_headers(value)
+
+    def recheck(self) -> None:
+        """Re-validate what a caller can still change in place after construction.
+
+        The model is frozen, but its dicts and lists are not: ``msg.headers["X"] = ...``
+        would otherwise reach the wire unchecked. Called once per send, before rendering.
+        """
+        _checked_headers(self.headers)
+        for field_name in ("to", "cc", "bcc", "reply_to"):
+            if not all(isinstance(a, Address) for a in getattr(self, field_name)):
+                raise MessageError(f"{field_name} holds something other than Address values")
+        if not all(isinstance(a, Attachment) for a in self.attachments):
+            raise MessageError("attachments holds something other than Attachment values")
+        for tag in self.tags:
+            check_header_text(tag, "tag")
+        for key, text in self.metadata.items():
+            check_header_text(key, "metadata key")
+            check_header_text(text, f"metadata {key}")
 
     @field_validator("tags")
     @classmethod

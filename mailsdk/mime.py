@@ -14,12 +14,11 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from email import policy as _policies
-from email.headerregistry import Address as _HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from functools import partial
 
-from mailsdk._fastmime import Piece, render_fast
+from mailsdk._fastmime import Piece, address_field, render_fast
 from mailsdk.errors import MessageError
 from mailsdk.message import Address, Envelope, Message
 
@@ -55,6 +54,7 @@ class OutgoingMessage:
         message_id: str | None = None,
         date: str | None = None,
     ) -> None:
+        message.recheck()
         self.message = message
         headers = {k.lower(): v for k, v in message.headers.items()}
         self.message_id: str = (
@@ -159,16 +159,9 @@ def _normalise_text(text: str) -> str:
     return _LINE_ENDINGS.sub("\n", text)
 
 
-def _header_address(addr: Address, utf8: bool) -> _HeaderAddress | str:
-    if addr.needs_smtputf8:
-        # headerregistry.Address refuses a non-ASCII local part even under the SMTPUTF8
-        # policy; the parser accepts the same address as text (RFC 6532).
-        return str(addr)
-    return _HeaderAddress(display_name=addr.name, addr_spec=addr.envelope)
-
-
 def _policy_for(message: Message) -> _policies.EmailPolicy[EmailMessage]:
-    return _policies.SMTPUTF8 if message.needs_smtputf8() else _policies.SMTP
+    base = _policies.SMTPUTF8 if message.needs_smtputf8() else _policies.SMTP
+    return base.clone(refold_source="none")
 
 
 def build_email_message(outgoing: OutgoingMessage) -> EmailMessage:
@@ -177,13 +170,17 @@ def build_email_message(outgoing: OutgoingMessage) -> EmailMessage:
     policy = _policy_for(message)
     utf8 = bool(policy.utf8)
     em = EmailMessage(policy=policy)
-    em["From"] = _header_address(message.sender, utf8)
-    for name, addrs in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):
+    # Address headers are written pre-folded (address_field) and kept as written
+    # (refold_source="none"): the stdlib's own folding can lose a display name's quotes or
+    # move a comma into an encoded word, changing who the recipients are.
+    for name, addrs in (
+        ("From", [message.sender]),
+        ("To", message.to),
+        ("Cc", message.cc),
+        ("Reply-To", message.reply_to),
+    ):
         if addrs:
-            parts = [_header_address(a, utf8) for a in addrs]
-            em[name] = (
-                ", ".join(map(str, parts)) if any(isinstance(p, str) for p in parts) else parts
-            )
+            em.set_raw(name, address_field(name, addrs, utf8).split(": ", 1)[1])
     em["Subject"] = message.subject
     em["Date"] = outgoing.date
     em["Message-ID"] = outgoing.message_id
@@ -205,11 +202,11 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
     # never depends on the relay offering 8BITMIME.
     body = MIMEPart(policy=policy.clone(cte_type="7bit"))
     if text is not None or html is None:
-        body.set_content(text or "", subtype="plain", charset="utf-8")
+        body.set_content(text or "", subtype="plain", charset="utf-8", cte=_cte(text or ""))
         if html is not None:
-            body.add_alternative(html, subtype="html", charset="utf-8")
+            body.add_alternative(html, subtype="html", charset="utf-8", cte=_cte(html))
     else:
-        body.set_content(html, subtype="html", charset="utf-8")
+        body.set_content(html, subtype="html", charset="utf-8", cte=_cte(html))
     inline = [a for a in message.attachments if a.inline] if html is not None else []
     if not inline:
         return body
@@ -227,6 +224,15 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
             disposition="inline",
         )
     return related
+
+
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _cte(text: str) -> str | None:
+    """Quoted-printable for text with control characters (never 7bit); else the stdlib's
+    own choice."""
+    return "quoted-printable" if _CONTROL_TEXT.search(text) else None
 
 
 def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
