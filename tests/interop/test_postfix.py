@@ -59,8 +59,9 @@ def full_message(**extra: object) -> Message:
         "html": "<p>Line one</p><img src='cid:logo'>",
         "attachments": [
             Attachment(filename="report.csv", content=b"day,sent\nmon,1\n"),
-            Attachment(filename="logo.png", content=b"\x89PNG\r\n\x1a\n" * 40, inline=True,
-                       cid="logo"),
+            Attachment(
+                filename="logo.png", content=b"\x89PNG\r\n\x1a\n" * 40, inline=True, cid="logo"
+            ),
         ],
         "headers": {"X-Campaign": "q3"},
     }

@@ -53,7 +53,8 @@ async def test_hard_rejected_rcpt(smtp_sink_factory: SmtpSinkFactory) -> None:
 async def test_hard_rejected_mail_from_is_a_relay_error(smtp_sink_factory: SmtpSinkFactory) -> None:
     with pytest.raises(RelayError) as info:
         await one_try(plain(smtp_sink_factory(["-f", "MAIL"])))
-    assert info.value.code is not None and info.value.code // 100 == 5
+    assert info.value.code is not None
+    assert info.value.code // 100 == 5
 
 
 async def test_421_and_disconnect_at_mail(smtp_sink_factory: SmtpSinkFactory) -> None:
