@@ -235,7 +235,10 @@ class HTTPTransport(Transport):
         timeout: float = 30.0,
         client: httpx.AsyncClient | None = None,
         name: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
+        self.ca_file = ca_file
+        """A private CA to trust (a corporate proxy, a test server); None: the system store."""
         self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not self.api_key.get_secret_value():
             raise ConfigurationError(f"{self.scheme}: the API key is empty")
@@ -279,13 +282,17 @@ class HTTPTransport(Transport):
             raise ConfigurationError(
                 f"{cls.scheme}:// URL has no API key; write {cls.scheme}://API_KEY@{first}"
             )
-        safe.check_options(("base_url", "timeout", *cls.url_options))
+        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
+        extra: dict[str, Any] = cls.options_from_url(safe)
+        ca_file = safe.option("ca_file")
+        if ca_file:
+            extra["ca_file"] = ca_file
         return cls(
             key,
             region=safe.host or "default",
             base_url=safe.option("base_url"),
             timeout=safe.number("timeout", 30.0),
-            **cls.options_from_url(safe),
+            **extra,
         )
 
     @classmethod
@@ -376,6 +383,7 @@ class HTTPTransport(Transport):
                 timeout=self._timeouts,
                 follow_redirects=False,  # a redirect would resend the key to another host
                 headers={"User-Agent": _USER_AGENT},
+                verify=ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True,
             )
             self._owner = owner
             self.clients_created += 1
