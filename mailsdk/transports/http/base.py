@@ -493,7 +493,7 @@ class HTTPTransport(Transport):
                     self.name,
                     "delivered",
                     code=response.status_code,
-                    text=reply.text or response.reason_phrase,
+                    text=self._redact(reply.text or response.reason_phrase),
                     duration=duration,
                 )
             ],
