@@ -1,0 +1,219 @@
+"""Mailtrap Email Sending API: ``POST /api/send`` with a JSON body (no raw MIME).
+
+``mailtrap://TOKEN@default`` (transactional stream, ``send.api.mailtrap.io``),
+``mailtrap://TOKEN@bulk`` (bulk stream, ``bulk.api.mailtrap.io``) or
+``mailtrap://TOKEN@sandbox?inbox_id=123`` (test inbox, ``sandbox.api.mailtrap.io``); options
+``base_url=`` and ``timeout=``. Fields follow Mailtrap's OpenAPI description
+(mailtrap/mailtrap-openapi ``specs/email-sending-transactional.openapi.yml``); success is
+``200 {"success": true, "message_ids": [...]}`` with one id per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.errors import PermanentError
+from mailsdk.message import Address, Attachment
+from mailsdk.mime import OutgoingMessage
+from mailsdk.transports.http.base import (
+    ErrorReply,
+    HTTPRequest,
+    HTTPTransport,
+    Payload,
+    RecipientKind,
+    SuccessReply,
+    b64,
+    response_json,
+)
+
+__all__ = ["MailtrapPayload", "MailtrapTransport"]
+
+_MAX_PER_KIND = 1000  # to, cc and bcc each (the spec's maxItems)
+_MAX_CATEGORY_LENGTH = 255
+
+
+def _email(address: Address) -> dict[str, str]:
+    obj = {"email": address.envelope}
+    if address.name:
+        obj["name"] = address.name
+    return obj
+
+
+def _error_text(body: Any) -> str:
+    """The sending API's ``{"errors": [...]}``, or the account APIs' ``error`` / ``errors``
+    string (what the sandbox host answers with for a bad token)."""
+    if not isinstance(body, dict):
+        return ""
+    errors = body.get("errors", body.get("error"))
+    if isinstance(errors, list):
+        return "; ".join(str(e) for e in errors)
+    if isinstance(errors, dict):  # {"field": ["message", ...]} from some endpoints
+        return "; ".join(
+            f"{field}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for field, v in errors.items()
+        )
+    return str(errors) if errors else ""
+
+
+class MailtrapPayload(Payload["MailtrapTransport"]):
+    """Builds the ``/api/send`` JSON body."""
+
+    def __init__(self, transport: MailtrapTransport, outgoing: OutgoingMessage) -> None:
+        super().__init__(transport, outgoing)
+        self.data: dict[str, Any] = {}
+        self.headers: dict[str, str] = {}
+
+    def set_from(self, address: Address) -> None:
+        """``from``."""
+        self.data["from"] = _email(address)
+
+    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+        """``to`` / ``cc`` / ``bcc``, at most 1000 each."""
+        if len(addresses) > _MAX_PER_KIND:
+            self.unsupported(f"{len(addresses)} {kind} recipients (at most {_MAX_PER_KIND})")
+        self.data[kind] = [_email(a) for a in addresses]
+
+    def set_reply_to(self, addresses: Sequence[Address]) -> None:
+        """``reply_to`` for one address; several go in a ``Reply-To`` header.
+
+        The API's ``reply_to`` is a single object; anymail (mailtrap.py, set_reply_to) sends
+        the header instead, which Mailtrap passes through.
+        """
+        if len(addresses) == 1:
+            self.data["reply_to"] = _email(addresses[0])
+        else:
+            self.headers["Reply-To"] = ", ".join(str(a) for a in addresses)
+
+    def set_subject(self, subject: str) -> None:
+        """``subject``: required, at least one character."""
+        if not subject:
+            self.unsupported("a message without a subject (Mailtrap requires one)")
+        self.data["subject"] = subject
+
+    def set_text(self, text: str) -> None:
+        """``text`` (the spec allows no empty body)."""
+        if text:
+            self.data["text"] = text
+
+    def set_html(self, html: str) -> None:
+        """``html``."""
+        if html:
+            self.data["html"] = html
+
+    def set_headers(self, headers: Mapping[str, str]) -> None:
+        """``headers`` (Mailtrap encodes non-ASCII values itself, per anymail)."""
+        self.headers.update(headers)
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        """``attachments[]`` with ``disposition: attachment``."""
+        self._attach(attachment, disposition="attachment")
+
+    def add_inline(self, attachment: Attachment) -> None:
+        """``attachments[]`` with ``disposition: inline`` and its ``content_id``."""
+        self._attach(attachment, disposition="inline", content_id=attachment.cid)
+
+    def _attach(self, attachment: Attachment, **extra: str | None) -> None:
+        item = {
+            "content": b64(attachment.content),
+            "filename": attachment.filename,
+            "type": attachment.content_type,
+        }
+        item.update({k: v for k, v in extra.items() if v is not None})
+        self.data.setdefault("attachments", []).append(item)
+
+    def set_tags(self, tags: Sequence[str]) -> None:
+        """``category``: a single tag of at most 255 characters."""
+        unique = list(dict.fromkeys(tags))
+        if len(unique) > 1:
+            self.unsupported(f"{len(unique)} tags (Mailtrap takes one category)")
+        if len(unique[0]) > _MAX_CATEGORY_LENGTH:
+            self.unsupported(f"a tag longer than {_MAX_CATEGORY_LENGTH} characters")
+        self.data["category"] = unique[0]
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> None:
+        """``custom_variables`` (string values), echoed in Mailtrap's webhooks."""
+        self.data["custom_variables"] = dict(metadata)
+
+    def build(self) -> HTTPRequest:
+        """The POST to ``/api/send`` (``/api/send/{inbox_id}`` on the sandbox)."""
+        if "text" not in self.data and "html" not in self.data:
+            self.unsupported("a message without a body (Mailtrap requires text or html)")
+        if self.headers:
+            self.data["headers"] = self.headers
+        inbox = self.transport.inbox_id
+        path = f"/api/send/{inbox}" if inbox else "/api/send"
+        return HTTPRequest("POST", path, json=self.data)
+
+
+class MailtrapTransport(HTTPTransport):
+    """Sends through Mailtrap's Email Sending API (``Api-Token: <token>``).
+
+    ``MailtrapTransport("token")``, ``MailtrapTransport("token", region="bulk")``,
+    ``MailtrapTransport("token", region="sandbox", inbox_id=123)``, or from a URL:
+    ``mailtrap://TOKEN@default``, ``mailtrap://TOKEN@bulk``,
+    ``mailtrap://TOKEN@sandbox?inbox_id=123``.
+    """
+
+    scheme = "mailtrap"
+    regions = {
+        "default": "https://send.api.mailtrap.io",
+        "bulk": "https://bulk.api.mailtrap.io",
+        "sandbox": "https://sandbox.api.mailtrap.io",
+    }
+    payload_class = MailtrapPayload
+    url_options = ("inbox_id",)
+
+    def __init__(
+        self, api_key: str | SecretStr, *, inbox_id: int | str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(api_key, **kwargs)
+        inbox = str(inbox_id).strip() if inbox_id is not None else ""
+        if self.region == "sandbox" and not inbox.isdigit():
+            raise ConfigurationError(
+                "mailtrap://sandbox needs a numeric inbox_id (mailtrap://TOKEN@sandbox?inbox_id=N)"
+            )
+        if self.region != "sandbox" and inbox:
+            raise ConfigurationError("mailtrap: inbox_id is for the sandbox region only")
+        self.inbox_id = inbox or None
+        """The sandbox inbox that receives test messages (sandbox region only)."""
+
+    @classmethod
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``inbox_id=`` for ``mailtrap://TOKEN@sandbox``."""
+        inbox = url.option("inbox_id")
+        return {"inbox_id": inbox} if inbox is not None else {}
+
+    def authenticate(self, request: httpx.Request) -> None:
+        """``Api-Token: <token>``, the spec's first scheme (Bearer also works)."""
+        request.headers["Api-Token"] = self.api_key.get_secret_value()
+
+    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+        """``message_ids``, one per recipient in to, cc, bcc order, joined with commas.
+
+        The sandbox answers with a single id. A 2xx with ``success: false`` is a refusal
+        (documented for batches; anymail guards single sends the same way).
+        """
+        body = response_json(response)
+        if not isinstance(body, dict):
+            return SuccessReply()
+        if body.get("success") is False:
+            status = response.status_code
+            raise PermanentError(
+                f"HTTP {status} with success=false",
+                relay=self.name,
+                code=status,
+                server_text=self._redact(_error_text(body)) or None,
+            )
+        ids = body.get("message_ids")
+        if isinstance(ids, list) and ids:
+            return SuccessReply(provider_id=",".join(str(i) for i in ids))
+        return SuccessReply()
+
+    def parse_error(self, response: httpx.Response) -> ErrorReply:
+        """``{"success": false, "errors": ["'from' address is invalid", ...]}``."""
+        return ErrorReply(_error_text(response_json(response)) or response.text)
