@@ -20,11 +20,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from mailsdk.errors import MessageError
+
 if TYPE_CHECKING:
     from mailsdk.message import Address, Attachment, Message
     from mailsdk.mime import OutgoingMessage
 
-__all__ = ["STREAM_ABOVE", "Encoded", "Piece", "render_fast"]
+__all__ = ["STREAM_ABOVE", "Encoded", "Piece", "checked", "needs_dot_stuffing", "render_fast"]
 
 _CRLF = b"\r\n"
 _FOLD_AT = 78
@@ -131,8 +133,37 @@ def _address_header(name: str, addrs: list[Address]) -> bytes:
     return address_field(name, addrs).encode("ascii")
 
 
+_LONG_LINE = re.compile(rb"(?m)^[^\r\n]{999}")  # anchored at line starts: linear time
+
+
+def checked(raw: bytes) -> bytes:
+    """*raw*, after making sure it has no bare CR or LF and no line over RFC 5322's 998
+    octets; raises MessageError otherwise."""
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:
+        raise MessageError("rendered message has a bare CR or LF")
+    if _LONG_LINE.search(raw):
+        raise MessageError(
+            "rendered message has a line over 998 octets; a header value has a word too long "
+            "to fold"
+        )
+    return raw
+
+
+def needs_dot_stuffing(data: bytes) -> bool:
+    """True when a line of *data* (which starts at a line start) begins with a dot."""
+    return data.startswith(b".") or b"\n." in data
+
+
 @lru_cache(maxsize=128)
-def _text_part(text: str, subtype: str) -> bytes:
+def _text_part(text: str, subtype: str) -> tuple[bytes, bool]:
+    """The checked part and whether it needs dot-stuffing; cached, so a mail-merge with a
+    shared body encodes, checks and scans it once."""
+    part = checked(_encode_text_part(text, subtype))
+    return part, needs_dot_stuffing(part)
+
+
+def _encode_text_part(text: str, subtype: str) -> bytes:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -259,15 +290,15 @@ def _has_encoded_word(message: Message) -> bool:
 def render_fast(
     outgoing: OutgoingMessage,
     boundary_for: Callable[[int, list[bytes]], str],
-    check_lines: Callable[[bytes], bytes],
-) -> list[Piece] | None:
-    """Render *outgoing* to pieces (see :data:`Piece`), or None when the stdlib path must.
+) -> tuple[list[Piece], bool] | None:
+    """Render *outgoing* to pieces (see :data:`Piece`) and whether any line starts with a
+    dot (so SMTP must dot-stuff it); None when the stdlib path must render it.
 
     ``boundary_for(index, leaves)`` gives the boundary of the index-th multipart in walk
     order, one that occurs in none of the leaves (the reference renderer uses the same).
-    ``check_lines`` raises for a bare CR or LF or a line over the RFC 5322 limit; it is
-    applied to headers and text parts only: base64 lines are 76 octets and CRLF-terminated
-    by construction, and re-scanning a large attachment would cost more than writing it.
+    Headers and text parts are checked for bare CR/LF and over-long lines; attachment parts
+    need no check (base64 lines are 76 octets, CRLF-terminated, never start with a dot), and
+    re-scanning a large attachment would cost more than writing it.
     """
     message = outgoing.message
     if outgoing.envelope.smtputf8 or message.needs_smtputf8() or _has_encoded_word(message):
@@ -275,12 +306,15 @@ def render_fast(
     html = message.html
     text = message.text
     body: _Node
+    dotted = False
     if text is not None or html is None:
-        body = check_lines(_text_part(text or "", "plain"))
+        body, dotted = _text_part(text or "", "plain")
         if html is not None:
-            body = ("alternative", [body, check_lines(_text_part(html, "html"))])
+            html_part, html_dotted = _text_part(html, "html")
+            body = ("alternative", [body, html_part])
+            dotted = dotted or html_dotted
     else:
-        body = check_lines(_text_part(html, "html"))
+        body, dotted = _text_part(html, "html")
     inline = [a for a in message.attachments if a.inline] if html is not None else []
     others = [a for a in message.attachments if not (a.inline and html is not None)]
     if inline:
@@ -300,12 +334,13 @@ def render_fast(
         if name.lower() not in ("date", "message-id"):
             headers.append(_unstructured(name, value))
     headers.append(b"MIME-Version: 1.0")
-    top = check_lines(_CRLF.join(headers) + _CRLF)
+    top = checked(_CRLF.join(headers) + _CRLF)
+    dotted = dotted or needs_dot_stuffing(top)
     # A boundary must not occur in any part; base64 text cannot contain one ("_" is not in
     # its alphabet), so a streamed part is checked by its header alone.
     leaves = [leaf if isinstance(leaf, bytes) else leaf.head for leaf in _leaves(body)]
     numbered = iter(range(1_000_000))
-    return [top, *_flatten(body, lambda: boundary_for(next(numbered), leaves))]
+    return [top, *_flatten(body, lambda: boundary_for(next(numbered), leaves))], dotted
 
 
 _Node = Piece | tuple[str, list["_Node"]]

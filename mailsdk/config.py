@@ -4,18 +4,24 @@
 ``console://``, provider schemes such as ``sendgrid://KEY@default``. A list of URLs, or one
 string with commas between URLs, is a failover list. Errors name the bad part of a URL and
 never echo its secret.
+
+Parsing is pure: :func:`parse_url` never looks anything up. A URL that leaves out its secret
+(``smtp://reports@mail.example.com:587``, ``sendgrid://default``) gets it when a transport is
+built from it (:func:`transport_from_url`), from the environment or keyring; see
+:mod:`mailsdk.credentials`.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import field
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic.dataclasses import dataclass
 
 from mailsdk.errors import MailError
 
@@ -24,9 +30,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigurationError",
+    "SecretKind",
     "TransportURL",
+    "describe_validation_error",
+    "needs_secret",
     "parse_url",
     "register_scheme",
+    "registered_schemes",
+    "secret_kind",
     "split_urls",
     "transport_from_url",
     "transports_from_urls",
@@ -37,9 +48,21 @@ class ConfigurationError(MailError, ValueError):
     """A transport URL or option is invalid; nothing was sent."""
 
 
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_URL_START = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+# Nothing that could end a line or a word in a protocol command (EHLO, AUTH) or a log line.
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 @dataclass(frozen=True)
 class TransportURL:
-    """A parsed transport URL. ``password`` is a SecretStr: it never shows in a repr."""
+    """A parsed transport URL. ``password`` is a SecretStr: it never shows in a repr.
+
+    A pydantic dataclass: every construction, ``dataclasses.replace`` included, validates the
+    parts (scheme syntax, port range, no white space or control characters in the host or
+    user name), so a transport never receives a URL that could not have been parsed.
+    """
 
     scheme: str
     host: str = ""
@@ -48,6 +71,42 @@ class TransportURL:
     password: SecretStr | None = field(default=None, repr=False)
     path: str = ""
     query: dict[str, str] = field(default_factory=dict)
+
+    @field_validator("scheme")
+    @classmethod
+    def _check_scheme(cls, value: str) -> str:
+        if not _SCHEME.match(value):
+            raise ValueError("must start with a letter and hold only a-z, 0-9, '+', '-', '.'")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if _CONTROL_OR_SPACE.search(value):
+            raise ValueError("must not contain white space or control characters")
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _check_port(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError("must be between 1 and 65535")
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _check_query(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if _CONTROL.search(key) or _CONTROL.search(text):
+                raise ValueError(f"option {key!r} contains a control character")
+        return value
 
     def display(self) -> str:
         """The URL without its secret and without query options: safe for logs and errors."""
@@ -97,10 +156,6 @@ class TransportURL:
             )
 
 
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
-_URL_START = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
-
-
 def _redact(url: str) -> str:
     # For messages about URLs that could not be parsed: drop anything between "//" and "@".
     return re.sub(r"//[^/@]*@", "//***@", url)
@@ -125,15 +180,32 @@ def parse_url(url: str) -> TransportURL:
             raise ConfigurationError(f"{_redact(url)!r}: option {key!r} given twice")
         query[key] = value
     password = parts.password
-    return TransportURL(
-        scheme=scheme,
-        host=unquote(parts.hostname or ""),
-        port=port,
-        username=unquote(parts.username) if parts.username else None,
-        password=SecretStr(unquote(password)) if password is not None else None,
-        path=unquote(parts.path),
-        query=query,
-    )
+    try:
+        return TransportURL(
+            scheme=scheme,
+            host=unquote(parts.hostname or ""),
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=SecretStr(unquote(password)) if password is not None else None,
+            path=unquote(parts.path),
+            query=query,
+        )
+    except ValidationError as exc:
+        raise ConfigurationError(f"{_redact(url)!r}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """pydantic's errors as ``field: reason`` pairs, without the input values.
+
+    pydantic's own text quotes each rejected input, which may be a URL with its password in
+    it; only the location and the reason are kept.
+    """
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {reason}")
+    return "; ".join(parts)
 
 
 def split_urls(urls: str | Sequence[str]) -> list[str]:
@@ -146,6 +218,12 @@ def split_urls(urls: str | Sequence[str]) -> list[str]:
 
 
 TransportFactory = Callable[[TransportURL], "Transport"]
+SecretKind = Literal["password", "key"]
+"""Where a scheme's secret goes when its URL leaves it out.
+
+``"password"``: the URL names a user (an SMTP login, a Mailjet API key, an AWS access key id)
+and the secret is that user's password. ``"key"``: the URL names neither, and the secret is
+an API key (``sendgrid://default``)."""
 
 # scheme -> "module:Class" (its ``from_url`` classmethod builds it) or a factory callable.
 # Lazy strings keep provider modules, and their optional dependencies, out of the import path
@@ -157,15 +235,69 @@ _REGISTRY: dict[str, str | TransportFactory] = {
     "file": "mailsdk.transports.file:FileTransport",
     "console": "mailsdk.transports.console:ConsoleTransport",
     "sendgrid": "mailsdk.transports.http.sendgrid:SendGridTransport",
+    "mailgun": "mailsdk.transports.http.mailgun:MailgunTransport",
+    "postmark": "mailsdk.transports.http.postmark:PostmarkTransport",
+    "ses": "mailsdk.transports.http.ses:SESTransport",
+    "resend": "mailsdk.transports.http.resend:ResendTransport",
+    "brevo": "mailsdk.transports.http.brevo:BrevoTransport",
+    "sparkpost": "mailsdk.transports.http.sparkpost:SparkPostTransport",
+    "mailjet": "mailsdk.transports.http.mailjet:MailjetTransport",
+    "mailtrap": "mailsdk.transports.http.mailtrap:MailtrapTransport",
+    "mailersend": "mailsdk.transports.http.mailersend:MailerSendTransport",
+}
+
+# scheme -> where its secret goes (see SecretKind). Schemes not listed take no secret, and
+# are not network transports (MAILSDK_TIMEOUT is applied only to the ones listed).
+_SECRET_KINDS: dict[str, SecretKind] = {
+    "smtp": "password",
+    "smtps": "password",
+    "mailjet": "password",  # mailjet://API_KEY@default: the secret key is the password
+    "ses": "password",  # ses://ACCESS_KEY_ID@region; ses://region uses botocore's chain
+    "sendgrid": "key",
+    "mailgun": "key",
+    "postmark": "key",
+    "resend": "key",
+    "brevo": "key",
+    "sparkpost": "key",
+    "mailtrap": "key",
+    "mailersend": "key",
 }
 
 
-def register_scheme(scheme: str, factory: str | TransportFactory) -> None:
+def register_scheme(
+    scheme: str, factory: str | TransportFactory, *, secret: SecretKind | None = None
+) -> None:
     """Register a URL scheme: ``"package.module:Class"`` (uses ``Class.from_url``) or a
-    callable taking a :class:`TransportURL`."""
+    callable taking a :class:`TransportURL`.
+
+    ``secret`` says where the scheme's secret goes when a URL leaves it out, so that it is
+    looked up in the environment or keyring (see :data:`SecretKind`); None: never looked up.
+    """
     if not _SCHEME.match(scheme):
         raise ConfigurationError(f"invalid scheme {scheme!r}")
+    if secret not in (None, "password", "key"):
+        raise ConfigurationError(f'secret must be "password", "key" or None, not {secret!r}')
     _REGISTRY[scheme] = factory
+    if secret is None:
+        _SECRET_KINDS.pop(scheme, None)
+    else:
+        _SECRET_KINDS[scheme] = secret
+
+
+def secret_kind(scheme: str) -> SecretKind | None:
+    """Where *scheme*'s secret goes (see :data:`SecretKind`), or None if it takes none."""
+    return _SECRET_KINDS.get(scheme)
+
+
+def needs_secret(url: TransportURL) -> bool:
+    """True when *url* leaves out a secret its scheme needs (``smtp://user@host``: a login
+    without a password; ``sendgrid://default``: no API key). Pure: nothing is looked up."""
+    kind = _SECRET_KINDS.get(url.scheme)
+    if kind is None or url.password is not None:
+        return False
+    if kind == "password":
+        return bool(url.username)
+    return not url.username
 
 
 def registered_schemes() -> list[str]:
@@ -173,8 +305,15 @@ def registered_schemes() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def transport_from_url(url: str | TransportURL) -> Transport:
-    """Build the transport a URL describes."""
+def transport_from_url(
+    url: str | TransportURL, *, environ: Mapping[str, str] | None = None
+) -> Transport:
+    """Build the transport a URL describes.
+
+    A URL that leaves out its secret (:func:`needs_secret`) gets it from the environment
+    variable named after the URL, else from keyring (see :mod:`mailsdk.credentials`);
+    *environ* replaces ``os.environ`` for that look-up.
+    """
     parsed = url if isinstance(url, TransportURL) else parse_url(url)
     target = _REGISTRY.get(parsed.scheme)
     if target is None:
@@ -182,6 +321,10 @@ def transport_from_url(url: str | TransportURL) -> Transport:
             f"{parsed.display()}: unknown scheme {parsed.scheme!r}; "
             f"known: {', '.join(registered_schemes())}"
         )
+    if needs_secret(parsed):
+        from mailsdk.credentials import with_secret  # keyring is imported only when needed
+
+        parsed = with_secret(parsed, environ=environ)
     if isinstance(target, str):
         module_name, _, attr = target.partition(":")
         factory: TransportFactory = getattr(importlib.import_module(module_name), attr).from_url
@@ -190,9 +333,11 @@ def transport_from_url(url: str | TransportURL) -> Transport:
     return factory(parsed)
 
 
-def transports_from_urls(urls: str | Sequence[str]) -> list[Transport]:
-    """Build one transport per URL (see :func:`split_urls`)."""
+def transports_from_urls(
+    urls: str | Sequence[str], *, environ: Mapping[str, str] | None = None
+) -> list[Transport]:
+    """Build one transport per URL (see :func:`split_urls` and :func:`transport_from_url`)."""
     flat = split_urls(urls)
     if not flat:
         raise ConfigurationError("no transport URL given")
-    return [transport_from_url(u) for u in flat]
+    return [transport_from_url(u, environ=environ) for u in flat]

@@ -117,7 +117,7 @@ class _Handler:
             return "250 2.0.0 OK (never seen)"
         if self.relay.data_reply is not None:
             return self.relay.data_reply
-        return f"250 2.0.0 OK queued as {len(self.relay.messages):06d}"
+        return f"250 2.0.0 OK queued as {self.relay.received:06d}"
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
         if len(args) < 2:
@@ -145,6 +145,9 @@ class LocalRelay:
         size_limit: advertised SIZE; larger messages are refused.
         smtputf8: advertise SMTPUTF8.
         on_message: called (in the relay's thread) with each accepted message.
+        keep_messages: keep each accepted message in :attr:`messages` (needed by
+            :meth:`wait_for`); a long-running capture server (``mailsdk devserver``) turns it
+            off so its memory does not grow with every message.
 
     ``rcpt_replies`` maps a lower-cased address to the reply RCPT gets instead of 250,
     ``mail_reply`` / ``data_reply`` override the replies to MAIL and to the final dot, and
@@ -164,6 +167,7 @@ class LocalRelay:
         size_limit: int = 33_554_432,
         smtputf8: bool = True,
         on_message: Callable[[ReceivedMessage], None] | None = None,
+        keep_messages: bool = True,
     ) -> None:
         if _IMPORT_ERROR is not None:
             raise MailError(
@@ -179,6 +183,9 @@ class LocalRelay:
         self.smtputf8 = smtputf8
         self.on_message = on_message
         self.messages: list[ReceivedMessage] = []
+        self.keep_messages = keep_messages
+        self.received = 0
+        """How many messages have been accepted (kept in :attr:`messages` or not)."""
         self.rcpt_replies: dict[str, str] = {}
         self.mail_reply: str | None = None
         self.data_reply: str | None = None
@@ -226,10 +233,12 @@ class LocalRelay:
 
     def _store(self, received: ReceivedMessage) -> None:
         with self._arrived:
-            self.messages.append(received)
+            self.received += 1
+            if self.keep_messages:
+                self.messages.append(received)
             if self.maildir is not None:
                 self.maildir.mkdir(parents=True, exist_ok=True)
-                (self.maildir / f"{len(self.messages):06d}.eml").write_bytes(received.data)
+                (self.maildir / f"{self.received:06d}.eml").write_bytes(received.data)
             self._arrived.notify_all()
         if self.on_message is not None:
             self.on_message(received)

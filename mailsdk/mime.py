@@ -18,8 +18,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from functools import partial
 
-from mailsdk._fastmime import Piece, address_field, render_fast
-from mailsdk.errors import MessageError
+from mailsdk._fastmime import Piece, address_field, checked, needs_dot_stuffing, render_fast
 from mailsdk.message import Address, Envelope, Message
 
 __all__ = [
@@ -45,7 +44,16 @@ class OutgoingMessage:
     rendering MIME they do not use.
     """
 
-    __slots__ = ("_pieces", "_raw", "date", "deadline", "envelope", "message", "message_id")
+    __slots__ = (
+        "_dotted",
+        "_pieces",
+        "_raw",
+        "date",
+        "deadline",
+        "envelope",
+        "message",
+        "message_id",
+    )
 
     def __init__(
         self,
@@ -64,6 +72,7 @@ class OutgoingMessage:
         self.envelope: Envelope = message.envelope()
         self._raw: bytes | None = None
         self._pieces: list[Piece] | None = None
+        self._dotted = True
         self.deadline: float | None = None
         """time.monotonic() value after which transports should give up (set per send)."""
 
@@ -86,14 +95,25 @@ class OutgoingMessage:
         clone.envelope = Envelope(self.envelope.mail_from, keep, self.envelope.smtputf8)
         clone._raw = self._raw
         clone._pieces = self._pieces
+        clone._dotted = self._dotted
         clone.deadline = self.deadline
         return clone
 
     def _rendered(self) -> list[Piece]:
         if self._pieces is None:
-            pieces = render_fast(self, partial(boundary_for, self.message_id), _checked)
-            self._pieces = pieces if pieces is not None else [render_reference(self)]
+            fast = render_fast(self, partial(boundary_for, self.message_id))
+            if fast is None:
+                raw = render_reference(self)
+                self._pieces, self._dotted = [raw], needs_dot_stuffing(raw)
+            else:
+                self._pieces, self._dotted = fast
         return self._pieces
+
+    @property
+    def needs_dot_stuffing(self) -> bool:
+        """True when some line starts with a dot (SMTP must then double it)."""
+        self._rendered()
+        return self._dotted
 
     @property
     def raw(self) -> bytes:
@@ -142,7 +162,7 @@ class OutgoingMessage:
 
 def render_reference(outgoing: OutgoingMessage) -> bytes:
     """Render with the stdlib EmailMessage path only: the oracle the fast path is held to."""
-    return _checked(build_email_message(outgoing).as_bytes())
+    return checked(build_email_message(outgoing).as_bytes())
 
 
 def render(message: Message) -> OutgoingMessage:
@@ -279,21 +299,3 @@ def _set_boundaries(em: EmailMessage, message_id: str) -> None:
     payloads = [str(part.get_payload()) for part in em.walk() if not part.is_multipart()]
     for index, part in enumerate(p for p in em.walk() if p.is_multipart()):
         part.set_boundary(boundary_for(message_id, index, payloads))
-
-
-# Anchored at line starts, so each line is scanned once: linear in the message size.
-_LONG_LINE = re.compile(rb"(?m)^[^\r\n]{%d}" % (MAX_LINE_OCTETS + 1))
-
-
-def _checked(raw: bytes) -> bytes:
-    # Defence in depth: whatever rendered it, nothing leaves with a bare CR or LF, or a line
-    # over the RFC 5322 limit.
-    crlf = raw.count(b"\r\n")
-    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:
-        raise MessageError("rendered message has a bare CR or LF")
-    if _LONG_LINE.search(raw):
-        raise MessageError(
-            f"rendered message has a line over {MAX_LINE_OCTETS} octets;"
-            " a header value has a word too long to fold"
-        )
-    return raw

@@ -108,6 +108,36 @@ class AsyncSender:
             self.transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
         )
 
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        config_file: str | os.PathLike[str] | Literal[False] | None = None,
+        on_event: EventHandler | None = None,
+    ) -> AsyncSender:
+        """A sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
+
+        ``MAILSDK_URL`` (a URL, a relay name, or a comma-separated failover list),
+        ``MAILSDK_FROM`` (the sender of messages that set none), ``MAILSDK_STRATEGY``,
+        ``MAILSDK_TIMEOUT``, ``MAILSDK_COOLDOWN`` and ``MAILSDK_RETRY_*``; the environment
+        overrides ``.env``, which overrides the TOML file. A URL without its secret gets it
+        from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
+        or keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
+        """
+        from mailsdk.settings import MailSettings
+
+        settings = MailSettings.load(config_file=config_file, env_file=env_file)
+        transports = settings.transports()
+        settings.export_default_sender()
+        return cls(
+            transports,
+            retry=settings.retry_policy(),
+            cooldown=settings.cooldown,
+            strategy=settings.strategy,
+            on_event=on_event,
+        )
+
     @property
     def name(self) -> str:
         """The display name of the transport (no secrets)."""
@@ -230,6 +260,36 @@ class Sender:
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None
         _live_senders.add(self)
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        config_file: str | os.PathLike[str] | Literal[False] | None = None,
+        on_event: EventHandler | None = None,
+    ) -> Sender:
+        """A sync sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
+
+        ``MAILSDK_URL`` (a URL, a relay name, or a comma-separated failover list),
+        ``MAILSDK_FROM`` (the sender of messages that set none), ``MAILSDK_STRATEGY``,
+        ``MAILSDK_TIMEOUT``, ``MAILSDK_COOLDOWN`` and ``MAILSDK_RETRY_*``; the environment
+        overrides ``.env``, which overrides the TOML file. A URL without its secret gets it
+        from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
+        or keyring. See :meth:`AsyncSender.from_env`.
+        """
+        from mailsdk.settings import MailSettings
+
+        settings = MailSettings.load(config_file=config_file, env_file=env_file)
+        transports = settings.transports()
+        settings.export_default_sender()
+        return cls(
+            transports,
+            retry=settings.retry_policy(),
+            cooldown=settings.cooldown,
+            strategy=settings.strategy,
+            on_event=on_event,
+        )
 
     @property
     def name(self) -> str:

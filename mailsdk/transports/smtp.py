@@ -618,11 +618,13 @@ class SMTPTransport(Transport):
             if size < _ONE_WRITE:
                 raw = outgoing.raw
                 end = b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n"
-                conn.wire.write(_dot_stuffed(raw) + end)  # one system call
+                body = _dot_stuffed(raw) if outgoing.needs_dot_stuffing else raw
+                conn.wire.write(body + end)  # one system call
             else:
                 # Streamed: a large attachment is encoded slice by slice as the relay takes it.
+                stuff = outgoing.needs_dot_stuffing
                 for chunk in outgoing.chunks():
-                    await conn.wire.write_large(_dot_stuffed(chunk))
+                    await conn.wire.write_large(_dot_stuffed(chunk) if stuff else chunk)
                 conn.wire.write(b".\r\n")
         except WireLost as exc:
             conn.wire.close()

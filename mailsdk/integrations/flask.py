@@ -1,0 +1,237 @@
+"""Flask extension: ``Mail`` sends through mailsdk, configured from ``app.config``.
+
+```python
+from mailsdk.integrations.flask import Mail
+
+mail = Mail()
+
+def create_app():
+    app = Flask(__name__)
+    app.config["MAILSDK_URL"] = "smtp://user:pass@mail.example.com:587"
+    app.config["MAILSDK_FROM"] = "App <app@example.com>"
+    mail.init_app(app)
+    return app
+
+# in a view
+mail.send(to="alice@example.com", subject="Welcome", text="Hello!")
+```
+
+Configuration keys: ``MAILSDK_URL`` (a URL, a comma-separated string of URLs or a list: a
+failover list), ``MAILSDK_FROM``, ``MAILSDK_RETRY`` (a RetryPolicy or a dict of its fields),
+``MAILSDK_COOLDOWN``, ``MAILSDK_STRATEGY``, ``MAILSDK_ON_EVENT`` (a callable or its dotted
+path), ``MAILSDK_KEEP_ALIVE`` and ``MAILSDK_TESTING`` (defaults to ``TESTING``: messages go to
+:attr:`Mail.outbox` instead of a relay).
+
+Each application context gets its own :class:`~mailsdk.Sender` on first use, and the sender
+(with its pooled connections) is closed when the context is torn down, at the end of the
+request or of the ``with app.app_context():`` block. With ``MAILSDK_KEEP_ALIVE = True`` the
+application keeps one sender, shared by every thread, for its whole life instead (closed at
+interpreter exit), which saves a connection and TLS handshake per request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app, g
+from werkzeug.utils import import_string
+
+from mailsdk.config import ConfigurationError, transports_from_urls
+from mailsdk.errors import MailError
+from mailsdk.events import EventHandler
+from mailsdk.message import Message
+from mailsdk.mime import OutgoingMessage
+from mailsdk.result import SendResult
+from mailsdk.retry import RetryPolicy
+from mailsdk.sender import Sender, Strategy, TransportSpec
+from mailsdk.transports.memory import MemoryTransport
+
+__all__ = ["Mail"]
+
+_EXTENSION = "mailsdk"
+_G_SENDER = "_mailsdk_sender"
+
+
+@dataclass
+class _MailState:
+    """What :meth:`Mail.init_app` read from one application's config."""
+
+    transport: TransportSpec
+    from_email: str | None
+    retry: RetryPolicy | None
+    cooldown: float
+    strategy: Strategy
+    on_event: EventHandler | None
+    keep_alive: bool
+    memory: MemoryTransport | None
+    _shared: Sender | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def new_sender(self) -> Sender:
+        return Sender(
+            self.transport,
+            retry=self.retry,
+            cooldown=self.cooldown,
+            strategy=self.strategy,
+            on_event=self.on_event,
+        )
+
+    def shared_sender(self) -> Sender:
+        with self._lock:
+            if self._shared is None:
+                self._shared = self.new_sender()
+            return self._shared
+
+
+def _retry(value: Any) -> RetryPolicy | None:
+    if value is None or isinstance(value, RetryPolicy):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return RetryPolicy(**{str(k).lower(): v for k, v in value.items()})
+        except TypeError as exc:
+            raise ConfigurationError(f"MAILSDK_RETRY: {exc}") from None
+    raise ConfigurationError("MAILSDK_RETRY must be a RetryPolicy or a dict of its fields")
+
+
+def _event_handler(value: Any) -> EventHandler | None:
+    if value is None or callable(value):
+        handler: EventHandler | None = value
+        return handler
+    if isinstance(value, str):
+        imported: EventHandler = import_string(value)
+        return imported
+    raise ConfigurationError("MAILSDK_ON_EVENT must be a callable or its dotted path")
+
+
+class Mail:
+    """The Flask extension. ``Mail(app)``, or ``mail = Mail()`` then ``mail.init_app(app)``
+    in an application factory; one ``Mail`` serves any number of applications."""
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read ``MAILSDK_*`` from ``app.config`` and register the teardown that closes the
+        context's sender. Raises :class:`~mailsdk.ConfigurationError` for a bad setting."""
+        config = app.config
+        testing = bool(config.get("MAILSDK_TESTING", app.testing))
+        memory: MemoryTransport | None = None
+        transport: TransportSpec
+        if testing:
+            memory = MemoryTransport("memory://flask-outbox")
+            transport = memory
+        else:
+            url = config.get("MAILSDK_URL")
+            if not url:
+                raise ConfigurationError(
+                    "MAILSDK_URL is not set (or set TESTING / MAILSDK_TESTING to use the outbox)"
+                )
+            transports_from_urls(url)  # every URL is checked now, not at the first send
+            transport = url
+        strategy = config.get("MAILSDK_STRATEGY", "failover")
+        if strategy not in ("failover", "round_robin"):
+            raise ConfigurationError(
+                f'MAILSDK_STRATEGY must be "failover" or "round_robin", not {strategy!r}'
+            )
+        from_email = config.get("MAILSDK_FROM")
+        app.extensions[_EXTENSION] = _MailState(
+            transport=transport,
+            from_email=str(from_email) if from_email else None,
+            retry=_retry(config.get("MAILSDK_RETRY")),
+            cooldown=float(config.get("MAILSDK_COOLDOWN", 30.0)),
+            strategy=strategy,
+            on_event=_event_handler(config.get("MAILSDK_ON_EVENT")),
+            keep_alive=bool(config.get("MAILSDK_KEEP_ALIVE", False)),
+            memory=memory,
+        )
+        app.teardown_appcontext(_close_context_sender)
+
+    @staticmethod
+    def _state() -> _MailState:
+        try:
+            state: _MailState = current_app.extensions[_EXTENSION]
+        except KeyError:
+            raise RuntimeError(
+                "mailsdk Mail is not initialised for this app: call mail.init_app(app)"
+            ) from None
+        return state
+
+    @property
+    def sender(self) -> Sender:
+        """The :class:`~mailsdk.Sender` of the current application context."""
+        state = self._state()
+        if state.keep_alive:
+            return state.shared_sender()
+        sender: Sender | None = g.get(_G_SENDER)
+        if sender is None:
+            sender = state.new_sender()
+            setattr(g, _G_SENDER, sender)
+        return sender
+
+    def message(self, **fields: Any) -> Message:
+        """A :class:`~mailsdk.Message` from keywords, ``from_`` defaulting to
+        ``MAILSDK_FROM``."""
+        return Message(**self._with_sender(fields))
+
+    def send(self, message: Message | Mapping[str, Any] | None = None, **fields: Any) -> SendResult:
+        """Send a Message, a dict, or a message given as keywords (``to=``, ``subject=``,
+        ``text=``, …). A dict or keywords without a sender use ``MAILSDK_FROM``.
+
+        Returns the :class:`~mailsdk.SendResult`; raises a :class:`~mailsdk.MailError`.
+        """
+        return self.sender.send(self._prepared(message, fields))
+
+    def send_many(
+        self,
+        messages: Iterable[Message | Mapping[str, Any]],
+        *,
+        concurrency: int = 8,
+    ) -> list[SendResult | MailError]:
+        """Send many messages concurrently; one SendResult or MailError per message, in
+        order (see :meth:`mailsdk.Sender.send_many`)."""
+        prepared = [self._prepared(m, {}) for m in messages]
+        return self.sender.send_many(prepared, concurrency=concurrency)
+
+    @property
+    def outbox(self) -> list[OutgoingMessage]:
+        """In testing mode, every message sent by the current app, in order.
+
+        Each entry is an :class:`~mailsdk.OutgoingMessage`: ``.message`` is the Message,
+        ``.envelope`` the recipients, ``.raw`` the MIME bytes.
+        """
+        state = self._state()
+        if state.memory is None:
+            raise RuntimeError(
+                "mail.outbox exists in testing mode only (TESTING or MAILSDK_TESTING)"
+            )
+        return state.memory.outbox
+
+    def _with_sender(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        data = dict(fields)
+        default = self._state().from_email
+        if default and data.get("from_") is None and data.get("from") is None:
+            data["from_"] = default
+        return data
+
+    def _prepared(
+        self, message: Message | Mapping[str, Any] | None, fields: Mapping[str, Any]
+    ) -> Message:
+        if isinstance(message, Message):
+            if fields:
+                raise TypeError("give a Message or keywords, not both")
+            return message
+        data = {**(message or {}), **fields}
+        if "from" in data and "from_" not in data:
+            data["from_"] = data.pop("from")
+        return Message(**self._with_sender(data))
+
+
+def _close_context_sender(exc: BaseException | None) -> None:
+    sender: Sender | None = g.pop(_G_SENDER, None)
+    if sender is not None:
+        sender.close()

@@ -1,0 +1,372 @@
+"""Configuration from the environment, a ``.env`` file and ``mailsdk.toml``: MailSettings.
+
+Scripts and services configure mail once, outside the code::
+
+    MAILSDK_URL="smtp://reports@mail.example.com:587, sendgrid://default"
+    MAILSDK_FROM="Reports <reports@example.com>"
+
+and call :meth:`mailsdk.Sender.from_env`. Each value is looked for, first match wins, in:
+keywords given in code, the process environment, the ``.env`` file, then the TOML file
+(``MAILSDK_CONFIG``, else ``./mailsdk.toml``, else ``[tool.mailsdk]`` in ``./pyproject.toml``).
+The TOML file may name relays (``[relays]``) that ``MAILSDK_URL`` and ``--url`` refer to by
+name. Secrets stay out of all of these: see :mod:`mailsdk.credentials`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mailsdk.config import (
+    ConfigurationError,
+    TransportURL,
+    describe_validation_error,
+    needs_secret,
+    parse_url,
+    secret_kind,
+    split_urls,
+    transport_from_url,
+)
+from mailsdk.credentials import ENV_PASSWORD, with_secret
+from mailsdk.message import Address
+from mailsdk.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from mailsdk.transports.base import Transport
+
+__all__ = ["CONFIG_FILE_NAME", "MailSettings"]
+
+CONFIG_FILE_NAME = "mailsdk.toml"
+"""The configuration file looked for in the current directory."""
+
+Strategy = Literal["failover", "round_robin"]
+
+# What load() asked for, read by settings_customise_sources (which pydantic-settings calls
+# without the constructor's arguments). "auto": look in the current directory.
+_config_file: ContextVar[Path | Literal["auto"] | None] = ContextVar(
+    "mailsdk_config_file", default="auto"
+)
+
+_RETRY_KEYS = ("attempts", "backoff", "max_backoff", "jitter", "deadline", "max_retry_after")
+_FILE_KEYS = ("url", "from", "strategy", "timeout", "cooldown", "retry", "relays")
+
+
+def _find_config_file() -> tuple[Path, tuple[str, ...]] | None:
+    """The TOML file to read and the table inside it, or None."""
+    chosen = _config_file.get()
+    if chosen is None:
+        return None
+    if chosen == "auto":
+        named = os.environ.get("MAILSDK_CONFIG", "").strip()
+        if named:
+            chosen = Path(named)
+        elif Path(CONFIG_FILE_NAME).is_file():
+            return Path(CONFIG_FILE_NAME), ()
+        elif Path("pyproject.toml").is_file():
+            return Path("pyproject.toml"), ("tool", "mailsdk")
+        else:
+            return None
+    if not chosen.is_file():
+        raise ConfigurationError(f"configuration file {str(chosen)!r} does not exist")
+    table = ("tool", "mailsdk") if chosen.name == "pyproject.toml" else ()
+    return chosen, table
+
+
+def _flatten_file(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """TOML keys -> MailSettings fields; unknown keys are refused so a typo is not ignored."""
+    unknown = sorted(set(data) - set(_FILE_KEYS))
+    if unknown:
+        hint = ""
+        if "password" in unknown:
+            hint = " (keep secrets out of files: use keyring or MAILSDK_PASSWORD)"
+        raise ConfigurationError(
+            f"{where}: unknown key(s) {', '.join(unknown)}{hint}; known: {', '.join(_FILE_KEYS)}"
+        )
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("from", "retry", "relays")}
+    if "from" in data:
+        out["from_"] = data["from"]
+    retry = data.get("retry", {})
+    if not isinstance(retry, Mapping):
+        raise ConfigurationError(f"{where}: [retry] must be a table")
+    bad = sorted(set(retry) - {*_RETRY_KEYS, "on_unknown"})
+    if bad:
+        raise ConfigurationError(
+            f"{where}: unknown [retry] key(s) {', '.join(bad)}; "
+            f"known: {', '.join((*_RETRY_KEYS, 'on_unknown'))}"
+        )
+    out.update({f"retry_{k}": v for k, v in retry.items()})
+    relays = data.get("relays", {})
+    if not isinstance(relays, Mapping):
+        raise ConfigurationError(f"{where}: [relays] must be a table")
+    named: dict[str, Any] = {}
+    for name, value in relays.items():
+        # Both `primary = "smtp://…"` and `[relays.primary] url = "smtp://…"` are accepted.
+        if isinstance(value, Mapping):
+            if set(value) != {"url"}:
+                raise ConfigurationError(f"{where}: [relays.{name}] takes one key, url")
+            value = value["url"]
+        named[name] = value
+    if named:
+        out["relays"] = named
+    return out
+
+
+class _FileSource(InitSettingsSource):
+    """The TOML file (read with pydantic-settings' reader), lowest in priority."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        data: dict[str, Any] = {}
+        found = _find_config_file()
+        if found is not None:
+            path, table = found
+            where = f"{path}" + (f" [{'.'.join(table)}]" if table else "")
+            try:
+                raw: Any = TomlConfigSettingsSource(settings_cls, toml_file=path).toml_data
+            except ValueError as exc:  # tomllib.TOMLDecodeError: names the line and column
+                raise ConfigurationError(f"{path}: {exc}") from None
+            for key in table:
+                raw = raw.get(key, {}) if isinstance(raw, Mapping) else {}
+            data = _flatten_file(raw, where)
+        super().__init__(settings_cls, data)
+
+
+class MailSettings(BaseSettings):
+    """Sending configuration: environment variables ``MAILSDK_*``, ``.env``, ``mailsdk.toml``.
+
+    Use :meth:`load` (it turns every problem into a :class:`~mailsdk.ConfigurationError`
+    that never quotes a secret), then :meth:`transports`, :meth:`retry_policy` and friends;
+    :meth:`mailsdk.Sender.from_env` does all of that.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILSDK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    url: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    """``MAILSDK_URL``: URLs or relay names, in failover order (commas between them)."""
+    from_: str | None = Field(default=None, validation_alias="MAILSDK_FROM")
+    """``MAILSDK_FROM``: the sender of messages that set none."""
+    strategy: Strategy = "failover"
+    """``MAILSDK_STRATEGY``: ``failover`` (in order) or ``round_robin`` (spread sends)."""
+    timeout: float | None = Field(default=None, gt=0)
+    """``MAILSDK_TIMEOUT``: seconds per network operation, for URLs that set no ``timeout=``."""
+    cooldown: float = Field(default=30.0, ge=0)
+    """``MAILSDK_COOLDOWN``: seconds a relay that failed is skipped."""
+    retry_attempts: int | None = Field(default=None, ge=1)
+    """``MAILSDK_RETRY_ATTEMPTS``: tries per relay (see :class:`~mailsdk.RetryPolicy`)."""
+    retry_backoff: float | None = Field(default=None, ge=0)
+    """``MAILSDK_RETRY_BACKOFF``: first delay between tries, in seconds."""
+    retry_max_backoff: float | None = Field(default=None, ge=0)
+    """``MAILSDK_RETRY_MAX_BACKOFF``: longest delay between tries."""
+    retry_jitter: float | None = Field(default=None, ge=0)
+    """``MAILSDK_RETRY_JITTER``: random seconds added to each delay."""
+    retry_deadline: float | None = Field(default=None, gt=0)
+    """``MAILSDK_RETRY_DEADLINE``: seconds one send may take over all relays."""
+    retry_max_retry_after: float | None = Field(default=None, ge=0)
+    """``MAILSDK_RETRY_MAX_RETRY_AFTER``: longest server-requested delay honoured."""
+    retry_on_unknown: Literal["fail", "retry"] | None = None
+    """``MAILSDK_RETRY_ON_UNKNOWN``: ``fail`` (at-most-once) or ``retry`` (at-least-once)."""
+    password: SecretStr | None = None
+    """``MAILSDK_PASSWORD``: the secret of the one relay whose URL leaves it out."""
+    relays: dict[str, str] = Field(default_factory=dict, repr=False)
+    """Named relays (``[relays]`` in the TOML file): name -> URL."""
+
+    _dotenv_path: Path | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Code, then the environment, then ``.env``, then the TOML file."""
+        return init_settings, env_settings, dotenv_settings, _FileSource(settings_cls)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _as_list(cls, value: Any) -> Any:
+        # The environment gives one string, TOML a string or a list. Items are split and
+        # parsed later, in relay_urls() and transports(): a pydantic error here would quote
+        # the input, and the input may carry a password.
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy(cls, value: Any) -> Any:
+        return value.strip().lower().replace("-", "_") if isinstance(value, str) else value
+
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return str(Address.parse(value))  # a MessageError is a ValueError: pydantic reports it
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        config_file: str | os.PathLike[str] | Literal[False] | None = None,
+        env_file: str | os.PathLike[str] | None = ".env",
+        **values: Any,
+    ) -> MailSettings:
+        """Read the configuration; keywords (``url=``, ``from_=``, …) override everything.
+
+        ``config_file``: a TOML file (``pyproject.toml`` is read at ``[tool.mailsdk]``);
+        None looks for ``MAILSDK_CONFIG``, ``./mailsdk.toml``, then ``./pyproject.toml``;
+        False reads no file. ``env_file``: the dotenv file (a missing one is fine), or None.
+        Raises ConfigurationError, which never quotes a value.
+        """
+        chosen: Path | Literal["auto"] | None = "auto"
+        if config_file is False:
+            chosen = None
+        elif config_file is not None:
+            chosen = Path(config_file)
+        token = _config_file.set(chosen)
+        try:
+            settings = cls(_env_file=env_file, **values)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            raise ConfigurationError(
+                f"invalid mail configuration: {describe_validation_error(exc)}"
+            ) from None
+        finally:
+            _config_file.reset(token)
+        settings._dotenv_path = Path(env_file) if env_file is not None else None
+        return settings
+
+    # -- what the settings build ---------------------------------------------------------
+
+    def relay_urls(self) -> list[str]:
+        """The URLs to send through, in order, with relay names replaced by their URLs.
+
+        Each item of :attr:`url` is a URL, a relay name, or several of them with commas
+        between (``"primary, sendgrid://default"``).
+        """
+        items = [piece for item in self.url for piece in self._pieces(item)]
+        if not self.url:
+            items = list(self.relays)
+        if not items:
+            raise ConfigurationError(
+                "no relay configured: set MAILSDK_URL (or url / [relays] in mailsdk.toml)"
+            )
+        out: list[str] = []
+        for item in items:
+            if "://" in item:
+                out.append(item)
+            elif item in self.relays:
+                out.extend(split_urls(self.relays[item]))
+            else:
+                known = ", ".join(self.relays) or "none configured"
+                raise ConfigurationError(
+                    f"{item!r} is neither a URL nor a relay name (relays: {known})"
+                )
+        return out
+
+    def _pieces(self, item: str) -> list[str]:
+        """Split one item into URLs and relay names.
+
+        A comma starts a new URL only before ``scheme://`` (a password may hold commas), so a
+        relay name after a URL is split off only when it is a configured relay's name.
+        """
+        out: list[str] = []
+        for piece in split_urls(item):
+            if "://" not in piece:
+                out.extend(_names(piece))
+                continue
+            tail: list[str] = []
+            while "," in piece:
+                head, _, last = piece.rpartition(",")
+                if last.strip() not in self.relays:
+                    break
+                tail.insert(0, last.strip())
+                piece = head.strip()
+            out.append(piece)
+            out.extend(tail)
+        return out
+
+    def parsed_urls(self) -> list[TransportURL]:
+        """:meth:`relay_urls` parsed, with ``MAILSDK_TIMEOUT`` applied where no URL set one."""
+        parsed = [parse_url(u) for u in self.relay_urls()]
+        if self.timeout is None:
+            return parsed
+        out = []
+        for url in parsed:
+            # Only network schemes take a timeout; memory:// and friends refuse the option.
+            if secret_kind(url.scheme) is not None and "timeout" not in url.query:
+                url = replace(url, query={**url.query, "timeout": f"{self.timeout:g}"})
+            out.append(url)
+        return out
+
+    def secret_environ(self) -> dict[str, str]:
+        """The environment for secret look-ups: ``MAILSDK_PASSWORD_*`` from the ``.env``
+        file, under the process environment."""
+        env: dict[str, str] = {}
+        if self._dotenv_path is not None and self._dotenv_path.is_file():
+            from dotenv import dotenv_values  # python-dotenv: pydantic-settings' own reader
+
+            for key, value in dotenv_values(self._dotenv_path).items():
+                if key.upper().startswith(f"{ENV_PASSWORD}_") and value:
+                    env[key.upper()] = value
+        env.update(os.environ)
+        return env
+
+    def transports(self) -> list[Transport]:
+        """One transport per relay, secrets found as :mod:`mailsdk.credentials` describes.
+
+        ``MAILSDK_PASSWORD`` serves only when exactly one relay lacks its secret.
+        """
+        urls = self.parsed_urls()
+        environ = self.secret_environ()
+        lacking = [u for u in urls if needs_secret(u)]
+        fallback = self.password if len(lacking) == 1 else None
+        out = []
+        for url in urls:
+            if needs_secret(url):
+                url = with_secret(url, environ=environ, fallback=fallback)
+            out.append(transport_from_url(url, environ=environ))
+        return out
+
+    def retry_policy(self) -> RetryPolicy | None:
+        """A RetryPolicy from the ``retry_*`` values, or None when none is set (the
+        senders' default applies)."""
+        given: dict[str, Any] = {
+            key: getattr(self, f"retry_{key}")
+            for key in (*_RETRY_KEYS, "on_unknown")
+            if getattr(self, f"retry_{key}") is not None
+        }
+        return RetryPolicy(**given) if given else None
+
+    def export_default_sender(self) -> None:
+        """Make :attr:`from_` the default sender of :class:`~mailsdk.Message`.
+
+        Message reads ``MAILSDK_FROM`` from the process environment; a value that came from
+        ``.env`` or the TOML file is copied there, unless the environment already has one.
+        """
+        if self.from_ and not os.environ.get("MAILSDK_FROM", "").strip():
+            os.environ["MAILSDK_FROM"] = self.from_
+
+
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
