@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, typecheck, bench (and docs once docs/ is built with mkdocs)."""
+"""Sessions: tests, lint, typecheck, bench, docs, django (per Django release), flask."""
 
 from __future__ import annotations
 
@@ -37,3 +37,40 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (benchmarks/README.md): failover latency, throughput, memory."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+# Django versions the integration supports, each with a Python it runs on (Django 6.x needs
+# Python 3.12 or later).
+DJANGO_VERSIONS = [("3.11", "5.2"), ("3.12", "6.1")]
+
+
+@nox.session
+@nox.parametrize(("python", "django"), DJANGO_VERSIONS, ids=["5.2", "6.1"])
+def django(session: nox.Session, django: str) -> None:
+    """The Django integration tests against one Django release (5.2 LTS or 6.1)."""
+    session.install("-e", ".[dev]", f"django~={django}.0")
+    session.run(
+        "pytest",
+        "tests/integrations/test_django_backend.py",
+        "tests/integrations/test_django_mailers.py",
+        *session.posargs,
+    )
+
+
+@nox.session
+def flask(session: nox.Session) -> None:
+    """The Flask integration tests."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "tests/integrations/test_flask_mail.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation (mkdocs-material, mkdocstrings) with --strict.
+
+    The site goes to the session's temporary folder unless posargs say otherwise
+    (``nox -s docs -- --site-dir site``).
+    """
+    session.install("-e", ".[docs]")
+    site = session.posargs or ["--site-dir", f"{session.create_tmp()}/site"]
+    session.run("mkdocs", "build", "--strict", *site)

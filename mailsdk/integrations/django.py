@@ -451,6 +451,8 @@ class EmailBackend(BaseEmailBackend):
                 )
             except MailError as exc:
                 self._record_failure(django_message, exc)
+        if not batch:
+            return 0
         outcomes = self.sender.send_many(
             [message for _, message in batch], concurrency=self.config.concurrency
         )

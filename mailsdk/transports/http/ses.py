@@ -36,11 +36,11 @@ from mailsdk.transports.http.base import (
 )
 
 try:
-    import botocore.session  # type: ignore[import-untyped]
-    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
-    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-    from botocore.credentials import Credentials  # type: ignore[import-untyped]
-    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from botocore.exceptions import BotoCoreError, ClientError
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("ses:// needs botocore: pip install 'mailsdk[ses]'") from exc
 

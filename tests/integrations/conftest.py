@@ -1,0 +1,40 @@
+"""Fixtures for the Django and Flask integration tests.
+
+Django is configured once per process, from ``mailsdk_testproject.settings``, and only when a
+test asks for the ``django_project`` fixture: nothing here touches Django settings while
+other test folders run. (This folder has no ``__init__.py``, so pytest puts it on
+``sys.path`` and ``mailsdk_testproject`` imports as a top-level package.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from mailsdk.devserver import LocalRelay
+
+_configure_lock = threading.Lock()
+
+
+@pytest.fixture(scope="session")
+def django_project() -> None:
+    """Configure Django from the test project's settings module (once) and set it up."""
+    import django
+    from django.conf import settings
+
+    with _configure_lock:
+        if not settings.configured:
+            import mailsdk_testproject.settings as project
+
+            settings.configure(
+                **{name: getattr(project, name) for name in dir(project) if name.isupper()}
+            )
+            django.setup()
+
+
+@pytest.fixture
+def smtp_relay(relay_factory: Callable[..., LocalRelay]) -> LocalRelay:
+    """A submission relay (STARTTLS and AUTH required) on loopback."""
+    return relay_factory(tls="starttls", require_auth=True)

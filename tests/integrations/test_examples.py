@@ -1,0 +1,90 @@
+"""The examples in examples/ run as documented: each is loaded from its file and its main()
+called with the arguments a user would give."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from mail_helpers import parsed, relay_url
+
+from mailsdk.devserver import LocalRelay
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def closed_port_url() -> str:
+    """An SMTP URL on loopback where nothing listens: every connection is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"smtp://127.0.0.1:{port}?tls=none&timeout=1"
+
+
+def load(name: str) -> ModuleType:
+    """Import examples/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_csv_report_is_mailed_through_the_relay(
+    relay_factory: Callable[..., LocalRelay], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    relay = relay_factory(tls="starttls", require_auth=True)
+    report = load("csv_report_cron")
+    status = report.main(
+        [
+            "--url",
+            relay_url(relay),
+            "--from",
+            "Reports <reports@example.com>",
+            "--to",
+            "ops@example.com",
+            "--path",
+            str(tmp_path),
+        ]
+    )
+    assert status == 0
+    assert "sent <" in capsys.readouterr().out
+    (received,) = relay.wait_for(1)
+    assert received.mail_from == "reports@example.com"
+    assert received.rcpt_tos == ["ops@example.com"]
+    message = parsed(received.data)
+    assert message["Subject"].startswith("Disk report for ")
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_content_type() == "text/csv"
+    payload = attachment.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    rows = list(csv.DictReader(io.StringIO(payload.decode())))
+    assert [row["path"] for row in rows] == [str(tmp_path)]
+    assert set(rows[0]) == {"path", "total_gib", "used_gib", "free_gib", "used_percent"}
+
+
+def test_csv_report_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    report = load("csv_report_cron")
+    assert report.main(["--to", "ops@example.com", "--url", "memory://"]) == 2  # no sender
+    assert report.main(["--to", "ops@example.com", "--from", "a@example.com", "--url", "x"]) == 2
+    refused = closed_port_url()
+    assert (
+        report.main(["--to", "ops@example.com", "--from", "a@example.com", "--url", refused]) == 1
+    )
+    assert "was not sent" in capsys.readouterr().err
+
+
+def test_async_bulk_example_fails_over_to_the_backup(capsys: pytest.CaptureFixture[str]) -> None:
+    bulk = load("async_bulk_failover")
+    primary = closed_port_url()
+    assert bulk.main(["--url", f"{primary},memory://backup", "--count", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "5 sent via memory://backup" in out
+    assert f"failed over {primary.partition('?')[0]} -> memory://backup" in out
