@@ -136,9 +136,7 @@ class Wire(asyncio.Protocol):
             waiter = self._waiter = self._loop.create_future()
             # A timer on the waiter rather than asyncio.wait_for: this runs a few times per
             # message, and wait_for's extra task costs more than the rest of the read.
-            timer = (
-                self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
-            )
+            timer = self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
             try:
                 await waiter
             finally:
