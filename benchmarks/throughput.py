@@ -168,18 +168,11 @@ def _nodemailer(port: int, count: int) -> Run | str:
 def _subprocess(name: str, port: int, count: int) -> Run | str:
     if name == "nodemailer16":
         return _nodemailer(port, count)
+    # Under /usr/bin/time, as Nodemailer is: a child's peak RSS counts from its fork, so a
+    # child forked straight from this (larger) process would inherit this process's peak.
+    command = [sys.executable, "-m", "benchmarks.throughput", "--client", name]
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.throughput",
-            "--client",
-            name,
-            "--port",
-            str(port),
-            "--count",
-            str(count),
-        ],
+        ["/usr/bin/time", "-f", "RSS %M", *command, "--port", str(port), "--count", str(count)],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
@@ -187,7 +180,9 @@ def _subprocess(name: str, port: int, count: int) -> Run | str:
     )
     if out.returncode != 0:
         return f"failed: {out.stderr.strip().splitlines()[-1] if out.stderr else out.returncode}"
-    return Run(**json.loads(out.stdout.strip().splitlines()[-1]))
+    run = Run(**json.loads(out.stdout.strip().splitlines()[-1]))
+    run.peak_rss_kb = int(out.stderr.strip().splitlines()[-1].split()[-1])
+    return run
 
 
 def compare(names: list[str], flags: list[str], count: int, rounds: int = 2) -> dict[str, Run]:
