@@ -13,6 +13,7 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 import logging
 
 from mailsdk.config import ConfigurationError, TransportURL, parse_url, register_scheme
+from mailsdk.credentials import CredentialError
 from mailsdk.errors import (
     DeliveryFailed,
     DeliveryUnknown,
@@ -37,6 +38,7 @@ from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
+from mailsdk.settings import MailSettings
 from mailsdk.transports.base import Transport
 from mailsdk.transports.console import ConsoleTransport
 from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
@@ -58,6 +60,7 @@ __all__ = [
     "AttemptStarted",
     "ConfigurationError",
     "ConsoleTransport",
+    "CredentialError",
     "Delivered",
     "DeliveryFailed",
     "DeliveryUnknown",
@@ -68,6 +71,7 @@ __all__ = [
     "FailoverTransport",
     "FileTransport",
     "MailError",
+    "MailSettings",
     "MemoryTransport",
     "Message",
     "MessageError",

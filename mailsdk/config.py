@@ -35,6 +35,7 @@ __all__ = [
     "describe_validation_error",
     "needs_secret",
     "parse_url",
+    "redact_url",
     "register_scheme",
     "registered_schemes",
     "secret_kind",
@@ -61,7 +62,8 @@ class TransportURL:
 
     A pydantic dataclass: every construction, ``dataclasses.replace`` included, validates the
     parts (scheme syntax, port range, no white space or control characters in the host or
-    user name), so a transport never receives a URL that could not have been parsed.
+    user name), so a transport never receives a URL that could not have been parsed. Its
+    repr and :meth:`display` hide the user part of provider URLs, which holds a key.
     """
 
     scheme: str
@@ -109,11 +111,29 @@ class TransportURL:
         return value
 
     def display(self) -> str:
-        """The URL without its secret and without query options: safe for logs and errors."""
+        """The URL without its secret and without query options: safe for logs and errors.
+
+        For schemes whose user part holds an API key (``sendgrid://KEY@default``) or an AWS
+        access key id, the user part is shown as ``***``.
+        """
         user = f"{quote(self.username, safe='')}@" if self.username else ""
+        if user and not self._user_is_shown():
+            user = "***@"
         host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.scheme}://{user}{host}{port}{self.path}"
+
+    def _user_is_shown(self) -> bool:
+        # An SMTP login is no secret, but the user part of a provider URL holds an API key
+        # (sendgrid://KEY@default), half a key pair (mailjet) or an AWS access key id.
+        return self.scheme in ("smtp", "smtps") or self.scheme not in _SECRET_KINDS
+
+    def __repr__(self) -> str:
+        user = self.username if self.username is None or self._user_is_shown() else "***"
+        return (
+            f"TransportURL(scheme={self.scheme!r}, host={self.host!r}, port={self.port!r}, "
+            f"username={user!r}, path={self.path!r}, query={self.query!r})"
+        )
 
     def option(self, name: str, default: str | None = None) -> str | None:
         """A query option's value, or *default*."""
@@ -156,28 +176,40 @@ class TransportURL:
             )
 
 
-def _redact(url: str) -> str:
-    # For messages about URLs that could not be parsed: drop anything between "//" and "@".
-    return re.sub(r"//[^/@]*@", "//***@", url)
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
+
+
+def redact_url(url: str) -> str:
+    """*url* with everything between its scheme and its last ``@`` replaced by ``***``.
+
+    For text that could not be parsed as a URL, where the parts are unknown: it may hide
+    more than the user and password (an ``@`` in an option), never less, and it works
+    without ``//`` too (``alice:pw@host``).
+    """
+    if "@" not in url:
+        return url
+    match = _SCHEME_PREFIX.match(url)
+    prefix = match.group() if match else ""
+    return f"{prefix}***@{url.rpartition('@')[2]}"
 
 
 def parse_url(url: str) -> TransportURL:
     """Parse one transport URL; raise ConfigurationError naming the bad part."""
     url = url.strip()
     if "://" not in url:
-        raise ConfigurationError(f"{_redact(url)!r} is not a URL (expected scheme://...)")
+        raise ConfigurationError(f"{redact_url(url)!r} is not a URL (expected scheme://...)")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"{_redact(url)!r}: {exc}") from None
+        raise ConfigurationError(f"{redact_url(url)!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if not _SCHEME.match(scheme):
-        raise ConfigurationError(f"{_redact(url)!r}: invalid scheme {scheme!r}")
+        raise ConfigurationError(f"{redact_url(url)!r}: invalid scheme {scheme!r}")
     query: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in query:
-            raise ConfigurationError(f"{_redact(url)!r}: option {key!r} given twice")
+            raise ConfigurationError(f"{redact_url(url)!r}: option {key!r} given twice")
         query[key] = value
     password = parts.password
     try:
@@ -191,7 +223,7 @@ def parse_url(url: str) -> TransportURL:
             query=query,
         )
     except ValidationError as exc:
-        raise ConfigurationError(f"{_redact(url)!r}: {describe_validation_error(exc)}") from None
+        raise ConfigurationError(f"{redact_url(url)!r}: {describe_validation_error(exc)}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -37,6 +37,7 @@ from mailsdk.config import (
     describe_validation_error,
     needs_secret,
     parse_url,
+    redact_url,
     secret_kind,
     split_urls,
     transport_from_url,
@@ -48,7 +49,7 @@ from mailsdk.retry import RetryPolicy
 if TYPE_CHECKING:
     from mailsdk.transports.base import Transport
 
-__all__ = ["CONFIG_FILE_NAME", "MailSettings"]
+__all__ = ["CONFIG_FILE_NAME", "MailSettings", "read_toml"]
 
 CONFIG_FILE_NAME = "mailsdk.toml"
 """The configuration file looked for in the current directory."""
@@ -125,6 +126,16 @@ def _flatten_file(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+class _AnyTable(BaseSettings):
+    model_config = SettingsConfigDict(extra="allow")
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A TOML file as a dict, read with pydantic-settings' reader (tomllib, or tomli on
+    Python 3.10). Raises ValueError (TOMLDecodeError) naming the line of a syntax error."""
+    return dict(TomlConfigSettingsSource(_AnyTable, toml_file=Path(path)).toml_data)
+
+
 class _FileSource(InitSettingsSource):
     """The TOML file (read with pydantic-settings' reader), lowest in priority."""
 
@@ -135,7 +146,7 @@ class _FileSource(InitSettingsSource):
             path, table = found
             where = f"{path}" + (f" [{'.'.join(table)}]" if table else "")
             try:
-                raw: Any = TomlConfigSettingsSource(settings_cls, toml_file=path).toml_data
+                raw: Any = read_toml(path)
             except ValueError as exc:  # tomllib.TOMLDecodeError: names the line and column
                 raise ConfigurationError(f"{path}: {exc}") from None
             for key in table:
@@ -279,8 +290,9 @@ class MailSettings(BaseSettings):
                 out.extend(split_urls(self.relays[item]))
             else:
                 known = ", ".join(self.relays) or "none configured"
+                # Not a name we know: perhaps a URL missing its scheme, with a password.
                 raise ConfigurationError(
-                    f"{item!r} is neither a URL nor a relay name (relays: {known})"
+                    f"{redact_url(item)!r} is neither a URL nor a relay name (relays: {known})"
                 )
         return out
 

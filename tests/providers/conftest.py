@@ -3,6 +3,10 @@
 Every provider test builds its request from ``make_message()``, so each provider is checked
 against the same features; one that cannot express a feature must refuse it (MessageError).
 Helpers are fixtures, not imports: several test folders have a ``conftest.py``.
+
+The checks every provider makes the same way are fixtures here too (``reply``,
+``assert_maps_to``, ``assert_secret_free``, ``send_each``, ``from_registry``); what a provider
+documents (its URLs, error bodies, classes and texts) stays in that provider's test file.
 """
 
 from __future__ import annotations
@@ -10,13 +14,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from mailsdk import Attachment, Message, OutgoingMessage
+from mailsdk import (
+    Attachment,
+    MailError,
+    Message,
+    OutgoingMessage,
+    SendResult,
+    TransientError,
+    Transport,
+)
+from mailsdk import config as mailsdk_config
+from mailsdk.config import transport_from_url
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
 """Provider API descriptions live beside the repository (CI clones it next to shared/)."""
@@ -109,3 +124,115 @@ def secret_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
     for record in caplog.records:
         text = formatter.format(record) + repr(record.args)
         assert API_KEY not in text, f"the API key leaked into a {record.name} log record"
+
+
+# -- replies and the error tree ------------------------------------------------------------
+
+
+def _reply(
+    status: int, body: Any = None, headers: Mapping[str, str] | None = None
+) -> httpx.Response:
+    if isinstance(body, str):
+        return httpx.Response(status, text=body, headers=headers)
+    return httpx.Response(status, json=body, headers=headers)
+
+
+@pytest.fixture
+def reply() -> Callable[..., httpx.Response]:
+    """``reply(status, body, headers=None)``: a provider reply; a ``str`` body is sent as text
+    (an HTML error page, say), anything else as JSON."""
+    return _reply
+
+
+def _assert_maps_to(
+    exc: MailError,
+    error: type[MailError],
+    *,
+    code: int,
+    relay: str,
+    text: str,
+    retry_after: float | str | None = None,
+) -> None:
+    assert type(exc) is error, f"{type(exc).__name__} raised, {error.__name__} expected"
+    assert exc.code == code
+    assert exc.relay == relay
+    assert exc.server_text is not None
+    assert text in exc.server_text
+    assert text in str(exc)
+    if retry_after is not None:
+        assert isinstance(exc, TransientError), "a delay was given, so a retry was expected"
+    if isinstance(exc, TransientError):
+        expected = None if retry_after is None else float(retry_after)
+        assert exc.retry_after == expected
+
+
+@pytest.fixture
+def assert_maps_to() -> Callable[..., None]:
+    """``assert_maps_to(exc, error, code=, relay=, text=, retry_after=None)``: ``exc`` is exactly
+    ``error``, carries the HTTP status, the relay's name and the provider's text (in
+    ``server_text`` and in ``str(exc)``); a transient one waits exactly ``retry_after`` seconds
+    (``None``: no delay known; a ``Retry-After`` header value is accepted as given)."""
+    return _assert_maps_to
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def _assert_secret_free(thing: object, *secrets: str, may_chain: bool = False) -> None:
+    shown = [str(thing), repr(thing), repr(vars(thing))]
+    if isinstance(thing, BaseException):
+        shown.append(repr(thing.args))
+        chained = [e for e in (thing.__cause__, thing.__context__) if e is not None]
+        if may_chain:
+            shown.extend(str(e) + repr(e) for e in chained)
+        else:
+            # Nothing chained: an httpx error's request carries the credentials.
+            assert not chained, f"{type(thing).__name__} chains {chained!r}"
+    else:
+        shown.append(str(getattr(thing, "name", "")))
+    for secret in secrets:
+        assert all(secret not in text for text in shown), f"{type(thing).__name__} shows a secret"
+
+
+@pytest.fixture
+def assert_secret_free() -> Callable[..., None]:
+    """``assert_secret_free(thing, *secrets, may_chain=False)``: none of ``secrets`` shows in
+    ``thing``'s str, repr or attributes. A transport: nor in its name. An error: nor in its args,
+    and it chains nothing (``may_chain=True``: what it chains shows no secret either)."""
+    return _assert_secret_free
+
+
+async def _send_each(
+    transport: Transport, make: Callable[[], OutgoingMessage], times: int
+) -> tuple[list[SendResult], list[MailError]]:
+    results: list[SendResult] = []
+    errors: list[MailError] = []
+    for _ in range(times):
+        try:
+            results.append(await transport.send(make()))
+        except MailError as exc:
+            errors.append(exc)
+    return results, errors
+
+
+@pytest.fixture
+def send_each() -> Callable[..., Any]:
+    """``await send_each(transport, make, times)``: send ``make()`` that many times (one for each
+    mocked outcome); returns ``(results, errors)``, the MailErrors caught, nothing else."""
+    return _send_each
+
+
+# -- URLs --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def from_registry(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Transport]:
+    """``from_registry(entry, url)``: put ``entry`` ("module:Class", the line a provider module
+    asks for in ``mailsdk.config._REGISTRY``) under the URL's scheme, then build ``url``."""
+
+    def build(entry: str, url: str) -> Transport:
+        scheme = url.split("://", 1)[0]
+        monkeypatch.setitem(mailsdk_config._REGISTRY, scheme, entry)
+        return transport_from_url(url)
+
+    return build

@@ -25,8 +25,6 @@ from mailsdk import (
     TransientError,
     parse_url,
 )
-from mailsdk import config as mailsdk_config
-from mailsdk.config import transport_from_url
 from mailsdk.transports.http import mailgun
 from mailsdk.transports.http.mailgun import MailgunTransport
 
@@ -316,6 +314,8 @@ ERROR_CASES = [
 async def test_error_replies_map_to_the_error_tree(
     transport: MailgunTransport,
     respx_mock: respx.MockRouter,
+    reply: Callable[..., httpx.Response],
+    assert_maps_to: Callable[..., None],
     make_outgoing: Callable[..., Any],
     status: int,
     body: dict[str, Any] | str,
@@ -323,24 +323,17 @@ async def test_error_replies_map_to_the_error_tree(
     error: type[MailError],
     text: str,
 ) -> None:
-    reply = (
-        httpx.Response(status, json=body, headers=headers)
-        if isinstance(body, dict)
-        else httpx.Response(status, text=body, headers=headers)
-    )
-    respx_mock.post(URL).mock(return_value=reply)
+    respx_mock.post(URL).mock(return_value=reply(status, body, headers))
     with pytest.raises(MailError) as info:
         await transport.send(make_outgoing())
-    exc = info.value
-    assert type(exc) is error
-    assert exc.code == status
-    assert exc.relay == f"mailgun://{DOMAIN}"
-    assert exc.server_text is not None
-    assert text in exc.server_text
-    assert text in str(exc)
-    if "Retry-After" in headers:
-        assert isinstance(exc, TransientError)
-        assert exc.retry_after == float(headers["Retry-After"])
+    assert_maps_to(
+        info.value,
+        error,
+        code=status,
+        relay=f"mailgun://{DOMAIN}",
+        text=text,
+        retry_after=headers.get("Retry-After"),
+    )
 
 
 @pytest.mark.parametrize(("minutes", "low", "high"), [(3, 170, 181), (600, 35990, 36001)])
@@ -386,25 +379,17 @@ async def test_read_timeout_after_sending_is_delivery_unknown(
 # -- secrets -----------------------------------------------------------------------------
 
 
-def _assert_no_secret(exc: BaseException, *secrets: str) -> None:
-    shown = [str(exc), repr(exc), repr(exc.args), repr(vars(exc))]
-    assert exc.__cause__ is None
-    assert exc.__context__ is None
-    for secret in secrets:
-        assert all(secret not in text for text in shown), f"{type(exc).__name__} shows a secret"
-
-
 async def test_secret_never_in_name_repr_errors_or_logs(
     api_key: str,
     respx_mock: respx.MockRouter,
     make_outgoing: Callable[..., Any],
     secret_logs: pytest.LogCaptureFixture,
+    assert_secret_free: Callable[..., None],
+    send_each: Callable[..., Any],
 ) -> None:
     transport = MailgunTransport.from_url(parse_url(f"mailgun://{api_key}@{DOMAIN}"))
     basic = base64.b64encode(f"api:{api_key}".encode()).decode()
-    shown = transport.name + repr(transport) + str(transport) + repr(vars(transport))
-    assert api_key not in shown
-    assert basic not in shown
+    assert_secret_free(transport, api_key, basic)
 
     outcomes: list[httpx.Response | Exception] = [
         queued(),
@@ -420,15 +405,10 @@ async def test_secret_never_in_name_repr_errors_or_logs(
         httpx.ReadTimeout("timed out"),
     ]
     route = respx_mock.post(URL).mock(side_effect=outcomes)
-    errors: list[MailError] = []
-    for _ in outcomes:
-        try:
-            await transport.send(make_outgoing())
-        except MailError as exc:
-            errors.append(exc)
+    _, errors = await send_each(transport, make_outgoing, len(outcomes))
     assert len(errors) == len(outcomes) - 1
     for error in errors:
-        _assert_no_secret(error, api_key, basic)
+        assert_secret_free(error, api_key, basic)
     assert route.calls.last.request.headers["Authorization"] == f"Basic {basic}"
     assert any(r.name == "mailsdk" for r in secret_logs.records)
 
@@ -487,11 +467,11 @@ def test_key_may_sit_in_the_password_slot(api_key: str) -> None:
     ],
 )
 def test_bad_urls_are_refused_without_echoing_the_key(
-    api_key: str, url: str, complaint: str
+    api_key: str, assert_secret_free: Callable[..., None], url: str, complaint: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=complaint) as info:
         MailgunTransport.from_url(parse_url(url.format(key=api_key)))
-    assert api_key not in str(info.value) + repr(info.value)
+    assert_secret_free(info.value, api_key)
 
 
 def test_a_domain_with_a_slash_is_refused(api_key: str) -> None:
@@ -500,8 +480,9 @@ def test_a_domain_with_a_slash_is_refused(api_key: str) -> None:
         MailgunTransport(api_key, "mg.example.com/../x")
 
 
-def test_registry_entry_builds_the_transport(api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(mailsdk_config._REGISTRY, "mailgun", REGISTRY_ENTRY)
-    transport = transport_from_url(f"mailgun://{api_key}@{DOMAIN}?region=eu")
+def test_registry_entry_builds_the_transport(
+    api_key: str, from_registry: Callable[[str, str], Any]
+) -> None:
+    transport = from_registry(REGISTRY_ENTRY, f"mailgun://{api_key}@{DOMAIN}?region=eu")
     assert isinstance(transport, MailgunTransport)
     assert transport.name == f"mailgun://{DOMAIN}?region=eu"

@@ -22,8 +22,6 @@ from mailsdk import (
     TransientError,
     parse_url,
 )
-from mailsdk import config as mailsdk_config
-from mailsdk.config import transport_from_url
 from mailsdk.transports.http.postmark import PostmarkTransport
 
 URL = "https://api.postmarkapp.com/email"
@@ -373,6 +371,8 @@ ERROR_CASES = [
 async def test_error_replies_map_to_the_error_tree(
     transport: PostmarkTransport,
     respx_mock: respx.MockRouter,
+    reply: Callable[..., httpx.Response],
+    assert_maps_to: Callable[..., None],
     make_outgoing: Callable[..., Any],
     status: int,
     body: dict[str, Any] | str,
@@ -380,24 +380,17 @@ async def test_error_replies_map_to_the_error_tree(
     error: type[MailError],
     text: str,
 ) -> None:
-    reply = (
-        httpx.Response(status, json=body, headers=headers)
-        if isinstance(body, dict)
-        else httpx.Response(status, text=body, headers=headers)
-    )
-    respx_mock.post(URL).mock(return_value=reply)
+    respx_mock.post(URL).mock(return_value=reply(status, body, headers))
     with pytest.raises(MailError) as info:
         await transport.send(make_outgoing(tags=[]))
-    exc = info.value
-    assert type(exc) is error
-    assert exc.code == status
-    assert exc.relay == "postmark://default"
-    assert exc.server_text is not None
-    assert text in exc.server_text
-    assert text in str(exc)
-    if "Retry-After" in headers:
-        assert isinstance(exc, TransientError)
-        assert exc.retry_after == float(headers["Retry-After"])
+    assert_maps_to(
+        info.value,
+        error,
+        code=status,
+        relay="postmark://default",
+        text=text,
+        retry_after=headers.get("Retry-After"),
+    )
 
 
 async def test_a_200_carrying_an_error_code_is_an_error(
@@ -429,21 +422,16 @@ async def test_connect_error_is_transient(
 # -- secrets -----------------------------------------------------------------------------
 
 
-def _assert_no_secret(exc: BaseException, key: str) -> None:
-    shown = [str(exc), repr(exc), repr(exc.args), repr(vars(exc))]
-    assert exc.__cause__ is None
-    assert exc.__context__ is None
-    assert all(key not in text for text in shown), f"{type(exc).__name__} shows the token"
-
-
 async def test_secret_never_in_name_repr_errors_or_logs(
     api_key: str,
     respx_mock: respx.MockRouter,
     make_outgoing: Callable[..., Any],
     secret_logs: pytest.LogCaptureFixture,
+    assert_secret_free: Callable[..., None],
+    send_each: Callable[..., Any],
 ) -> None:
     transport = PostmarkTransport.from_url(parse_url(f"postmark://{api_key}@default"))
-    assert api_key not in transport.name + repr(transport) + str(transport) + repr(vars(transport))
+    assert_secret_free(transport, api_key)
 
     inactive = f"Found inactive addresses: alice@example.com. {INACTIVE_TAIL} {api_key}"
     outcomes: list[httpx.Response | Exception] = [
@@ -466,16 +454,10 @@ async def test_secret_never_in_name_repr_errors_or_logs(
         httpx.ReadTimeout("timed out"),
     ]
     route = respx_mock.post(URL).mock(side_effect=outcomes)
-    errors: list[MailError] = []
-    results = []
-    for _ in outcomes:
-        try:
-            results.append(await transport.send(make_outgoing(tags=[])))
-        except MailError as exc:
-            errors.append(exc)
+    results, errors = await send_each(transport, lambda: make_outgoing(tags=[]), len(outcomes))
     assert len(errors) == len(outcomes) - 2
     for error in errors:
-        _assert_no_secret(error, api_key)
+        assert_secret_free(error, api_key)
     assert api_key not in repr(results)
     assert route.calls.last.request.headers["X-Postmark-Server-Token"] == api_key
     assert any(r.name == "mailsdk" for r in secret_logs.records)
@@ -536,15 +518,18 @@ def test_ca_file_and_stream_options_together(api_key: str) -> None:
     ],
 )
 def test_bad_urls_are_refused_without_echoing_the_key(
-    api_key: str, url: str, complaint: str
+    api_key: str, assert_secret_free: Callable[..., None], url: str, complaint: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=complaint) as info:
         PostmarkTransport.from_url(parse_url(url.format(key=api_key)))
-    assert api_key not in str(info.value) + repr(info.value)
+    assert_secret_free(info.value, api_key)
 
 
-def test_registry_entry_builds_the_transport(api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(mailsdk_config._REGISTRY, "postmark", REGISTRY_ENTRY)
-    transport = transport_from_url(f"postmark://{api_key}@default?message_stream=broadcast")
+def test_registry_entry_builds_the_transport(
+    api_key: str, from_registry: Callable[[str, str], Any]
+) -> None:
+    transport = from_registry(
+        REGISTRY_ENTRY, f"postmark://{api_key}@default?message_stream=broadcast"
+    )
     assert isinstance(transport, PostmarkTransport)
     assert transport.message_stream == "broadcast"

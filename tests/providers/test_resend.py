@@ -27,8 +27,6 @@ from mailsdk import (
     TransientError,
     parse_url,
 )
-from mailsdk import config as mailsdk_config
-from mailsdk.config import transport_from_url
 from mailsdk.transports.http.resend import ResendTransport
 
 URL = "https://api.resend.com/emails"
@@ -453,6 +451,8 @@ ERROR_CASES = [
 async def test_error_replies_map_to_the_error_tree(
     transport: ResendTransport,
     respx_mock: respx.MockRouter,
+    reply: Callable[..., httpx.Response],
+    assert_maps_to: Callable[..., None],
     make_outgoing: Callable[..., Any],
     status: int,
     body: dict[str, Any] | str,
@@ -460,24 +460,17 @@ async def test_error_replies_map_to_the_error_tree(
     error_class: type[MailError],
     text: str,
 ) -> None:
-    reply = (
-        httpx.Response(status, json=body, headers=headers)
-        if isinstance(body, dict)
-        else httpx.Response(status, text=body, headers=headers)
-    )
-    respx_mock.post(URL).mock(return_value=reply)
+    respx_mock.post(URL).mock(return_value=reply(status, body, headers))
     with pytest.raises(MailError) as info:
         await transport.send(make_outgoing())
-    exc = info.value
-    assert type(exc) is error_class
-    assert exc.code == status
-    assert exc.relay == "resend://default"
-    assert exc.server_text is not None
-    assert text in exc.server_text
-    assert text in str(exc)
-    if "Retry-After" in headers:
-        assert isinstance(exc, TransientError)
-        assert exc.retry_after == float(headers["Retry-After"])
+    assert_maps_to(
+        info.value,
+        error_class,
+        code=status,
+        relay="resend://default",
+        text=text,
+        retry_after=headers.get("Retry-After"),
+    )
 
 
 async def test_429_without_retry_after_uses_ratelimit_reset(
@@ -503,21 +496,16 @@ async def test_connect_error_is_transient(
 # -- secrets -----------------------------------------------------------------------------
 
 
-def _assert_no_secret(exc: BaseException, key: str) -> None:
-    shown = [str(exc), repr(exc), repr(exc.args), repr(vars(exc))]
-    assert exc.__cause__ is None
-    assert exc.__context__ is None
-    assert all(key not in text for text in shown), f"{type(exc).__name__} shows the API key"
-
-
 async def test_secret_never_in_name_repr_errors_or_logs(
     api_key: str,
     respx_mock: respx.MockRouter,
     make_outgoing: Callable[..., Any],
     secret_logs: pytest.LogCaptureFixture,
+    assert_secret_free: Callable[..., None],
+    send_each: Callable[..., Any],
 ) -> None:
     transport = ResendTransport.from_url(parse_url(f"resend://{api_key}@default"))
-    assert api_key not in transport.name + repr(transport) + str(transport) + repr(vars(transport))
+    assert_secret_free(transport, api_key)
 
     outcomes: list[httpx.Response | Exception] = [
         ok(),
@@ -533,15 +521,10 @@ async def test_secret_never_in_name_repr_errors_or_logs(
         httpx.ReadTimeout("timed out"),
     ]
     route = respx_mock.post(URL).mock(side_effect=outcomes)
-    errors: list[MailError] = []
-    for _ in outcomes:
-        try:
-            await transport.send(make_outgoing())
-        except MailError as exc:
-            errors.append(exc)
+    _, errors = await send_each(transport, make_outgoing, len(outcomes))
     assert len(errors) == len(outcomes) - 1
     for exc in errors:
-        _assert_no_secret(exc, api_key)
+        assert_secret_free(exc, api_key)
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {api_key}"
     assert any(r.name == "mailsdk" for r in secret_logs.records)
 
@@ -583,15 +566,16 @@ def test_key_may_sit_in_the_password_slot(api_key: str) -> None:
     ],
 )
 def test_bad_urls_are_refused_without_echoing_the_key(
-    api_key: str, url: str, complaint: str
+    api_key: str, assert_secret_free: Callable[..., None], url: str, complaint: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=complaint) as info:
         ResendTransport.from_url(parse_url(url.format(key=api_key)))
-    assert api_key not in str(info.value) + repr(info.value)
+    assert_secret_free(info.value, api_key)
 
 
-def test_registry_entry_builds_the_transport(api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(mailsdk_config._REGISTRY, "resend", REGISTRY_ENTRY)
-    transport = transport_from_url(f"resend://{api_key}@default")
+def test_registry_entry_builds_the_transport(
+    api_key: str, from_registry: Callable[[str, str], Any]
+) -> None:
+    transport = from_registry(REGISTRY_ENTRY, f"resend://{api_key}@default")
     assert isinstance(transport, ResendTransport)
     assert transport.name == "resend://default"

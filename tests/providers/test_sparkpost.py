@@ -22,8 +22,6 @@ from mailsdk import (
     TransientError,
     parse_url,
 )
-from mailsdk import config as mailsdk_config
-from mailsdk.config import transport_from_url
 from mailsdk.transports.http.sparkpost import SparkPostTransport
 
 URL = "https://api.sparkpost.com/api/v1/transmissions"
@@ -372,6 +370,8 @@ ERROR_CASES = [
 async def test_error_replies_map_to_the_error_tree(
     transport: SparkPostTransport,
     respx_mock: respx.MockRouter,
+    reply: Callable[..., httpx.Response],
+    assert_maps_to: Callable[..., None],
     make_outgoing: Callable[..., Any],
     status: int,
     body: Any,
@@ -380,22 +380,17 @@ async def test_error_replies_map_to_the_error_tree(
     text: str,
     retry_after: float | None,
 ) -> None:
-    reply = (
-        httpx.Response(status, text=body, headers=headers)
-        if isinstance(body, str)
-        else httpx.Response(status, json=body, headers=headers)
-    )
-    respx_mock.post(URL).mock(return_value=reply)
+    respx_mock.post(URL).mock(return_value=reply(status, body, headers))
     with pytest.raises(MailError) as info:
         await transport.send(make_outgoing())
-    exc = info.value
-    assert type(exc) is error
-    assert exc.code == status
-    assert exc.relay == "sparkpost://default"
-    assert exc.server_text is not None
-    assert text in exc.server_text
-    if isinstance(exc, TransientError):
-        assert exc.retry_after == retry_after
+    assert_maps_to(
+        info.value,
+        error,
+        code=status,
+        relay="sparkpost://default",
+        text=text,
+        retry_after=retry_after,
+    )
 
 
 async def test_read_timeout_after_sending_is_delivery_unknown(
@@ -414,9 +409,11 @@ async def test_secret_never_in_name_repr_errors_or_logs(
     respx_mock: respx.MockRouter,
     make_outgoing: Callable[..., Any],
     secret_logs: pytest.LogCaptureFixture,
+    assert_secret_free: Callable[..., None],
+    send_each: Callable[..., Any],
 ) -> None:
     transport = SparkPostTransport.from_url(parse_url(f"sparkpost://{api_key}@default"))
-    assert api_key not in transport.name + repr(transport) + str(transport) + repr(vars(transport))
+    assert_secret_free(transport, api_key)
     outcomes: list[httpx.Response | Exception] = [
         accepted(),
         _partial([{"message": f"echo {api_key}", "code": "1300"}], 1),
@@ -428,21 +425,14 @@ async def test_secret_never_in_name_repr_errors_or_logs(
         httpx.ReadTimeout("timed out"),
     ]
     route = respx_mock.post(URL).mock(side_effect=outcomes)
-    errors: list[MailError] = []
-    texts: list[str] = []
-    for _ in outcomes:
-        try:
-            result = await transport.send(make_outgoing())
-            texts.extend(str(a.text) for a in result.attempts)
-        except MailError as exc:
-            errors.append(exc)
+    results, errors = await send_each(transport, make_outgoing, len(outcomes))
     assert len(errors) == len(outcomes) - 2
     for error in errors:
-        shown = [str(error), repr(error), repr(error.args), repr(vars(error))]
-        assert error.__context__ is None
-        assert all(api_key not in text for text in shown)
+        assert_secret_free(error, api_key)
+    texts = [str(attempt.text) for result in results for attempt in result.attempts]
     assert all(api_key not in text for text in texts)
     assert route.calls.last.request.headers["Authorization"] == api_key
+    assert any(r.name == "mailsdk" for r in secret_logs.records)
 
 
 # -- URLs --------------------------------------------------------------------------------
@@ -498,15 +488,16 @@ def test_ca_file_option(api_key: str, tmp_path: Any) -> None:
     ],
 )
 def test_bad_urls_are_refused_without_echoing_the_key(
-    api_key: str, url: str, complaint: str
+    api_key: str, assert_secret_free: Callable[..., None], url: str, complaint: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=complaint) as info:
         SparkPostTransport.from_url(parse_url(url.format(key=api_key)))
-    assert api_key not in str(info.value) + repr(info.value)
+    assert_secret_free(info.value, api_key)
 
 
-def test_registry_entry_builds_the_transport(api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(mailsdk_config._REGISTRY, "sparkpost", REGISTRY_ENTRY)
-    transport = transport_from_url(f"sparkpost://{api_key}@eu")
+def test_registry_entry_builds_the_transport(
+    api_key: str, from_registry: Callable[[str, str], Any]
+) -> None:
+    transport = from_registry(REGISTRY_ENTRY, f"sparkpost://{api_key}@eu")
     assert isinstance(transport, SparkPostTransport)
     assert transport.name == "sparkpost://eu"
