@@ -77,6 +77,24 @@ def _combine(
     return kind(transports, retry=retry, cooldown=cooldown, on_event=on_event)
 
 
+def _configured_from_env(
+    env_file: str | os.PathLike[str] | None,
+    config_file: str | os.PathLike[str] | Literal[False] | None,
+) -> tuple[list[Transport], dict[str, Any]]:
+    """Transports and sender keywords from MailSettings (shared by both from_env)."""
+    from mailsdk.settings import MailSettings
+
+    settings = MailSettings.load(config_file=config_file, env_file=env_file)
+    transports = settings.transports()
+    settings.export_default_sender()
+    options = {
+        "retry": settings.retry_policy(),
+        "cooldown": settings.cooldown,
+        "strategy": settings.strategy,
+    }
+    return transports, options
+
+
 def _as_message(message: Message | Mapping[str, Any]) -> Message:
     if isinstance(message, Message):
         return message
@@ -125,18 +143,8 @@ class AsyncSender:
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
         """
-        from mailsdk.settings import MailSettings
-
-        settings = MailSettings.load(config_file=config_file, env_file=env_file)
-        transports = settings.transports()
-        settings.export_default_sender()
-        return cls(
-            transports,
-            retry=settings.retry_policy(),
-            cooldown=settings.cooldown,
-            strategy=settings.strategy,
-            on_event=on_event,
-        )
+        transports, options = _configured_from_env(env_file, config_file)
+        return cls(transports, on_event=on_event, **options)
 
     @property
     def name(self) -> str:
@@ -278,18 +286,8 @@ class Sender:
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :meth:`AsyncSender.from_env`.
         """
-        from mailsdk.settings import MailSettings
-
-        settings = MailSettings.load(config_file=config_file, env_file=env_file)
-        transports = settings.transports()
-        settings.export_default_sender()
-        return cls(
-            transports,
-            retry=settings.retry_policy(),
-            cooldown=settings.cooldown,
-            strategy=settings.strategy,
-            on_event=on_event,
-        )
+        transports, options = _configured_from_env(env_file, config_file)
+        return cls(transports, on_event=on_event, **options)
 
     @property
     def name(self) -> str:
