@@ -45,6 +45,7 @@ from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
 from mailsdk.transports.file import FileTransport
 from mailsdk.transports.memory import MemoryTransport
 from mailsdk.transports.smtp import SMTPTransport
+from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
 
 # A library never configures logging; this keeps Python's last-resort handler quiet.
 logging.getLogger("mailsdk").addHandler(logging.NullHandler())
@@ -82,9 +83,11 @@ __all__ = [
     "RetryPolicy",
     "Retrying",
     "RoundRobinTransport",
+    "SMTPProbeReport",
     "SMTPTransport",
     "SendResult",
     "Sender",
+    "TLSSession",
     "TransientError",
     "Transport",
     "TransportURL",

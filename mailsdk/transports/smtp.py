@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Literal, NoReturn, cast
 from urllib.parse import quote
 
 import aiosmtplib
@@ -39,6 +39,9 @@ from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
 from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
 from mailsdk.transports.base import Transport
+
+if TYPE_CHECKING:
+    from mailsdk.transports.smtp_probe import SMTPProbeReport
 
 __all__ = ["SMTPTransport", "TLSMode"]
 
@@ -417,6 +420,14 @@ class SMTPTransport(Transport):
         if inspect.isawaitable(value):
             value = await value
         return str(value)
+
+    async def probe(self) -> SMTPProbeReport:
+        """Open one session as a send would (greeting, EHLO, STARTTLS, AUTH), send nothing,
+        QUIT, and report what the relay showed; a failed step is the report's ``error``."""
+        from mailsdk.transports.smtp_probe import run_probe
+
+        hostname = self.local_hostname or _default_local_hostname()
+        return await run_probe(self, self._handshake, self._tls_context, hostname)
 
     # -- sending -------------------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""``mailsdk check``: what each configured relay shows, without sending anything."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+
+import click
+
+from mailsdk.cli._shared import EXIT_FAILED, build_transports, fail, load_settings, url_values
+from mailsdk.config import ConfigurationError, secret_kind
+from mailsdk.transports.smtp import SMTPTransport
+from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
+
+
+def _extensions(extensions: Mapping[str, str]) -> str:
+    text = ", ".join(f"{name.upper()} {value}".strip() for name, value in extensions.items())
+    return text or "(none)"
+
+
+def _tls_lines(tls: TLSSession) -> list[str]:
+    lines = [f"TLS        : {tls.version} ({tls.cipher or 'unknown cipher'})"]
+    cert = tls.certificate
+    if cert is None:
+        lines.append("certificate: (not verified, so not shown)")
+        return lines
+    lines.append(f"certificate: subject {cert.subject}")
+    lines.append(f"             issuer {cert.issuer}")
+    if cert.not_after is not None:
+        lines.append(f"             valid until {cert.not_after:%Y-%m-%d %H:%M:%S} UTC")
+    return lines
+
+
+def report_lines(report: SMTPProbeReport) -> list[str]:
+    """The probe report as the aligned lines ``mailsdk check`` prints."""
+    lines: list[str] = []
+    if report.greeting is not None:
+        lines.append(f"greeting   : {report.greeting}")
+    implicit_tls = report.tls is not None and report.extensions_after_tls is None
+    if implicit_tls and report.tls is not None:
+        lines.extend(_tls_lines(report.tls))
+    if "ehlo" in report.timings:
+        label = "EHLO (TLS) :" if implicit_tls else "EHLO       :"
+        lines.append(f"{label} {_extensions(report.extensions)}")
+    if report.extensions_after_tls is not None:
+        lines.append("STARTTLS   : ok")
+        if report.tls is not None:
+            lines.extend(_tls_lines(report.tls))
+        lines.append(f"EHLO (TLS) : {_extensions(report.extensions_after_tls)}")
+    timings = ", ".join(
+        f"{name} {seconds * 1000:.0f} ms" for name, seconds in report.timings.items()
+    )
+    if timings:
+        lines.append(f"timings    : {timings}")
+    if report.error is not None:
+        lines.append(f"FAILED     : {report.error}")
+        return lines
+    offered = " ".join(report.auth_mechanisms) or "none"
+    if report.auth_used is not None:
+        lines.append(f"AUTH       : {report.auth_used} accepted for {report.username!r}")
+    else:
+        why = "no secret given" if report.username else "the URL names no user"
+        lines.append(f"AUTH       : not tried ({why}; relay offers {offered})")
+    lines.append("result     : OK, nothing was sent")
+    return lines
+
+
+@click.command("check")
+@click.argument("urls", nargs=-1, metavar="[URL|NAME]...")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds for connecting and each command.",
+)
+@click.pass_context
+def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
+    """Check each relay: connect, greeting, EHLO extensions, TLS version and certificate,
+    AUTH. Sends nothing. Default: the relays of MAILSDK_URL.
+
+    For provider URLs (sendgrid://, ses://, ...) only the configuration and the secret
+    are checked; the provider's API is not called. Exits 0 when every relay passed, 3 when
+    any failed, 1 for a bad URL or a missing secret.
+    """
+    settings = load_settings(ctx, timeout=timeout, **url_values(urls))
+    try:
+        parsed = settings.parsed_urls()
+    except ConfigurationError as exc:
+        fail(str(exc))
+    transports = build_transports(settings)
+    failed = 0
+    for url, transport in zip(parsed, transports, strict=True):
+        click.echo(url.display())
+        if isinstance(transport, SMTPTransport):
+            report = asyncio.run(transport.probe())
+            for line in report_lines(report):
+                click.echo(f"  {line}")
+            if not report.ok:
+                failed += 1
+        elif secret_kind(url.scheme) is not None:
+            click.echo(
+                f"  configuration OK ({transport.name}); check does not call the "
+                f"{url.scheme} API, so the key itself is not tried"
+            )
+        else:
+            click.echo(f"  configuration OK ({transport.name}); nothing to connect to")
+    if failed:
+        click.echo(f"{failed} of {len(parsed)} relays failed the check", err=True)
+        sys.exit(EXIT_FAILED)

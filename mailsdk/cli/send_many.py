@@ -1,0 +1,370 @@
+"""``mailsdk send-many``: a mail merge from a CSV file and a template, with a results file."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import html
+import json
+import string
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mailsdk.cli._shared import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNKNOWN,
+    URL_HELP,
+    build_transports,
+    describe,
+    exit_code_for,
+    fail,
+    load_settings,
+    url_values,
+)
+from mailsdk.errors import MailError, MessageError
+from mailsdk.message import Attachment, Message
+from mailsdk.result import SendResult
+from mailsdk.sender import AsyncSender
+
+if TYPE_CHECKING:
+    from mailsdk.settings import MailSettings
+    from mailsdk.transports.base import Transport
+
+
+_TEMPLATE_FIELDS = ("to", "from", "subject", "text", "html")
+_TEMPLATE_LIST_FIELDS = ("reply_to", "cc", "bcc", "attachments")
+_SIMPLE_HEADERS = {
+    "subject": "subject",
+    "from": "from",
+    "to": "to",
+    "reply-to": "reply_to",
+    "cc": "cc",
+    "bcc": "bcc",
+}
+
+
+@dataclasses.dataclass
+class _Template:
+    """A mail-merge template: string.Template placeholders ($column, ${column})."""
+
+    fields: dict[str, str]
+    lists: dict[str, list[str]]
+    headers: dict[str, str]
+    base: Path
+
+    @classmethod
+    def load(cls, path: Path) -> _Template:
+        suffix = path.suffix.lower()
+        if suffix == ".toml":
+            from mailsdk.settings import read_toml
+
+            data: Any = read_toml(path)
+        elif suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            data = _parse_simple_template(path.read_text(encoding="utf-8"))
+        if not isinstance(data, Mapping):
+            raise ValueError("a template must be a table of subject, text, html, ...")
+        known = (*_TEMPLATE_FIELDS, *_TEMPLATE_LIST_FIELDS, "headers")
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown template key(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+        fields = {k: data[k] for k in _TEMPLATE_FIELDS if k in data}
+        lists = {}
+        for key in _TEMPLATE_LIST_FIELDS:
+            value = data.get(key, [])
+            lists[key] = [value] if isinstance(value, str) else list(value)
+        headers = dict(data.get("headers", {}))
+        for value in (
+            *fields.values(),
+            *headers.values(),
+            *(v for vs in lists.values() for v in vs),
+        ):
+            if not isinstance(value, str):
+                raise ValueError(f"template values must be strings, not {type(value).__name__}")
+        if "subject" not in fields:
+            raise ValueError("the template has no subject")
+        if "text" not in fields and "html" not in fields:
+            raise ValueError("the template has neither text nor html")
+        return cls(fields, lists, headers, path.parent)
+
+    def _all(self) -> Iterator[str]:
+        yield from self.fields.values()
+        yield from self.headers.values()
+        for values in self.lists.values():
+            yield from values
+
+    def placeholders(self) -> set[str]:
+        """Every column name the template uses; raises ValueError on a malformed one."""
+        names: set[str] = set()
+        for text in self._all():
+            for match in string.Template.pattern.finditer(text):
+                if match.group("invalid") is not None:
+                    raise ValueError(f"malformed placeholder in template text {text[:40]!r}")
+                name = match.group("named") or match.group("braced")
+                if name:
+                    names.add(name)
+        return names
+
+    def render(self, row: Mapping[str, str], email_column: str) -> Message:
+        """The message for one CSV row (to: the template's ``to``, else the row's address);
+        raises MessageError or OSError."""
+
+        def fill(text: str, escape: bool = False) -> str:
+            values = {k: html.escape(v) if escape else v for k, v in row.items()}
+            return string.Template(text).substitute(values)
+
+        f = self.fields
+        return Message(
+            from_=fill(f["from"]) if "from" in f else None,
+            to=[fill(f["to"]) if "to" in f else row[email_column]],
+            cc=[fill(v) for v in self.lists["cc"]],
+            bcc=[fill(v) for v in self.lists["bcc"]],
+            reply_to=[fill(v) for v in self.lists["reply_to"]],
+            subject=fill(f["subject"]),
+            text=fill(f["text"]) if "text" in f else None,
+            # Column values are escaped in HTML: a name like "<b>" must not become markup.
+            html=fill(f["html"], escape=True) if "html" in f else None,
+            attachments=[self._attachment(fill(p)) for p in self.lists["attachments"]],
+            headers={name: fill(value) for name, value in self.headers.items()},
+        )
+
+    def _attachment(self, name: str) -> Attachment:
+        # The path comes partly from the CSV: it must not reach outside the template's folder.
+        base = self.base.resolve()
+        path = (base / name).resolve()
+        if not path.is_relative_to(base):
+            raise MessageError(f"attachment {name!r} is outside the template's directory")
+        return Attachment.from_path(path)
+
+
+def _parse_simple_template(text: str) -> dict[str, Any]:
+    """``Subject: ...`` (and From, To, Reply-To, Cc, Bcc) lines, a blank line, the text."""
+    head, sep, body = text.replace("\r\n", "\n").partition("\n\n")
+    if not sep:
+        raise ValueError("a simple template is header lines, a blank line, then the text")
+    data: dict[str, Any] = {"text": body}
+    for line in head.split("\n"):
+        name, colon, value = line.partition(":")
+        key = _SIMPLE_HEADERS.get(name.strip().lower())
+        if not colon or key is None:
+            raise ValueError(
+                f"template line {line!r}: expected one of Subject, From, To, Reply-To, Cc, Bcc"
+            )
+        data[key] = value.strip()
+    return data
+
+
+_RESULT_COLUMNS = ("email", "status", "message_id", "relay", "code", "error")
+_STATUS_EXIT = {"sent": 0, "invalid": 1, "refused": 2, "failed": 3, "unknown": 4}
+
+
+def _row_result(email: str, outcome: SendResult | MailError) -> dict[str, Any]:
+    if isinstance(outcome, SendResult):
+        refused = next(iter(outcome.refused.items()), None)
+        last = outcome.attempts[-1] if outcome.attempts else None
+        return {
+            "email": email,
+            "status": "refused" if refused else "sent",
+            "message_id": outcome.message_id,
+            "relay": outcome.relay,
+            "code": refused[1][0] if refused else (last.code if last else ""),
+            "error": f"{refused[0]}: {refused[1][1]}" if refused else "",
+        }
+    code = exit_code_for(outcome)
+    status = {EXIT_UNKNOWN: "unknown", EXIT_REFUSED: "refused", EXIT_BAD_INPUT: "invalid"}.get(
+        code, "failed"
+    )
+    return {
+        "email": email,
+        "status": status,
+        "message_id": "",
+        "relay": outcome.relay or "",
+        "code": outcome.code if outcome.code is not None else "",
+        "error": describe(outcome).replace("\n", " | "),
+    }
+
+
+@click.command("send-many")
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Recipients, one per row, with a header row; an 'email' column is required.",
+)
+@click.option(
+    "--template",
+    "template_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML or JSON (subject, text, html, ...) or a simple 'Subject: ...' file; "
+    "$column placeholders.",
+)
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Per-recipient result CSV (default: <csv name>-results.csv).",
+)
+@click.option("--from", "from_", metavar="ADDRESS", help="Sender (default: MAILSDK_FROM).")
+@click.option("--url", "urls", multiple=True, metavar="URL|NAME", help=URL_HELP)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Messages in flight at once.",
+)
+@click.option("--email-column", default="email", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Render every row, print the first, send nothing.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    csv_path: Path,
+    template_path: Path,
+    results_path: Path | None,
+    from_: str | None,
+    urls: tuple[str, ...],
+    concurrency: int,
+    email_column: str,
+    dry_run: bool,
+) -> None:
+    """Mail-merge: one message per CSV row from a template, with a progress bar, and a
+    result CSV (email, status, message_id, relay, code, error) written as sends finish.
+
+    \b
+    template.toml:
+        subject = "Your report, $name"
+        text = "Hello $name,\\nyour balance is $balance."
+
+    Statuses: sent, refused, failed, unknown, invalid. Exit code: 0 when every row was
+    sent, else the highest that applies: 1 invalid row (or bad input), 2 refused,
+    3 failed, 4 unknown.
+    """
+    settings = load_settings(ctx, **url_values(urls))
+    try:
+        template = _Template.load(template_path)
+        placeholders = template.placeholders()
+    except (ValueError, OSError) as exc:
+        fail(f"{template_path}: {exc}")
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            rows = [dict(row) for row in reader]
+    except (ValueError, OSError, csv.Error) as exc:
+        fail(f"{csv_path}: {exc}")
+    if email_column not in columns:
+        fail(f"{csv_path}: no {email_column!r} column (columns: {', '.join(columns)})")
+    missing = sorted(placeholders - set(columns))
+    if missing:
+        fail(
+            f"{template_path} uses {', '.join('$' + m for m in missing)}, which "
+            f"{csv_path} lacks (columns: {', '.join(columns)})"
+        )
+    # --from beats the template's "from", which beats MAILSDK_FROM. "$" is doubled: an
+    # address is not a template.
+    if from_ or "from" not in template.fields:
+        sender_address = from_ or settings.from_
+        if not sender_address:
+            fail("no sender: give --from, a 'from' in the template, or MAILSDK_FROM")
+        template.fields["from"] = sender_address.replace("$", "$$")
+
+    prepared: list[tuple[str, Message | MailError]] = []
+    for row in rows:
+        values = {k: v or "" for k, v in row.items() if k is not None}
+        try:
+            prepared.append((values[email_column], template.render(values, email_column)))
+        except MessageError as exc:
+            prepared.append((values[email_column], exc))
+        except OSError as exc:
+            prepared.append((values[email_column], MessageError(f"attachment: {exc}")))
+
+    if dry_run:
+        from mailsdk.mime import OutgoingMessage
+
+        good = [m for _, m in prepared if isinstance(m, Message)]
+        for email, item in prepared:
+            if isinstance(item, MailError):
+                click.echo(f"invalid row {email!r}: {item}", err=True)
+        click.echo(f"{len(good)} of {len(prepared)} rows render; the first:", err=True)
+        if good:
+            click.echo(OutgoingMessage(good[0]).raw, nl=False)
+        sys.exit(EXIT_OK if len(good) == len(prepared) else EXIT_BAD_INPUT)
+
+    transports = build_transports(settings)
+    results_path = results_path or csv_path.with_name(f"{csv_path.stem}-results.csv")
+    counts = asyncio.run(_merge(prepared, transports, settings, results_path, concurrency))
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_EXIT)
+    click.echo(f"{summary}; results in {results_path}")
+    worst = max((_STATUS_EXIT[s] for s, n in counts.items() if n), default=EXIT_OK)
+    sys.exit(worst)
+
+
+async def _merge(
+    prepared: list[tuple[str, Message | MailError]],
+    transports: list[Transport],
+    settings: MailSettings,
+    results_path: Path,
+    concurrency: int,
+) -> dict[str, int]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    counts: dict[str, int] = {}
+    gate = asyncio.Semaphore(concurrency)
+    with results_path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=_RESULT_COLUMNS)
+        writer.writeheader()
+
+        def record(row: dict[str, Any]) -> None:
+            writer.writerow(row)
+            out.flush()  # rows already sent are on disk even if the run is interrupted
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+
+        progress = Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        async with AsyncSender(
+            transports,
+            retry=settings.retry_policy(),
+            cooldown=settings.cooldown,
+            strategy=settings.strategy,
+        ) as sender:
+            with progress:
+                task = progress.add_task("send", total=len(prepared))
+
+                async def one(email: str, item: Message | MailError) -> None:
+                    if isinstance(item, MailError):
+                        record(_row_result(email, item))
+                    else:
+                        async with gate:
+                            try:
+                                outcome: SendResult | MailError = await sender.send(item)
+                            except MailError as exc:
+                                outcome = exc
+                        record(_row_result(email, outcome))
+                    progress.advance(task)
+
+                await asyncio.gather(*(one(e, m) for e, m in prepared))
+    return counts
