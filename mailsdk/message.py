@@ -327,13 +327,41 @@ class _Model(BaseModel):
         except ValidationError as exc:
             raise _raise_as_message_error(exc, cls.__name__) from None
 
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        extra: Any = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Rebuild a model from :meth:`model_dump_json` output; raise MessageError."""
+        try:
+            return super().model_validate_json(
+                json_data,
+                strict=strict,
+                extra=extra,
+                context=context,
+                by_alias=by_alias,
+                by_name=by_name,
+            )
+        except ValidationError as exc:
+            raise _raise_as_message_error(exc, cls.__name__) from None
+
 
 class Attachment(_Model):
     """A file attached to the message, or an inline image referenced by ``cid:`` in the HTML.
 
     ``content_type`` is guessed from the file name when omitted. The file name is reduced to
-    its base name, so a path never leaks into the message.
+    its base name, so a path never leaks into the message. In JSON (``model_dump_json``)
+    the content travels as its bytes, base64 (URL-safe alphabet), never as a path.
     """
+
+    # Attachments are binary: JSON carries them as base64 so that any bytes survive.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     filename: str
     content: bytes
@@ -419,6 +447,12 @@ class Message(_Model):
     Any invalid part raises :class:`~mailsdk.MessageError` (also a ``ValueError``) before
     anything is sent. When ``from_`` is omitted the ``MAILSDK_FROM`` environment variable is
     used.
+
+    ``model_dump_json()`` and ``model_validate_json()`` round-trip a message exactly
+    (attachments included), so that it can cross processes: with a fixed Message-ID and Date
+    in ``headers`` the rebuilt message renders to the same bytes. Use that pair, not
+    ``model_dump(mode="json")`` fed back to ``model_validate``, which reads attachment
+    content as text.
     """
 
     def __init__(

@@ -9,9 +9,10 @@ message with a fixed Message-ID and Date renders to the same bytes every time.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from email import policy as _policies
 from email.message import EmailMessage, MIMEPart
@@ -23,6 +24,7 @@ from mailsdk.message import Address, Envelope, Message
 
 __all__ = [
     "MAX_LINE_OCTETS",
+    "HandoverHook",
     "OutgoingMessage",
     "boundary_for",
     "build_email_message",
@@ -34,6 +36,10 @@ MAX_LINE_OCTETS = 998
 """RFC 5322 section 2.1.1: no line may be longer than this, CRLF excluded."""
 
 _LINE_ENDINGS = re.compile(r"\r\n|\r|\n")
+
+HandoverHook = Callable[["OutgoingMessage"], "Awaitable[None] | None"]
+"""Called (and awaited if it returns an awaitable) right before a transport hands a message
+over: before SMTP's final dot, before the HTTP request. Raising stops the send there."""
 
 
 class OutgoingMessage:
@@ -53,6 +59,7 @@ class OutgoingMessage:
         "envelope",
         "message",
         "message_id",
+        "on_handover",
     )
 
     def __init__(
@@ -75,6 +82,8 @@ class OutgoingMessage:
         self._dotted = True
         self.deadline: float | None = None
         """time.monotonic() value after which transports should give up (set per send)."""
+        self.on_handover: HandoverHook | None = None
+        """Run by :meth:`handing_over`; durable queues record "handed over" here (per send)."""
 
     def time_left(self, default: float) -> float:
         """*default* seconds, or less if the send's deadline is nearer; 0 once it passed."""
@@ -97,7 +106,20 @@ class OutgoingMessage:
         clone._pieces = self._pieces
         clone._dotted = self._dotted
         clone.deadline = self.deadline
+        clone.on_handover = self.on_handover
         return clone
+
+    async def handing_over(self) -> None:
+        """Run :attr:`on_handover`: every transport awaits this at its point of no return.
+
+        After it, the message may have been delivered even if the connection is then lost
+        (:class:`~mailsdk.DeliveryUnknown`); before it, nothing was. An exception it raises
+        propagates and the message is not handed over.
+        """
+        if self.on_handover is not None:
+            pending = self.on_handover(self)
+            if inspect.isawaitable(pending):
+                await pending
 
     def _rendered(self) -> list[Piece]:
         if self._pieces is None:

@@ -23,7 +23,7 @@ from mailsdk.config import ConfigurationError, transports_from_urls
 from mailsdk.errors import MailError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
-from mailsdk.mime import OutgoingMessage
+from mailsdk.mime import HandoverHook, OutgoingMessage
 from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
@@ -151,9 +151,17 @@ class AsyncSender:
         """The display name of the transport (no secrets)."""
         return self.transport.name
 
-    async def send(self, message: Message | Mapping[str, Any]) -> SendResult:
-        """Send one message. Returns a SendResult or raises a MailError subclass."""
+    async def send(
+        self, message: Message | Mapping[str, Any], *, on_handover: HandoverHook | None = None
+    ) -> SendResult:
+        """Send one message. Returns a SendResult or raises a MailError subclass.
+
+        ``on_handover`` (see :class:`~mailsdk.mime.HandoverHook`) runs right before each
+        relay is handed the message (SMTP's final dot, the HTTP request): a durable queue
+        records there that the message may have left, so that it never sends it twice.
+        """
         outgoing = OutgoingMessage(_as_message(message))
+        outgoing.on_handover = on_handover
         transport = _override[-1] if _override else self.transport
         return await transport.send(outgoing)
 
@@ -308,10 +316,13 @@ class Sender:
                 self._thread = thread = _LoopThread()
             return thread
 
-    def send(self, message: Message | Mapping[str, Any]) -> SendResult:
-        """Send one message; see :meth:`AsyncSender.send`."""
+    def send(
+        self, message: Message | Mapping[str, Any], *, on_handover: HandoverHook | None = None
+    ) -> SendResult:
+        """Send one message; see :meth:`AsyncSender.send` (``on_handover`` runs on the
+        sender's loop thread)."""
         msg = _as_message(message)  # validation errors surface in the caller's thread
-        return self._loop().run(self._async.send(msg))
+        return self._loop().run(self._async.send(msg, on_handover=on_handover))
 
     def send_many(
         self,

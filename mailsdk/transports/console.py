@@ -32,6 +32,7 @@ class ConsoleTransport(Transport):
         start = time.perf_counter()
         out = self.stream or sys.stdout
         env = outgoing.envelope
+        await outgoing.handing_over()
         out.write(f"MAIL FROM:<{env.mail_from}>\n")
         for rcpt in env.rcpt_to:
             out.write(f"RCPT TO:<{rcpt}>\n")

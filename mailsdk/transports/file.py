@@ -40,6 +40,7 @@ class FileTransport(Transport):
     async def send(self, outgoing: OutgoingMessage) -> SendResult:
         """Write the message's bytes to a new file."""
         start = time.perf_counter()
+        await outgoing.handing_over()
         path = await asyncio.to_thread(self._write, outgoing)
         return SendResult(
             message_id=outgoing.message_id,

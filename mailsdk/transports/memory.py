@@ -33,6 +33,7 @@ class MemoryTransport(Transport):
         """Record *outgoing* as delivered to every recipient."""
         start = time.perf_counter()
         outgoing.raw  # noqa: B018 - render now, so a message that cannot render fails here too
+        await outgoing.handing_over()
         self.outbox.append(outgoing)
         return SendResult(
             message_id=outgoing.message_id,

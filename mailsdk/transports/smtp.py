@@ -630,12 +630,18 @@ class SMTPTransport(Transport):
                 raw = outgoing.raw
                 end = b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n"
                 body = _dot_stuffed(raw) if outgoing.needs_dot_stuffing else raw
-                conn.wire.write(body + end)  # one system call
+                if outgoing.on_handover is None:
+                    conn.wire.write(body + end)  # one system call
+                else:
+                    conn.wire.write(body)
+                    await outgoing.handing_over()
+                    conn.wire.write(end)
             else:
                 # Streamed: a large attachment is encoded slice by slice as the relay takes it.
                 stuff = outgoing.needs_dot_stuffing
                 for chunk in outgoing.chunks():
                     await conn.wire.write_large(_dot_stuffed(chunk) if stuff else chunk)
+                await outgoing.handing_over()
                 conn.wire.write(b".\r\n")
         except WireLost as exc:
             conn.wire.close()

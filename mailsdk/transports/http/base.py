@@ -405,6 +405,7 @@ class HTTPTransport(Transport):
         )
         self.authenticate(request)
         start = time.perf_counter()
+        await outgoing.handing_over()
         response = await self._exchange(client, request, idempotent=spec.idempotent)
         duration = time.perf_counter() - start
         if not response.is_success:
