@@ -5,6 +5,12 @@ its protocol object reads one reply per awaited command and drops bytes that arr
 command is pending, so replies to pipelined commands (RFC 2920) would be lost. After the
 handshake the transport is therefore handed to :class:`Wire`, which keeps every byte,
 parses any number of replies, and writes large messages in slices under flow control.
+
+Everything the relay sends is bounded, as MTAs bound it: a reply line may be
+:data:`MAX_LINE` octets (RFC 5321 4.5.3.1.5 allows 512; servers exceed that a little), a reply
+:data:`MAX_REPLY_LINES` lines and :data:`MAX_REPLY_BYTES` octets; a relay that sends more is
+misbehaving and the connection is dropped. A read waits at most until its own end time, however
+slowly the relay trickles bytes, and a write under flow control waits no longer.
 """
 
 from __future__ import annotations
@@ -13,10 +19,23 @@ import asyncio
 from collections import deque
 from typing import NamedTuple
 
-__all__ = ["Reply", "Wire", "WireLost", "WireTimeout"]
+__all__ = [
+    "MAX_LINE",
+    "MAX_REPLY_BYTES",
+    "MAX_REPLY_LINES",
+    "Reply",
+    "Wire",
+    "WireLost",
+    "WireTimeout",
+]
 
 _WRITE_SLICE = 1 << 20
-_MAX_REPLY = 1 << 16
+MAX_LINE = 2048
+"""The longest reply line accepted (RFC 5321 says 512 octets; some servers send more)."""
+MAX_REPLY_LINES = 200
+"""The most lines one (multi-line) reply may have."""
+MAX_REPLY_BYTES = 64 * 1024
+"""The most octets one reply may have, all lines together."""
 
 
 class Reply(NamedTuple):
@@ -27,16 +46,41 @@ class Reply(NamedTuple):
 
 
 class WireLost(ConnectionError):
-    """The connection closed or failed."""
+    """The connection closed or failed.
+
+    ``reset`` is true when the relay's side reset the connection (TCP RST, a broken pipe)
+    rather than closing it in order: a host that closes a connection with received data still
+    unread resets it (RFC 1122 4.2.2.13), so the relay did not read everything we sent.
+    """
+
+    def __init__(self, text: str, *, reset: bool = False, unsent: int = 0) -> None:
+        super().__init__(text)
+        self.reset = reset
+        self.unsent = unsent
+        """Bytes we had written that were still in our buffer when the relay closed."""
+
+    @property
+    def unread(self) -> bool:
+        """True when the relay cannot have read everything we wrote: it reset the connection,
+        or our last bytes never left this process."""
+        return self.reset or self.unsent > 0
+
+    def again(self) -> WireLost:
+        """A fresh copy to raise (raising one object again grows its traceback)."""
+        return WireLost(str(self), reset=self.reset, unsent=self.unsent)
 
 
 class WireTimeout(TimeoutError):
-    """No reply came in time."""
+    """No reply came in time (or the relay stopped reading what we write)."""
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(WireTimeout("timed out waiting for the server's reply"))
+
+
+def _is_reset(exc: BaseException | None) -> bool:
+    return isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
 
 
 class Wire(asyncio.Protocol):
@@ -47,10 +91,13 @@ class Wire(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
         self._lines: list[str] = []
+        self._reply_bytes = 0
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
-        self._lost: BaseException | None = None
+        self._lost: WireLost | None = None
+        self.deadline: float | None = None
+        """A loop-clock time no read or write of this wire waits past (the send's deadline)."""
         transport.set_protocol(self)
 
     @property
@@ -58,15 +105,29 @@ class Wire(asyncio.Protocol):
         """True while the connection can carry a command."""
         return self._lost is None and not self._transport.is_closing()
 
+    @property
+    def lost(self) -> WireLost | None:
+        """Why the connection ended, once it has."""
+        return self._lost
+
+    def unsent(self) -> int:
+        """Bytes written but still in our transport's buffer, not yet handed to the kernel."""
+        return self._transport.get_write_buffer_size()
+
     # asyncio.Protocol -------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._lost is not None:
+            return
         self._buffer += data
         while True:
             end = self._buffer.find(b"\n")
             if end < 0:
-                if len(self._buffer) > _MAX_REPLY:
-                    self._fail(WireLost("reply line too long"))
+                if len(self._buffer) > MAX_LINE:
+                    self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
+                return
+            if end >= MAX_LINE:
+                self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
                 return
             line = bytes(self._buffer[: end + 1]).rstrip(b"\r\n")
             del self._buffer[: end + 1]
@@ -76,19 +137,33 @@ class Wire(asyncio.Protocol):
                 self._fail(WireLost(f"malformed reply {line[:40]!r}"))
                 return
             self._lines.append(line[4:].decode("utf-8", "replace"))
+            self._reply_bytes += len(line)
             if line[3:4] != b"-":
                 self._replies.append(Reply(code, "\n".join(self._lines)))
                 self._lines = []
+                self._reply_bytes = 0
                 self._wake()
+            elif len(self._lines) > MAX_REPLY_LINES or self._reply_bytes > MAX_REPLY_BYTES:
+                self._fail(
+                    WireLost(
+                        f"reply longer than {MAX_REPLY_LINES} lines or {MAX_REPLY_BYTES} octets"
+                    )
+                )
+                return
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = exc or WireLost("connection closed by the server")
+        if self._lost is None:
+            text = str(exc) if exc else "connection closed by the server"
+            self._lost = WireLost(text or type(exc).__name__, reset=_is_reset(exc))
         self._wake()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
 
     def eof_received(self) -> bool:
-        self._lost = WireLost("connection closed by the server")
+        if self._lost is None:
+            # The transport still holds what it could not send yet; once it closes, it
+            # forgets, so this is the moment to tell whether our last bytes left.
+            self._lost = WireLost("connection closed by the server", unsent=self.unsent())
         self._wake()
         return False
 
@@ -106,37 +181,67 @@ class Wire(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: WireLost) -> None:
         self._lost = exc
+        self._buffer.clear()
+        self._lines = []
         self._transport.abort()
         self._wake()
+
+    def _end(self, timeout: float | None, *, cut: bool = True) -> float | None:
+        """The loop time a wait of *timeout* seconds ends, cut to the deadline if *cut*."""
+        end = None if timeout is None else self._loop.time() + timeout
+        if cut and self.deadline is not None:
+            end = self.deadline if end is None else min(end, self.deadline)
+        return end
 
     def write(self, data: bytes) -> None:
         """Queue *data* for sending."""
         if not self.is_open:
-            raise WireLost(str(self._lost or "connection closed"))
+            raise self._lost.again() if self._lost else WireLost("connection closed")
         self._transport.write(data)
 
-    async def write_large(self, data: bytes) -> None:
+    async def write_large(self, data: bytes, timeout: float | None) -> None:
         """Send *data* in slices, waiting while the transport's buffer is full, so that a
-        large message is not copied whole into the transport's buffer."""
+        large message is not copied whole into the transport's buffer. A relay that stops
+        reading for *timeout* seconds (or past the deadline) raises WireTimeout."""
         view = memoryview(data)
         for start in range(0, len(view), _WRITE_SLICE):
             self.write(view[start : start + _WRITE_SLICE])  # type: ignore[arg-type]
-            if self._writable is not None and not self._writable.done():
-                await self._writable
+            writable = self._writable
+            if writable is not None and not writable.done():
+                await self._wait(writable, self._end(timeout), "the relay stopped reading")
         if not self.is_open:
-            raise WireLost(str(self._lost or "connection closed"))
+            raise self._lost.again() if self._lost else WireLost("connection closed")
 
-    async def read(self, timeout: float | None) -> Reply:
-        """The next reply, in order. Raises WireLost or WireTimeout."""
+    async def _wait(self, future: asyncio.Future[None], end: float | None, what: str) -> None:
+        if end is None:
+            await future
+            return
+        left = end - self._loop.time()
+        if left <= 0:
+            raise WireTimeout(f"timed out: {what}")
+        try:
+            await asyncio.wait_for(asyncio.shield(future), left)
+        except asyncio.TimeoutError:
+            raise WireTimeout(f"timed out: {what}") from None
+
+    async def read(self, timeout: float | None, *, cut: bool = True) -> Reply:
+        """The next reply, in order, within *timeout* seconds in all (cut to the deadline
+        unless *cut* is false), however the bytes trickle in. Raises WireLost or WireTimeout.
+        """
+        if self._replies:
+            return self._replies.popleft()
+        end = self._end(timeout, cut=cut)
         while not self._replies:
             if self._lost is not None:
-                raise WireLost(str(self._lost) or type(self._lost).__name__)
+                raise self._lost.again()
             waiter = self._waiter = self._loop.create_future()
             # A timer on the waiter rather than asyncio.wait_for: this runs a few times per
-            # message, and wait_for's extra task costs more than the rest of the read.
-            timer = self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+            # message, and wait_for's extra task costs more than the rest of the read. The
+            # timer is set for the read's end, not per wake-up, so trickled bytes do not
+            # extend it.
+            timer = self._loop.call_at(end, _expire, waiter) if end is not None else None
             try:
                 await waiter
             finally:

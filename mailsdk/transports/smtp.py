@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import os
 import re
 import socket
@@ -228,13 +229,16 @@ class SMTPTransport(Transport):
             self._owner = owner
         return self._slots
 
-    async def _checkout(self, timeout: float) -> tuple[_Connection, bool]:
+    async def _checkout(
+        self, timeout: float, outgoing: OutgoingMessage
+    ) -> tuple[_Connection, bool]:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
             if not conn.wire.is_open or now - conn.last_used > self.idle_timeout:
                 await self._discard(conn, polite=True)
                 continue
+            conn.wire.deadline = _loop_deadline(outgoing)
             if now - conn.last_used > self.noop_after:
                 try:
                     reply = await conn.wire.command(b"NOOP", min(timeout, 10.0))
@@ -244,10 +248,16 @@ class SMTPTransport(Transport):
                     await self._discard(conn)
                     continue
             return conn, True
-        return await self._open(timeout), False
+        return await self._open_for(timeout, outgoing), False
+
+    async def _open_for(self, timeout: float, outgoing: OutgoingMessage) -> _Connection:
+        conn = await self._open(timeout, _budget(outgoing))
+        conn.wire.deadline = _loop_deadline(outgoing)
+        return conn
 
     def _checkin(self, conn: _Connection) -> None:
         conn.last_used = time.monotonic()
+        conn.wire.deadline = None
         if conn.wire.is_open and conn.sent < self.max_messages:
             self._idle.append(conn)
         else:
@@ -281,14 +291,14 @@ class SMTPTransport(Transport):
         code: int | None = None,
         reply: str | None = None,
     ) -> NoReturn:
-        enhanced, server_text = split_enhanced_code(reply) if reply is not None else (None, None)
-        raise cls(text, relay=self.name, code=code, enhanced_code=enhanced, server_text=server_text)
+        raise self._error(cls, text, code=code, reply=reply)
 
-    def _fail_reply(self, exc: aiosmtplib.SMTPResponseException, phase: SMTPPhase) -> NoReturn:
-        cls = classify_smtp_reply(exc.code, phase)
-        self._fail(cls, f"{phase} refused", code=exc.code, reply=exc.message)
+    async def _open(self, timeout: float, budget: float | None = None) -> _Connection:
+        """A new authenticated session; every failure of it is one of our errors.
 
-    async def _open(self, timeout: float) -> _Connection:
+        *budget* (the send's time left) bounds the whole handshake, however slowly the relay
+        answers; *timeout* bounds each of its steps.
+        """
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -298,30 +308,115 @@ class SMTPTransport(Transport):
             timeout=timeout,
             local_hostname=self.local_hostname or _default_local_hostname(),
         )
+        step = _Step()
+        failure: MailError | None = None
         try:
-            await self._handshake(smtp)
+            await asyncio.wait_for(self._handshake(smtp, step), budget)
             transport = smtp.transport
             if transport is None:
-                self._fail(TransientError, "connection lost during the handshake")
+                raise aiosmtplib.SMTPServerDisconnected("connection lost during the handshake")
             wire = Wire(cast(asyncio.Transport, transport))
-        except BaseException:
+        except asyncio.CancelledError:
             smtp.close()
             raise
+        except Exception as exc:  # every failure of the handshake becomes one of ours
+            smtp.close()
+            failure = self._handshake_error(exc, step.phase, deadline=budget is not None)
+        if failure is not None:
+            # Raised outside the except block, so no aiosmtplib frame (whose locals hold the
+            # password or token during AUTH) stays reachable from the error.
+            raise failure
         self.connections_opened += 1
         return _Connection(wire, dict(smtp.esmtp_extensions), timeout=timeout)
 
-    async def _handshake(self, smtp: aiosmtplib.SMTP) -> None:
-        try:
-            await smtp.connect()
-        except aiosmtplib.SMTPConnectResponseError as exc:
-            self._fail_reply(exc, "greeting")
-        except aiosmtplib.SMTPConnectTimeoutError:
+    def _error(
+        self,
+        cls: type[MailError],
+        text: str,
+        *,
+        code: int | None = None,
+        reply: str | None = None,
+    ) -> MailError:
+        enhanced, server_text = split_enhanced_code(reply) if reply is not None else (None, None)
+        return cls(
+            text, relay=self.name, code=code, enhanced_code=enhanced, server_text=server_text
+        )
+
+    def _handshake_error(
+        self, exc: Exception, phase: _HandshakePhase, *, deadline: bool
+    ) -> MailError:
+        """Our error for *exc*, raised by the handshake during *phase*, with a chain that
+        holds no frame: only a copy of the cause's type and text."""
+        error = self._classify_handshake(exc, phase, deadline=deadline)
+        if error is not exc:
+            error.__cause__ = _Cause(f"{type(exc).__name__}: {exc}")
+        error.__context__ = None
+        error.__traceback__ = None
+        return error
+
+    def _classify_handshake(
+        self, exc: Exception, phase: _HandshakePhase, *, deadline: bool
+    ) -> MailError:
+        if isinstance(exc, MailError):
+            return exc
+        where = _PHASE_TEXT[phase]
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 0:
+            smtp_phase = _SMTP_PHASE[phase]
+            cls = classify_smtp_reply(exc.code, smtp_phase)
+            if phase == "auth":
+                # The server's text is kept; aiosmtplib never puts the credentials in it.
+                text = f"AUTH failed for user {self.username!r}"
+            else:
+                text = f"{where} refused"
+            return self._error(cls, text, code=exc.code, reply=exc.message)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            # aiosmtplib's code -1: a reply that is not SMTP, or longer than it accepts.
+            return self._error(
+                TransientError, f"the relay broke the protocol during {where}: {exc.message}"
+            )
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not isinstance(
+            exc, aiosmtplib.SMTPException
+        ):
+            # Only asyncio.wait_for's own timeout gets here: the send's deadline.
+            what = "the send's deadline" if deadline else "a timeout"
+            return self._error(TransientError, f"{what} passed during {where}")
+        if isinstance(exc, aiosmtplib.SMTPTimeoutError):
             hint = ""
-            if self.tls != "implicit" and self.port == 465:
-                hint = "; port 465 expects implicit TLS: use smtps:// (tls=implicit)"
-            self._fail(TransientError, f"timed out connecting or waiting for the greeting{hint}")
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
-            self._raise_connect_error(exc)
+            if phase == "connect" and self.tls != "implicit":
+                hint = (
+                    "; if this port expects TLS from the first byte (implicit TLS, as 465 "
+                    "usually does), use smtps:// (tls=implicit)"
+                )
+            what = "connecting or waiting for the greeting" if phase == "connect" else f"in {where}"
+            return self._error(TransientError, f"timed out {what}{hint}")
+        ssl_error = _ssl_cause(exc)
+        if ssl_error is not None:
+            return self._tls_error(ssl_error)
+        if isinstance(exc, (aiosmtplib.SMTPConnectError, OSError)) and phase == "connect":
+            return self._error(TransientError, f"cannot connect: {exc}")
+        if isinstance(exc, (aiosmtplib.SMTPException, OSError, EOFError)):
+            return self._error(TransientError, f"connection lost during {where}: {exc}")
+        return self._error(
+            TransientError,
+            f"the relay broke the protocol during {where}: {type(exc).__name__}: {exc}",
+        )
+
+    def _tls_error(self, cause: ssl.SSLError) -> MailError:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return self._error(
+                RelayError,
+                f"TLS certificate verification failed: {cause.verify_message}; "
+                "pass ca_file= to trust a private CA",
+            )
+        reason = cause.reason or str(cause)
+        hint = ""
+        if self.tls == "implicit":
+            hint = "; the relay may speak plain SMTP on this port: use smtp:// (STARTTLS)"
+        return self._error(RelayError, f"TLS handshake failed: {reason}{hint}")
+
+    async def _handshake(self, smtp: aiosmtplib.SMTP, step: _Step) -> None:
+        await smtp.connect()
+        step.phase = "ehlo"
         await self._ehlo(smtp)
         if self.tls == "starttls":
             if not smtp.supports_extension("starttls"):
@@ -330,43 +425,20 @@ class SMTPTransport(Transport):
                     "relay does not offer STARTTLS; nothing was sent. Use tls=none only for a "
                     "trusted local relay",
                 )
-            try:
-                await smtp.starttls(tls_context=self._tls_context)
-            except aiosmtplib.SMTPResponseException as exc:
-                self._fail_reply(exc, "starttls")
-            except (aiosmtplib.SMTPException, OSError) as exc:
-                self._raise_connect_error(exc)
+            step.phase = "starttls"
+            await smtp.starttls(tls_context=self._tls_context)
+            step.phase = "ehlo_tls"
             await self._ehlo(smtp)
+        step.phase = "auth"
         await self._authenticate(smtp)
-
-    def _raise_connect_error(self, exc: BaseException) -> NoReturn:
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ssl.SSLError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            self._fail(
-                RelayError,
-                f"TLS certificate verification failed: {cause.verify_message}; "
-                "pass ca_file= to trust a private CA",
-            )
-        if isinstance(cause, ssl.SSLError):
-            reason = cause.reason or str(cause)
-            hint = ""
-            if reason == "WRONG_VERSION_NUMBER":
-                hint = "; the relay answered in plain text: use smtp:// (STARTTLS) on this port"
-            self._fail(RelayError, f"TLS handshake failed: {reason}{hint}")
-        self._fail(TransientError, f"cannot connect: {exc}")
 
     async def _ehlo(self, smtp: aiosmtplib.SMTP) -> None:
         try:
             await smtp.ehlo()
-        except aiosmtplib.SMTPHeloError:
-            try:
-                await smtp.helo()
-            except aiosmtplib.SMTPResponseException as exc:
-                self._fail_reply(exc, "ehlo")
-        except aiosmtplib.SMTPResponseException as exc:
-            self._fail_reply(exc, "ehlo")
+        except aiosmtplib.SMTPHeloError as exc:
+            if exc.code < 0:
+                raise
+            await smtp.helo()
 
     async def _authenticate(self, smtp: aiosmtplib.SMTP) -> None:
         if self._password is None and self._oauth_token is None:
@@ -388,26 +460,16 @@ class SMTPTransport(Transport):
                 RelayError,
                 f"relay does not offer AUTH {mechanism.upper()} (offers {', '.join(offered)})",
             )
-        try:
-            if mechanism == "xoauth2":
-                token = await self._current_token()
-                await smtp.auth_xoauth2(self.username, token)
-            elif mechanism == "login":
-                assert self._password is not None
-                await smtp.auth_login(self.username, self._password.get_secret_value())
-            else:
-                assert self._password is not None
-                await smtp.auth_plain(self.username, self._password.get_secret_value())
-        except aiosmtplib.SMTPResponseException as exc:
-            # The server's text is kept; aiosmtplib never puts the credentials in it.
-            self._fail(
-                classify_smtp_reply(exc.code, "auth"),
-                f"AUTH {mechanism.upper()} failed for user {self.username!r}",
-                code=exc.code,
-                reply=exc.message,
-            )
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            self._fail(TransientError, f"connection lost during AUTH: {type(exc).__name__}")
+        # The secret is passed straight through, never bound to a local name of ours, so no
+        # frame of this module holds it.
+        if mechanism == "xoauth2":
+            await smtp.auth_xoauth2(self.username, await self._current_token())
+        elif mechanism == "login":
+            assert self._password is not None
+            await smtp.auth_login(self.username, self._password.get_secret_value())
+        else:
+            assert self._password is not None
+            await smtp.auth_plain(self.username, self._password.get_secret_value())
 
     async def _current_token(self) -> str:
         source = self._oauth_token
@@ -436,11 +498,16 @@ class SMTPTransport(Transport):
         size = outgoing.size  # render before taking a connection: bad input costs no I/O
         start = time.perf_counter()
         slots = self._pool_slots()
-        async with slots:
+        try:
+            # Waiting for a free connection counts against the send's deadline too.
+            await asyncio.wait_for(slots.acquire(), _budget(outgoing))
+        except asyncio.TimeoutError:
+            self._fail(TransientError, "the send's deadline passed waiting for a connection")
+        try:
             timeout = outgoing.time_left(self.timeout)
             if timeout <= 0:
                 self._fail(TransientError, "the send's deadline passed before this relay")
-            conn, reused = await self._checkout(timeout)
+            conn, reused = await self._checkout(timeout, outgoing)
             conn.timeout = timeout
             try:
                 try:
@@ -451,7 +518,7 @@ class SMTPTransport(Transport):
                     if not reused:
                         raise
                     await self._discard(conn)
-                    conn = await self._open(timeout)
+                    conn = await self._open_for(timeout, outgoing)
                     outcome = await self._transaction(conn, outgoing, size)
             except _StaleConnection as stale:
                 await self._discard(conn)
@@ -468,6 +535,8 @@ class SMTPTransport(Transport):
                 raise
             conn.sent += 1
             self._checkin(conn)
+        finally:
+            slots.release()
         code, text = outcome.reply or (250, "")
         enhanced, server_text = split_enhanced_code(text)
         match = _QUEUE_ID.search(server_text)
@@ -640,22 +709,37 @@ class SMTPTransport(Transport):
                 # Streamed: a large attachment is encoded slice by slice as the relay takes it.
                 stuff = outgoing.needs_dot_stuffing
                 for chunk in outgoing.chunks():
-                    await conn.wire.write_large(_dot_stuffed(chunk) if stuff else chunk)
+                    chunk = _dot_stuffed(chunk) if stuff else chunk
+                    await conn.wire.write_large(chunk, conn.timeout)
                 await outgoing.handing_over()
                 conn.wire.write(b".\r\n")
-        except WireLost as exc:
+        except (WireLost, WireTimeout) as exc:
             conn.wire.close()
             self._fail(TransientError, f"connection lost while sending the message: {exc}")
         # A connection lost *now*, after the final dot and before the reply, may have
-        # delivered the message: that is DeliveryUnknown, never a plain transient error.
+        # delivered the message: that is DeliveryUnknown, unless the relay cannot have read
+        # the final dot (it reset the connection with our bytes unread, or they never left
+        # this process), in which case nothing was delivered.
         try:
             reply = await conn.wire.read(self.data_timeout)
-        except (WireLost, WireTimeout) as exc:
+        except WireLost as exc:
             conn.wire.close()
+            if exc.unread:
+                self._fail(
+                    TransientError,
+                    f"the relay closed the connection before reading the end of the message "
+                    f"({exc}); it was not delivered",
+                )
             self._fail(
                 DeliveryUnknown,
                 f"connection lost after the message was sent and before the relay replied "
                 f"({exc}); it may have been delivered",
+            )
+        except WireTimeout as exc:
+            conn.wire.close()
+            self._fail(
+                DeliveryUnknown,
+                f"no reply after the message was sent ({exc}); it may have been delivered",
             )
         if reply.code != 250:
             self._fail_code(reply, "data_end", "message refused after DATA")
@@ -679,3 +763,54 @@ class _StaleConnection(Exception):
     def __init__(self, text: str, reply: Reply | None = None) -> None:
         super().__init__(text)
         self.reply = reply
+
+
+_HandshakePhase = Literal["connect", "ehlo", "starttls", "ehlo_tls", "auth"]
+
+_PHASE_TEXT: dict[_HandshakePhase, str] = {
+    "connect": "connect and greeting",
+    "ehlo": "EHLO",
+    "starttls": "STARTTLS",
+    "ehlo_tls": "EHLO after STARTTLS",
+    "auth": "AUTH",
+}
+
+
+_SMTP_PHASE: dict[_HandshakePhase, SMTPPhase] = {
+    "connect": "greeting",
+    "ehlo": "ehlo",
+    "starttls": "starttls",
+    "ehlo_tls": "ehlo",
+    "auth": "auth",
+}
+
+
+@dataclass
+class _Step:
+    """Where the handshake is, so that a failure can say (and be classified by) its phase."""
+
+    phase: _HandshakePhase = "connect"
+
+
+class _Cause(Exception):
+    """The type and text of a failure from below our boundary, without its frames."""
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and not isinstance(cause, ssl.SSLError) and seen < 10:
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return cause if isinstance(cause, ssl.SSLError) else None
+
+
+def _budget(outgoing: OutgoingMessage) -> float | None:
+    """Seconds left before the send's deadline, or None without one."""
+    return None if outgoing.deadline is None else outgoing.time_left(math.inf)
+
+
+def _loop_deadline(outgoing: OutgoingMessage) -> float | None:
+    """The send's deadline on the running loop's clock."""
+    left = _budget(outgoing)
+    return None if left is None else asyncio.get_running_loop().time() + left
