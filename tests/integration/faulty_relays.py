@@ -1,0 +1,168 @@
+"""Relays that misbehave on purpose, for fault-injection tests.
+
+Each is a real server on a free loopback port: raw asyncio servers that speak just enough SMTP
+to reach the fault, a blocking-socket server that closes with our bytes unread (so the kernel
+resets the connection), and aiosmtpd with a hook that breaks EHLO after STARTTLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import trustme
+from aiosmtpd.controller import Controller
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+EHLO_PLAIN = [b"250-faulty.test", b"250-PIPELINING", b"250 8BITMIME"]
+
+
+@contextlib.asynccontextmanager
+async def scripted_relay(script: Script) -> AsyncIterator[int]:
+    """Serve *script* for each connection on a free loopback port; yield the port."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await script(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(run, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        server.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def reply(writer: asyncio.StreamWriter, *lines: bytes) -> None:
+    """Write reply lines (CRLF added)."""
+    writer.write(b"".join(line + b"\r\n" for line in lines))
+    await writer.drain()
+
+
+async def plain_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Greeting and EHLO of a relay without TLS or AUTH."""
+    await reply(writer, b"220 faulty.test ESMTP")
+    line = await reader.readline()
+    assert line.upper().startswith((b"EHLO", b"HELO")), line
+    await reply(writer, *EHLO_PLAIN)
+
+
+class ResettingRelay:
+    """A plain-text relay that, after answering DATA with 354, waits until the whole message
+    (final dot included) sits unread in its socket buffer, then closes: the kernel answers
+    with a TCP reset, as it does for a relay that dies in the middle of DATA."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self.port: int = self._listener.getsockname()[1]
+        self._listener.settimeout(0.05)
+        self._stopped = threading.Event()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ResettingRelay:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn:
+                with contextlib.suppress(OSError):
+                    self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        conn.sendall(b"220 faulty.test ESMTP\r\n")
+        buffer = b""
+        while True:
+            while b"\n" not in buffer:
+                more = conn.recv(4096)
+                if not more:
+                    return
+                buffer += more
+            line, buffer = buffer.split(b"\n", 1)
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                conn.sendall(b"250-faulty.test\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                break
+            else:
+                conn.sendall(b"250 OK\r\n")
+        assert not buffer  # without PIPELINING nothing follows DATA before our 354
+        conn.sendall(b"354 go ahead\r\n")
+        # Wait until the whole message, final dot included, sits unread in the kernel's
+        # buffer; closing now makes the kernel reset the connection (RFC 1122 4.2.2.13).
+        while True:
+            unread = conn.recv(1 << 20, socket.MSG_PEEK)
+            if not unread or b"\r\n.\r\n" in unread:
+                return
+            threading.Event().wait(0.01)
+
+
+@contextlib.contextmanager
+def ehlo_breaking_relay(mode: str) -> Iterator[tuple[int, str]]:
+    """An aiosmtpd relay offering STARTTLS whose EHLO after STARTTLS *mode*: "close"s the
+    connection or "stall"s. Yields (port, ca_file)."""
+    import tempfile
+    from pathlib import Path
+
+    from aiosmtpd.smtp import SMTP as SMTPServer
+
+    class Handler:
+        async def handle_EHLO(
+            self, server: SMTPServer, session: Any, envelope: Any, hostname: str, responses: Any
+        ) -> Any:
+            if session.ssl is not None:
+                if mode == "close":
+                    server.transport.close()
+                else:
+                    await asyncio.sleep(3600)
+            return responses
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    with tempfile.TemporaryDirectory() as tmp:
+        ca_file = str(Path(tmp) / "ca.pem")
+        ca.cert_pem.write_to_path(ca_file)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        controller = Controller(
+            Handler(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+        )
+        controller.start()
+        try:
+            yield port, ca_file
+        finally:
+            controller.stop()
