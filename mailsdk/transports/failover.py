@@ -75,6 +75,10 @@ def _outcome_of(error: MailError) -> Outcome:
     return "permanent"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _is_temporary(code: int) -> bool:
     return 400 <= code < 500
 
@@ -90,10 +94,13 @@ class _SendState:
     deferred: dict[str, tuple[int, str]] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[MailError] = field(default_factory=list)
+    results: list[SendResult] = field(default_factory=list)
+    unknown: DeliveryUnknown | None = None
     relay: str | None = None
     provider_id: str | None = None
 
     def record_result(self, result: SendResult) -> None:
+        self.results.append(result)
         self.attempts.extend(result.attempts)
         self.accepted.extend(result.accepted)
         self.relay = self.relay or result.relay
@@ -189,8 +196,12 @@ class FailoverTransport(Transport):
             # A nested failover keeps the outer, nearer deadline.
             outgoing.deadline = min(outgoing.deadline or ours, ours)
         state = _SendState(outgoing=outgoing, pending=outgoing)
+        order = self._order()
         previous: Transport | None = None
-        for index in self._order():
+        position = 0
+        while position < len(order):
+            index = order[position]
+            position += 1
             relay = self.transports[index]
             if previous is not None:
                 reason = type(state.errors[-1]).__name__ if state.errors else "deferred"
@@ -204,12 +215,16 @@ class FailoverTransport(Transport):
             except RecipientsRefused as exc:
                 state.errors.append(exc)  # refusals were sorted when the attempt failed
             except DeliveryUnknown as exc:
-                if self.retry.on_unknown == "retry":  # at-least-once: move on to the next relay
-                    state.errors.append(exc)
-                    continue
-                exc.attempts = list(state.attempts)
-                await self._emit(Failed(outgoing.message_id, exc))
-                raise
+                state.errors.append(exc)
+                if self.retry.on_unknown == "fail" or state.unknown is not None:
+                    state.unknown = exc
+                    break  # at most once more in total: a second unknown ends the send
+                # At-least-once: the message goes once more, to the *next* relay (the first
+                # again after the last; the same one when there is only one), never back to
+                # the relay that lost the reply right away.
+                state.unknown = exc
+                if position == len(order):
+                    order.append(order[0] if order[0] != index or len(order) == 1 else order[1])
             except MessageError as exc:
                 if exc.relay is None:  # bad input: no relay will take it
                     exc.attempts = list(state.attempts)
@@ -225,26 +240,43 @@ class FailoverTransport(Transport):
         return await self._finish(state)
 
     async def _finish(self, state: _SendState) -> SendResult:
+        """The one place a send's result (or its error) is made from what the attempts did."""
         outgoing = state.outgoing
         refused = {**state.refused, **state.deferred}
         if state.accepted:
-            result = SendResult(
-                message_id=outgoing.message_id,
-                relay=state.relay or self.name,
-                accepted=state.accepted,
-                refused=refused,
-                provider_id=state.provider_id,
-                attempts=state.attempts,
-            )
+            only = state.results[0] if len(state.results) == 1 else None
+            if only is not None and only.attempts == state.attempts and not state.refused:
+                result = only  # one attempt did it all: its result is the answer
+            else:
+                result = SendResult(
+                    message_id=outgoing.message_id,
+                    relay=state.relay or self.name,
+                    accepted=state.accepted,
+                    refused=refused,
+                    provider_id=state.provider_id,
+                    attempts=state.attempts,
+                )
             await self._emit(Delivered(outgoing.message_id, result))
             return result
         error: MailError
-        if refused and not state.pending.envelope.rcpt_to and not state.deferred:
+        content_errors = [e for e in state.errors if isinstance(e, MessageError)]
+        if state.unknown is not None:
+            # The message may have arrived: saying it failed would invite a resend.
+            error = state.unknown
+        elif refused and not state.pending.envelope.rcpt_to and not state.deferred:
             error = RecipientsRefused(refused, relay=state.relay)
+        elif content_errors and len(content_errors) == len(state.errors):
+            # Every relay refused the message for what it is (it needs SMTPUTF8 and none
+            # offers it): the caller's error, not a delivery failure to retry later.
+            error = MessageError(
+                f"no relay can take {outgoing.message_id}: {content_errors[-1].message}"
+            )
+            error.__cause__ = content_errors[-1]
         else:
             error = DeliveryFailed(
                 f"no relay delivered {outgoing.message_id} "
-                f"({len(state.attempts)} attempts on {len(self.transports)} relays)",
+                f"({_count(len(state.attempts), 'attempt')} on "
+                f"{_count(len(self.transports), 'relay')})",
                 state.attempts,
                 state.errors,
             )
@@ -256,7 +288,10 @@ class FailoverTransport(Transport):
         raise error
 
     async def _try_relay(self, relay: Transport, state: _SendState) -> None:
+        """Up to ``RetryPolicy.attempts`` tries on *relay*; every wait between two tries is
+        tenacity's (backoff, Retry-After, the deadline), logged and emitted in one place."""
         policy = self.retry
+        outgoing = state.outgoing
         retry_after: list[float | None] = [None]
 
         def retryable(exc: BaseException) -> bool:
@@ -266,30 +301,11 @@ class FailoverTransport(Transport):
                 # Only the deferred (4xx) ones are still pending; retry them alone.
                 return any(_is_temporary(code) for code, _ in exc.refused.values())
             if isinstance(exc, DeliveryUnknown):
-                return policy.on_unknown == "retry"
+                return False  # never back to the relay that lost the reply (see send)
             if isinstance(exc, TransientError):
                 retry_after[0] = exc.retry_after
                 return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
             return False
-
-        # The first try runs outside tenacity, so the common case (it delivers) costs
-        # nothing extra; the retries, with their waits and stop rules, are tenacity's.
-        try:
-            await self._attempt(relay, state, 1)
-            return
-        except MailError as exc:
-            if policy.attempts == 1 or not retryable(exc):
-                raise
-            first_failure = exc
-        outgoing = state.outgoing
-
-        async def pause(failures: int) -> None:
-            delay = policy.delay_for(failures, retry_after[0])
-            if outgoing.time_left(float("inf")) <= delay:
-                raise first_failure  # the deadline would pass while waiting
-            log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
-            await self._emit(Retrying(outgoing.message_id, relay.name, failures, delay))
-            await self._sleep(delay)
 
         class _OutOfTime(stop_base):
             """Stop when the send's deadline would pass during the next wait."""
@@ -298,15 +314,13 @@ class FailoverTransport(Transport):
                 return outgoing.time_left(float("inf")) <= (rs.upcoming_sleep or 0.0)
 
         async def before_sleep(rs: RetryCallState) -> None:
-            number = rs.attempt_number + 1  # tenacity counts from the second try
             delay = rs.upcoming_sleep
             log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
-            await self._emit(Retrying(outgoing.message_id, relay.name, number, delay))
+            await self._emit(Retrying(outgoing.message_id, relay.name, rs.attempt_number, delay))
 
-        await pause(1)
         retrying = AsyncRetrying(
-            stop=stop_any(stop_after_attempt(policy.attempts - 1), _OutOfTime()),
-            wait=lambda rs: policy.delay_for(rs.attempt_number + 1, retry_after[0]),
+            stop=stop_any(stop_after_attempt(policy.attempts), _OutOfTime()),
+            wait=lambda rs: policy.delay_for(rs.attempt_number, retry_after[0]),
             retry=retry_if_exception(retryable),
             sleep=self._sleep,
             before_sleep=before_sleep,
@@ -314,7 +328,7 @@ class FailoverTransport(Transport):
         )
         async for attempt in retrying:
             with attempt:
-                await self._attempt(relay, state, attempt.retry_state.attempt_number + 1)
+                await self._attempt(relay, state, attempt.retry_state.attempt_number)
 
     async def _attempt(self, relay: Transport, state: _SendState, number: int) -> None:
         pending = state.pending

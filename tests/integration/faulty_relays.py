@@ -34,7 +34,9 @@ async def scripted_relay(script: Script) -> AsyncIterator[int]:
         tasks.add(task)  # type: ignore[arg-type]
         try:
             await script(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            # Ending normally when cancelled at shutdown: asyncio's stream server logs an
+            # error for a handler task that ends cancelled.
             pass
         finally:
             writer.close()

@@ -13,6 +13,7 @@ from mailsdk import (
     DeliveryFailed,
     DeliveryUnknown,
     Message,
+    MessageError,
     RecipientsRefused,
 )
 from mailsdk.devserver import LocalRelay
@@ -178,13 +179,47 @@ async def test_lost_after_final_dot_is_resent_when_at_least_once(
 ) -> None:
     primary = relay_factory()
     primary.drop_after_data = True
-    transport = failover([url(primary), url(healthy)], fake_time, on_unknown="retry", attempts=2)
+    transport = failover([url(primary), url(healthy)], fake_time, on_unknown="retry", attempts=3)
     result = await send(transport)
-    assert [a.outcome for a in result.attempts] == ["unknown", "unknown", "delivered"]
-    assert len(primary.messages) == 2
+    # Once more, to the next relay: never back to the one that lost the reply.
+    assert [a.outcome for a in result.attempts] == ["unknown", "delivered"]
+    assert len(primary.messages) == 1
     assert len(healthy.messages) == 1
     first, last = primary.messages[0].data, healthy.messages[0].data
     assert first == last  # the same bytes, so receivers can de-duplicate on Message-ID
+
+
+@pytest.mark.parametrize("relays", [1, 2, 3])
+async def test_at_least_once_sends_at_most_one_more_copy(
+    relay_factory: Callable[..., LocalRelay], fake_time: FakeTime, relays: int
+) -> None:
+    dropping = [relay_factory() for _ in range(relays)]
+    for relay in dropping:
+        relay.drop_after_data = True
+    transport = failover([url(r) for r in dropping], fake_time, on_unknown="retry", attempts=3)
+    with pytest.raises(DeliveryUnknown) as info:
+        await send(transport)
+    assert sum(len(r.messages) for r in dropping) == 2
+    assert [a.outcome for a in info.value.attempts] == ["unknown", "unknown"]
+    if relays > 1:  # the second copy went to the next relay
+        assert [len(r.messages) for r in dropping[:2]] == [1, 1]
+
+
+async def test_at_least_once_after_a_later_failure_still_reports_unknown(
+    relay_factory: Callable[..., LocalRelay], blackhole: int, fake_time: FakeTime
+) -> None:
+    primary = relay_factory()
+    primary.drop_after_data = True
+    transport = failover(
+        [url(primary), f"smtp://127.0.0.1:{blackhole}?tls=none&timeout=0.2"],
+        fake_time,
+        on_unknown="retry",
+        attempts=2,
+    )
+    # The first copy may have arrived: "failed" would invite the caller to send it again.
+    with pytest.raises(DeliveryUnknown):
+        await send(transport)
+    assert len(primary.messages) == 1
 
 
 async def test_primary_timing_out_respects_the_deadline(
@@ -295,3 +330,33 @@ async def test_failed_event_and_async_callback(fake_time: FakeTime) -> None:
     with pytest.raises(DeliveryFailed):
         await send(transport)
     assert isinstance(seen[-1], Failed)
+
+
+async def test_a_message_no_relay_can_take_is_the_callers_error(
+    relay_factory: Callable[..., LocalRelay], fake_time: FakeTime
+) -> None:
+    ascii_only = [relay_factory(smtputf8=False) for _ in range(2)]
+    transport = failover([url(r) for r in ascii_only], fake_time)
+    with pytest.raises(MessageError, match="SMTPUTF8") as info:
+        await send(transport, message(["josé@example.com"]))
+    assert not isinstance(info.value, DeliveryFailed)
+    assert len(info.value.attempts) == 2  # each relay was asked once, none retried
+    assert all(r.messages == [] for r in ascii_only)
+
+
+async def test_a_relay_offering_smtputf8_takes_what_another_cannot(
+    relay_factory: Callable[..., LocalRelay], healthy: LocalRelay, fake_time: FakeTime
+) -> None:
+    transport = failover([url(relay_factory(smtputf8=False)), url(healthy)], fake_time)
+    result = await send(transport, message(["josé@example.com"]))
+    assert result.accepted == ["josé@example.com"]
+
+
+async def test_smtputf8_refusal_next_to_a_relay_that_was_down_is_a_delivery_failure(
+    relay_factory: Callable[..., LocalRelay], blackhole: int, fake_time: FakeTime
+) -> None:
+    # The relay that was down might take it later: that is not the caller's error.
+    down = f"smtp://127.0.0.1:{blackhole}?tls=none&timeout=0.2"
+    transport = failover([url(relay_factory(smtputf8=False)), down], fake_time, attempts=1)
+    with pytest.raises(DeliveryFailed):
+        await send(transport, message(["josé@example.com"]))
