@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import socket
 import ssl
@@ -120,17 +121,26 @@ class _Handler:
         return f"250 2.0.0 OK queued as {self.relay.received:06d}"
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
-        if len(args) < 2:
-            return AuthResult(success=False)
-        try:
-            decoded = base64.b64decode(args[1], validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return AuthResult(success=False)
-        fields = dict(part.split("=", 1) for part in decoded.split("\x01") if "=" in part)
-        user = fields.get("user", "")
-        token = fields.get("auth", "").removeprefix("Bearer ")
-        ok = self.relay._check(user, token)
-        return AuthResult(success=ok, auth_data=LoginPassword(user.encode(), b""))
+        """XOAUTH2 as Google and Microsoft answer it: a bad token gets a 334 carrying a
+        base64 JSON error, and after the client's empty line, 535."""
+        user, token = _xoauth2_fields(args[1]) if len(args) >= 2 else ("", "")
+        if user and self.relay._check(user, token):
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        error = {"status": "401", "schemes": "Bearer", "scope": "https://mail.google.com/"}
+        await server.challenge_auth(json.dumps(error))
+        # handled=False: aiosmtpd sends the 535 (its default for success=False is to send
+        # nothing, which leaves the client waiting out its timeout).
+        return AuthResult(success=False, handled=False)
+
+
+def _xoauth2_fields(blob: str) -> tuple[str, str]:
+    """The user and bearer token of an XOAUTH2 initial response, or empty strings."""
+    try:
+        decoded = base64.b64decode(blob, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    fields = dict(part.split("=", 1) for part in decoded.split("\x01") if "=" in part)
+    return fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
 
 
 class LocalRelay:

@@ -14,13 +14,15 @@ import concurrent.futures
 import logging
 import os
 import threading
+import warnings
 import weakref
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from mailsdk.config import ConfigurationError, transports_from_urls
-from mailsdk.errors import MailError
+from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import HandoverHook, OutgoingMessage
@@ -95,10 +97,29 @@ def _configured_from_env(
     return transports, options
 
 
-def _as_message(message: Message | Mapping[str, Any]) -> Message:
+def _as_message(message: object) -> Message:
+    """*message* as a Message; anything else is a MessageError naming what it was."""
     if isinstance(message, Message):
         return message
-    return Message.model_validate(dict(message))
+    if not isinstance(message, Mapping):
+        raise MessageError(
+            f"expected a Message or a mapping of its fields, got {type(message).__name__}"
+        )
+    try:
+        return Message.model_validate(dict(message))
+    except MessageError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise MessageError(f"invalid Message: {exc}") from None
+
+
+def _unexpected(exc: Exception) -> MailError:
+    """A MailError standing for an exception no layer classified (a bug, most likely), so
+    that one message's surprise is reported with it and the rest of a batch goes on."""
+    log.error("unexpected %s while sending", type(exc).__name__, exc_info=exc)
+    error = MailError(f"unexpected {type(exc).__name__} while sending: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 class AsyncSender:
@@ -163,7 +184,12 @@ class AsyncSender:
         outgoing = OutgoingMessage(_as_message(message))
         outgoing.on_handover = on_handover
         transport = _override[-1] if _override else self.transport
-        return await transport.send(outgoing)
+        try:
+            return await transport.send(outgoing)
+        except MailError:
+            raise
+        except Exception as exc:
+            raise _unexpected(exc) from exc
 
     async def send_many(
         self,
@@ -174,8 +200,9 @@ class AsyncSender:
         """Send many messages, at most *concurrency* at a time.
 
         Returns one entry per message, in order: its SendResult, or the MailError that it
-        ended with. Nothing is raised for a single message's failure, so one bad address does
-        not stop a mail-merge.
+        ended with (a MessageError for an item that is not a valid message). Nothing is raised
+        for a single message's failure, so one bad address does not stop a mail-merge, and
+        every message sent is in the list: a caller never has to resend a whole batch.
         """
         gate = asyncio.Semaphore(max(1, concurrency))
 
@@ -185,6 +212,8 @@ class AsyncSender:
                     return await self.send(msg)
                 except MailError as exc:
                     return exc
+                except Exception as exc:
+                    return _unexpected(exc)
 
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
@@ -208,7 +237,8 @@ class AsyncSender:
 
 
 class _LoopThread:
-    """One event loop running forever on a daemon thread."""
+    """One event loop running forever on a daemon thread; the thread closes the loop when it
+    stops, so nothing it owns (selector, wake-up pipe) outlives it."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -218,7 +248,10 @@ class _LoopThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         if threading.current_thread() is self.thread:
@@ -233,13 +266,51 @@ class _LoopThread:
         except concurrent.futures.CancelledError:
             raise MailError("the send was cancelled because the sender was closed") from None
 
+    def shut_down(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run *closer* on the loop, then stop it, without waiting: callable from any
+        thread, the loop's own included (a garbage collection may run there)."""
+
+        async def finish() -> None:
+            try:
+                await asyncio.wait_for(closer(), 10)
+                # Closed transports give their sockets back on the next turns of the loop.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            except Exception:
+                log.debug("closing transports failed", exc_info=True)
+            finally:
+                self.loop.stop()
+
+        if not self.loop.is_closed():
+            asyncio.run_coroutine_threadsafe(finish(), self.loop)
+
     def stop(self) -> None:
         if self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
-        if not self.thread.is_alive():
-            self.loop.close()
+
+
+@dataclass
+class _SenderState:
+    """What a Sender owns that must be cleaned up, held apart so that its finalizer does not
+    keep the Sender alive."""
+
+    thread: _LoopThread | None = None
+
+
+def _reap(state: _SenderState, async_sender: AsyncSender, name: str) -> None:
+    """A Sender was garbage-collected without close(): warn, as files and sockets do, and
+    close its connections and stop its thread."""
+    thread, state.thread = state.thread, None
+    if thread is None or thread.pid != os.getpid() or not thread.thread.is_alive():
+        return
+    warnings.warn(
+        f"unclosed Sender({name!r}): call close() or use it as a context manager",
+        ResourceWarning,
+        stacklevel=2,
+    )
+    thread.shut_down(async_sender.aclose)
 
 
 _live_senders: weakref.WeakSet[Sender] = weakref.WeakSet()
@@ -274,7 +345,9 @@ class Sender:
             transport, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
         )
         self._lock = threading.Lock()
-        self._thread: _LoopThread | None = None
+        self._state = _SenderState()
+        finalizer = weakref.finalize(self, _reap, self._state, self._async, self._async.name)
+        finalizer.atexit = False  # at exit, _close_live_senders closes it (without a warning)
         _live_senders.add(self)
 
     @classmethod
@@ -309,11 +382,11 @@ class Sender:
 
     def _loop(self) -> _LoopThread:
         with self._lock:
-            thread = self._thread
+            thread = self._state.thread
             if thread is None or thread.pid != os.getpid() or not thread.thread.is_alive():
                 # First use, or we are a forked child: the parent's loop thread does not
                 # exist here. Transports notice the new pid and open their own connections.
-                self._thread = thread = _LoopThread()
+                self._state.thread = thread = _LoopThread()
             return thread
 
     def send(
@@ -337,7 +410,7 @@ class Sender:
     def close(self) -> None:
         """Close pooled connections and stop the loop thread. A later send starts afresh."""
         with self._lock:
-            thread, self._thread = self._thread, None
+            thread, self._state.thread = self._state.thread, None
         if thread is None or thread.pid != os.getpid():
             return
         try:

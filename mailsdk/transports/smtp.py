@@ -151,7 +151,11 @@ class SMTPTransport(Transport):
         self.tls: TLSMode = tls
         self.username = username
         self._password = SecretStr(password) if isinstance(password, str) else password
-        self._oauth_token = oauth_token
+        # A token given as text is held as a SecretStr, like the password, so that no repr,
+        # vars() or traceback local shows it; a callable is a provider, asked per AUTH.
+        self._oauth_token: SecretStr | Callable[[], str | Awaitable[str]] | None = (
+            SecretStr(oauth_token) if isinstance(oauth_token, str) else oauth_token
+        )
         self.auth: AuthMechanism | None = auth
         if auth == "xoauth2" and oauth_token is None and self._password is not None:
             # smtp://user:TOKEN@host?auth=xoauth2: the URL's password slot carries the token.
@@ -475,8 +479,6 @@ class SMTPTransport(Transport):
         source = self._oauth_token
         if isinstance(source, SecretStr):
             return source.get_secret_value()
-        if isinstance(source, str):
-            return source
         assert source is not None
         value = source()
         if inspect.isawaitable(value):

@@ -156,7 +156,9 @@ async def test_implicit_tls_to_a_plain_port_hints_at_smtp(relay_factory) -> None
 async def test_an_endless_reply_is_cut_and_is_a_transient_error() -> None:
     sent = 0
 
-    async def endless_mail_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def endless_mail_reply(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         nonlocal sent
         await plain_handshake(reader, writer)
         await reader.readline()
@@ -232,3 +234,71 @@ async def test_an_orderly_close_after_the_final_dot_stays_unknown(relay: LocalRe
     relay.drop_after_data = True
     with pytest.raises(DeliveryUnknown):
         await send(relay.url(USER, PASSWORD))
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+def _frames_holding(error: BaseException, secret: str) -> list[str]:
+    """Every traceback frame, along the whole __cause__/__context__ chain, one of whose locals
+    shows *secret* (error trackers such as Sentry capture these)."""
+    found: list[str] = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        pending += [exc.__cause__, exc.__context__]
+        pending += list(getattr(exc, "errors", None) or [])  # DeliveryFailed keeps them all
+        assert secret not in str(exc) and secret not in repr(exc)
+        tb = exc.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            for name, value in frame.f_locals.items():
+                text = value.decode("latin-1") if isinstance(value, bytes) else None
+                if text is None:
+                    try:
+                        text = value if isinstance(value, str) else repr(value)
+                    except Exception:  # noqa: BLE001 - a repr that fails shows nothing
+                        text = ""
+                if secret in text:
+                    found.append(f"{frame.f_code.co_qualname}:{name}")
+            tb = tb.tb_next
+    return found
+
+
+WRONG = "Wrong-Secret/2026 with spaces"
+
+
+@pytest.mark.parametrize("mechanism", ["plain", "login", "xoauth2"])
+async def test_a_failed_auth_leaves_no_secret_in_any_frame(
+    relay: LocalRelay, mechanism: str
+) -> None:
+    from tests.conftest import USER
+
+    async with AsyncSender(
+        relay.url(USER, WRONG) + f"&auth={mechanism}", retry=RetryPolicy(attempts=1)
+    ) as sender:
+        with pytest.raises(MailError) as info:
+            await sender.send(MESSAGE)
+    assert isinstance(info.value.__cause__, RelayError)
+    assert _frames_holding(info.value, WRONG) == []
+
+
+def test_a_failed_auth_through_the_sync_sender_leaves_no_secret(relay: LocalRelay) -> None:
+    from mailsdk import Sender
+    from tests.conftest import USER
+
+    with Sender(relay.url(USER, WRONG), retry=RetryPolicy(attempts=1)) as sender:
+        with pytest.raises(MailError) as info:
+            sender.send(MESSAGE)
+    assert _frames_holding(info.value, WRONG) == []
+
+
+def test_an_oauth_token_is_held_as_a_secret() -> None:
+    from mailsdk import SMTPTransport
+
+    transport = SMTPTransport("mail.example.com", username="u", oauth_token=WRONG)
+    assert WRONG not in repr(vars(transport))
