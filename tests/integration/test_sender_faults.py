@@ -1,0 +1,134 @@
+"""A batch reports every message, whatever one of them does; bad items are MessageErrors;
+a Sender nobody closed cleans up after itself."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import warnings
+from collections.abc import Callable
+
+import pytest
+
+from mailsdk import (
+    AsyncSender,
+    DeliveryFailed,
+    MailError,
+    Message,
+    MessageError,
+    OutgoingMessage,
+    RetryPolicy,
+    Sender,
+    SendResult,
+    SMTPTransport,
+)
+from mailsdk.config import transport_from_url
+from mailsdk.devserver import LocalRelay
+from tests.integration.faulty_relays import scripted_relay
+from tests.integration.test_smtp_faults import close_at_ehlo
+
+
+def make_message(n: int = 0, subject: str | None = None) -> Message:
+    return Message(
+        from_="app@example.com",
+        to=[f"user{n}@example.com"],
+        subject=subject or f"n={n}",
+        text="hi",
+    )
+
+
+NOT_MESSAGES: list[object] = [None, 42, "a text", b"bytes", ["a", "list"], object()]
+
+
+def test_items_that_are_not_messages_are_message_errors_and_the_rest_is_sent(
+    relay_factory: Callable[..., LocalRelay],
+) -> None:
+    relay = relay_factory(tls="none")
+    batch: list[object] = [make_message(0), *NOT_MESSAGES, make_message(1)]
+    with Sender(relay.url()) as sender:
+        results = sender.send_many(batch)  # type: ignore[arg-type]
+        for item in NOT_MESSAGES:
+            with pytest.raises(MessageError, match="expected a Message"):
+                sender.send(item)  # type: ignore[arg-type]
+    assert len(results) == len(batch)
+    assert isinstance(results[0], SendResult) and isinstance(results[-1], SendResult)
+    for item, result in zip(NOT_MESSAGES, results[1:-1], strict=True):
+        assert isinstance(result, MessageError), item
+        assert type(item).__name__ in str(result)
+    assert [m.rcpt_tos for m in relay.messages] == [["user0@example.com"], ["user1@example.com"]]
+
+
+class _Exploding(SMTPTransport):
+    """A real SMTP transport that fails in an unforeseen way for one subject."""
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        if outgoing.message.subject == "boom":
+            raise RuntimeError("a bug below the sender")
+        return await super().send(outgoing)
+
+
+async def test_an_unexpected_exception_is_reported_with_its_message_and_the_batch_goes_on(
+    relay_factory: Callable[..., LocalRelay],
+) -> None:
+    relay = relay_factory(tls="none")
+    transport = _Exploding(relay.host, relay.port, tls="none")
+    batch = [make_message(n, "boom" if n == 3 else None) for n in range(12)]
+    async with AsyncSender(transport, retry=RetryPolicy(attempts=1)) as sender:
+        results = await sender.send_many(batch, concurrency=4)
+        with pytest.raises(MailError, match="unexpected RuntimeError") as info:
+            await sender.send(batch[3])
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert len(results) == 12
+    assert isinstance(results[3], MailError) and "RuntimeError" in str(results[3])
+    assert all(isinstance(r, SendResult) for i, r in enumerate(results) if i != 3)
+    assert relay.received == 11  # every other message was delivered, and is in the results
+
+
+async def test_a_relay_breaking_every_handshake_fails_each_message_not_the_batch(
+    relay_factory: Callable[..., LocalRelay],
+) -> None:
+    good = relay_factory(tls="none")
+    async with scripted_relay(close_at_ehlo) as port:
+        broken = f"smtp://127.0.0.1:{port}?tls=none&timeout=1"
+        policy = RetryPolicy(attempts=1)
+        async with AsyncSender(broken, retry=policy, cooldown=0) as sender:
+            alone = await sender.send_many([make_message(n) for n in range(5)])
+        async with AsyncSender([broken, good.url()], retry=policy, cooldown=0) as sender:
+            failed_over = await sender.send_many([make_message(n) for n in range(5)])
+    assert [type(r) for r in alone] == [DeliveryFailed] * 5
+    assert [type(r) for r in failed_over] == [SendResult] * 5
+    assert good.received == 5
+    assert transport_from_url(good.url()).name in {r.relay for r in failed_over}  # type: ignore[union-attr]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds through /proc")
+def test_senders_dropped_without_close_give_back_threads_and_fds(
+    relay_factory: Callable[..., LocalRelay],
+) -> None:
+    relay = relay_factory(tls="none")
+    message = make_message()
+    Sender(relay.url()).close()  # warm up imports and lazily created objects
+    gc.collect()
+    threads, fds = threading.active_count(), _open_fds()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(50):
+            sender = Sender(relay.url())
+            sender.send(message)
+            del sender
+        gc.collect()
+    unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert len(unclosed) == 50
+    assert "unclosed Sender" in str(unclosed[0].message)
+    # The cleanup runs on each sender's own thread; wait (bounded) for the threads to end.
+    for thread in threading.enumerate():
+        if thread.name == "mailsdk-sender-loop":
+            thread.join(timeout=10)
+    assert relay.received == 50
+    assert threading.active_count() <= threads
+    assert _open_fds() <= fds + 2
