@@ -91,9 +91,13 @@ class _Handler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        self.relay.rcpt_commands += 1
         reply = self.relay.rcpt_replies.get(address.lower())
         if reply is not None:
             return reply
+        limit = self.relay.max_recipients
+        if limit is not None and len(envelope.rcpt_tos) >= limit:
+            return "452 4.5.3 Error: too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -161,7 +165,8 @@ class LocalRelay:
 
     ``rcpt_replies`` maps a lower-cased address to the reply RCPT gets instead of 250,
     ``mail_reply`` / ``data_reply`` override the replies to MAIL and to the final dot, and
-    ``drop_after_data`` closes the connection after the final dot without replying: tests use
+    ``drop_after_data`` closes the connection after the final dot without replying, and
+    ``max_recipients`` answers 452 to recipients past that many in one transaction: tests use
     them to script refusals and losses.
     """
 
@@ -200,6 +205,9 @@ class LocalRelay:
         self.mail_reply: str | None = None
         self.data_reply: str | None = None
         self.drop_after_data = False
+        self.max_recipients: int | None = None
+        self.rcpt_commands = 0
+        """How many RCPT commands it has answered."""
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._handler = _Handler(self)

@@ -65,6 +65,7 @@ _URL_OPTIONS = (
     "local_hostname",
     "max_connections",
     "max_messages",
+    "max_recipients",
 )
 
 
@@ -116,6 +117,9 @@ class SMTPTransport(Transport):
             suggests 10 minutes): losing the connection then is :class:`DeliveryUnknown`.
         max_connections: connections kept to this relay at once.
         max_messages: messages sent on one connection before it is replaced.
+        max_recipients: recipients per mail transaction; more go in further transactions
+            on the same connection. A relay's own lower limit is learned from its first
+            "452 too many recipients" and used from then on.
         idle_timeout: seconds an idle connection is kept; older ones are replaced.
         noop_after: seconds of idleness after which a pooled connection is checked with NOOP.
     """
@@ -138,6 +142,7 @@ class SMTPTransport(Transport):
         local_hostname: str | None = None,
         max_connections: int = 4,
         max_messages: int = 100,
+        max_recipients: int = 1000,
         idle_timeout: float = 60.0,
         noop_after: float = 5.0,
         name: str | None = None,
@@ -174,6 +179,8 @@ class SMTPTransport(Transport):
         self.local_hostname = local_hostname
         self.max_connections = max(1, max_connections)
         self.max_messages = max(1, max_messages)
+        self.max_recipients = max(1, max_recipients)
+        self._rcpt_limit: int | None = None
         self.idle_timeout = idle_timeout
         self.noop_after = noop_after
         if tls_context is None and tls != "none":
@@ -219,6 +226,7 @@ class SMTPTransport(Transport):
             local_hostname=url.option("local_hostname"),
             max_connections=int(url.number("max_connections", 4)),
             max_messages=int(url.number("max_messages", 100)),
+            max_recipients=int(url.number("max_recipients", 1000)),
         )
 
     # -- pool ----------------------------------------------------------------------------
@@ -606,15 +614,51 @@ class SMTPTransport(Transport):
         self, conn: _Connection, outgoing: OutgoingMessage, size: int
     ) -> _Outcome:
         """MAIL, RCPTs and DATA (in one write when the relay offers PIPELINING), then the
-        message; recipients deferred with 452 go in a further transaction."""
+        message; recipients deferred with 452, or past the limit, go in further transactions.
+
+        When a later transaction fails after an earlier one delivered, the result says so:
+        the delivered recipients are accepted, the others refused with the failure's code
+        (a 4xx defers them), so that nobody is sent the message twice.
+        """
+        outcome = _Outcome()
+        pending = list(outgoing.envelope.rcpt_to)
+        try:
+            await self._transactions(conn, outgoing, size, outcome, pending)
+        except MailError as exc:
+            if not outcome.accepted or isinstance(exc, (DeliveryUnknown, MessageError)):
+                raise
+            # Refused for good only if the relay said so for this message (5xx to DATA or
+            # the dot); otherwise deferred (4xx): retried, then tried on the next relay.
+            code = exc.code if isinstance(exc, PermanentError) and exc.code else None
+            code = code or (exc.code if exc.code and 400 <= exc.code < 500 else 451)
+            for rcpt in pending:
+                if rcpt not in outcome.refused and rcpt not in outcome.accepted:
+                    outcome.refused[rcpt] = (code, exc.message)
+            return outcome
+        if not outcome.accepted:
+            raise RecipientsRefused(outcome.refused, relay=self.name)
+        return outcome
+
+    async def _transactions(
+        self,
+        conn: _Connection,
+        outgoing: OutgoingMessage,
+        size: int,
+        outcome: _Outcome,
+        pending: list[str],
+    ) -> None:
+        """Run transactions until *pending* (updated in place) is empty."""
         env = outgoing.envelope
         encoding = "utf-8" if env.smtputf8 else "ascii"
         mail_line = f"MAIL FROM:<{env.mail_from}>{self._mail_options(conn, outgoing, size)}"
-        outcome = _Outcome()
-        pending = list(env.rcpt_to)
         first = True
         while pending:
-            commands = [mail_line, *(f"RCPT TO:<{r}>" for r in pending), "DATA"]
+            # No more recipients per transaction than the relay takes (learned from its
+            # first 452) or max_recipients: recipients past a relay's limit count as errors
+            # at Postfix, which drops the session after 20 of them.
+            size_of_chunk = self._rcpt_limit or self.max_recipients
+            chunk, rest = pending[:size_of_chunk], pending[size_of_chunk:]
+            commands = [mail_line, *(f"RCPT TO:<{r}>" for r in chunk), "DATA"]
             lines = [c.encode(encoding) + b"\r\n" for c in commands]
             try:
                 conn.wire.write(b"".join(lines) if conn.pipelining else lines[0])
@@ -630,21 +674,25 @@ class SMTPTransport(Transport):
             replies: list[Reply] = []
             data: Reply | None = None
             if conn.pipelining:
-                replies = [await self._read(conn, "RCPT TO") for _ in pending]
+                for _ in chunk:
+                    replies.append(await self._read(conn, "RCPT TO"))
+                    self._learn_limit(replies)
                 data = await self._read(conn, "DATA")
             elif mail.code == 250:
                 for line in lines[1:-1]:
                     conn.wire.write(line)
                     replies.append(await self._read(conn, "RCPT TO"))
-                    if replies[-1].code == 421:
-                        break
+                    if replies[-1].code == 421 or self._learn_limit(replies):
+                        break  # the rest wait for the next transaction
             if mail.code != 250:
                 await self._abandon(conn, data)
                 self._fail_code(mail, "mail", "MAIL FROM refused")
-            batch, pending = self._sort_recipients(pending, replies, outcome)
+            batch, later = self._sort_recipients(chunk, replies, outcome)
+            # Until its message is sent, this transaction's recipients are still pending.
+            pending[:] = batch + later + rest
             if not batch:
                 await self._abandon(conn, data)
-                break
+                continue  # the next chunk may fare better
             if data is None:
                 conn.wire.write(b"DATA\r\n")
                 data = await self._read(conn, "DATA")
@@ -653,9 +701,20 @@ class SMTPTransport(Transport):
                 self._fail_code(data, "data", "DATA refused")
             outcome.reply = await self._send_body(conn, outgoing, size)
             outcome.accepted.extend(batch)
-        if not outcome.accepted:
-            raise RecipientsRefused(outcome.refused, relay=self.name)
-        return outcome
+            del pending[: len(batch)]
+
+    def _learn_limit(self, replies: list[Reply]) -> bool:
+        """True when the last reply is a 452 after some recipients were accepted: the relay's
+        limit per transaction (RFC 5321 4.5.3.1.10), kept for every later transaction."""
+        if replies[-1].code != 452:
+            return False
+        accepted = sum(1 for reply in replies if reply.code in (250, 251))
+        if not accepted:
+            return False
+        if self._rcpt_limit is None or accepted < self._rcpt_limit:
+            log.info("relay %s takes %d recipients per transaction", self.name, accepted)
+            self._rcpt_limit = accepted
+        return True
 
     def _sort_recipients(
         self, rcpts: list[str], replies: list[Reply], outcome: _Outcome

@@ -168,3 +168,70 @@ def ehlo_breaking_relay(mode: str) -> Iterator[tuple[int, str]]:
             yield port, ca_file
         finally:
             controller.stop()
+
+
+class MiniRelay:
+    """A small pipelining SMTP relay that keeps a per-transaction recipient limit the way
+    Postfix does: recipients past ``limit`` get 452 and count as errors, and after
+    ``error_limit`` errors the session is dropped with 421. ``defer_at_data`` lists the
+    transaction numbers (counted over all sessions, from 1) whose message gets 451 after the
+    final dot.
+
+    ``delivered`` lists each delivered transaction's recipients.
+    """
+
+    def __init__(
+        self, limit: int, error_limit: int = 20, defer_at_data: tuple[int, ...] = ()
+    ) -> None:
+        self.limit = limit
+        self.error_limit = error_limit
+        self.defer_at_data = defer_at_data
+        self.delivered: list[list[str]] = []
+        self.rcpt_commands = 0
+        self.transactions = 0
+        self.sessions = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.sessions += 1
+        errors = 0
+        rcpts: list[str] = []
+        await reply(writer, b"220 mini.test ESMTP")
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                await reply(writer, b"250-mini.test", b"250-PIPELINING", b"250 8BITMIME")
+            elif verb == b"MAIL":
+                rcpts = []
+                await reply(writer, b"250 2.1.0 OK")
+            elif verb == b"RCPT":
+                self.rcpt_commands += 1
+                if len(rcpts) >= self.limit:
+                    errors += 1
+                    if errors > self.error_limit:
+                        await reply(writer, b"421 4.7.0 Error: too many errors")
+                        return
+                    await reply(writer, b"452 4.5.3 Error: too many recipients")
+                else:
+                    rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
+                    await reply(writer, b"250 2.1.5 OK")
+            elif verb == b"DATA":
+                if not rcpts:
+                    await reply(writer, b"554 5.5.1 Error: no valid recipients")
+                    continue
+                self.transactions += 1
+                await reply(writer, b"354 End data with <CR><LF>.<CR><LF>")
+                while (await reader.readline()) not in (b".\r\n", b""):
+                    pass
+                if self.transactions in self.defer_at_data:
+                    await reply(writer, b"451 4.3.0 Error: queue file write error")
+                    continue
+                self.delivered.append(rcpts)
+                await reply(writer, b"250 2.0.0 Ok: queued as MINI%d" % self.transactions)
+            elif verb == b"QUIT":
+                await reply(writer, b"221 2.0.0 Bye")
+                return
+            else:
+                await reply(writer, b"250 2.0.0 Ok")
