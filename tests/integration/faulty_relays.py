@@ -98,9 +98,8 @@ class ResettingRelay:
             except TimeoutError:
                 continue
             self.connections += 1
-            with conn:
-                with contextlib.suppress(OSError):
-                    self._session(conn)
+            with conn, contextlib.suppress(OSError):
+                self._session(conn)
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(5)

@@ -52,7 +52,8 @@ def test_items_that_are_not_messages_are_message_errors_and_the_rest_is_sent(
             with pytest.raises(MessageError, match="expected a Message"):
                 sender.send(item)  # type: ignore[arg-type]
     assert len(results) == len(batch)
-    assert isinstance(results[0], SendResult) and isinstance(results[-1], SendResult)
+    assert isinstance(results[0], SendResult)
+    assert isinstance(results[-1], SendResult)
     for item, result in zip(NOT_MESSAGES, results[1:-1], strict=True):
         assert isinstance(result, MessageError), item
         assert type(item).__name__ in str(result)
@@ -80,7 +81,8 @@ async def test_an_unexpected_exception_is_reported_with_its_message_and_the_batc
             await sender.send(batch[3])
     assert isinstance(info.value.__cause__, RuntimeError)
     assert len(results) == 12
-    assert isinstance(results[3], MailError) and "RuntimeError" in str(results[3])
+    assert isinstance(results[3], MailError)
+    assert "RuntimeError" in str(results[3])
     assert all(isinstance(r, SendResult) for i, r in enumerate(results) if i != 3)
     assert relay.received == 11  # every other message was delivered, and is in the results
 

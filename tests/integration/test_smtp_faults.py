@@ -252,7 +252,8 @@ def _frames_holding(error: BaseException, secret: str) -> list[str]:
         seen.add(id(exc))
         pending += [exc.__cause__, exc.__context__]
         pending += list(getattr(exc, "errors", None) or [])  # DeliveryFailed keeps them all
-        assert secret not in str(exc) and secret not in repr(exc)
+        assert secret not in str(exc)
+        assert secret not in repr(exc)
         tb = exc.__traceback__
         while tb is not None:
             frame = tb.tb_frame
@@ -261,7 +262,7 @@ def _frames_holding(error: BaseException, secret: str) -> list[str]:
                 if text is None:
                     try:
                         text = value if isinstance(value, str) else repr(value)
-                    except Exception:  # noqa: BLE001 - a repr that fails shows nothing
+                    except Exception:
                         text = ""
                 if secret in text:
                     found.append(f"{frame.f_code.co_qualname}:{name}")

@@ -26,10 +26,12 @@ async def test_ten_thousand_recipients_cost_at_most_eleven_thousand_rcpts() -> N
     async with scripted_relay(mini) as port:
         async with SMTPTransport("127.0.0.1", port, tls="none") as transport:
             result = await transport.send(OutgoingMessage(many(9_999)))  # 10,000 with To:
-    assert len(result.accepted) == 10_000 and result.refused == {}
+    assert len(result.accepted) == 10_000
+    assert result.refused == {}
     assert mini.rcpt_commands <= 11_000
     delivered = Counter(r for d in mini.delivered for r in d)
-    assert len(delivered) == 10_000 and set(delivered.values()) == {1}
+    assert len(delivered) == 10_000
+    assert set(delivered.values()) == {1}
     assert max(len(d) for d in mini.delivered) == 300
 
 
@@ -53,7 +55,8 @@ async def test_a_relay_that_drops_the_session_over_excess_recipients_is_retried_
         async with AsyncSender(url, retry=policy) as sender:
             result = await sender.send(many(34))
             again = await sender.send(many(34))  # the limit is remembered: no error at all
-    assert len(result.accepted) == 35 and result.refused == {}
+    assert len(result.accepted) == 35
+    assert result.refused == {}
     assert [a.outcome for a in result.attempts] == ["transient", "delivered"]
     assert [a.outcome for a in again.attempts] == ["delivered"]
     assert [len(d) for d in mini.delivered] == [10, 10, 10, 5] * 2
@@ -68,7 +71,8 @@ async def test_a_later_transaction_failing_resends_only_its_own_recipients() -> 
         async with AsyncSender(url, retry=policy) as sender:
             result = await sender.send(many(9))
     delivered = Counter(r for d in mini.delivered for r in d)
-    assert len(delivered) == 10 and set(delivered.values()) == {1}
+    assert len(delivered) == 10
+    assert set(delivered.values()) == {1}
     assert sorted(result.accepted) == sorted(delivered)
     # The first try delivered 8 of 10; the 2 it had to defer went alone in the second.
     assert [a.outcome for a in result.attempts] == ["delivered", "delivered"]
