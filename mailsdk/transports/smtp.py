@@ -320,24 +320,15 @@ class SMTPTransport(Transport):
             timeout=timeout,
             local_hostname=self.local_hostname or _default_local_hostname(),
         )
-        step = _Step()
-        failure: MailError | None = None
         try:
-            await asyncio.wait_for(self._handshake(smtp, step), budget)
+            await self._handshake(smtp, budget)
             transport = smtp.transport
             if transport is None:
-                raise aiosmtplib.SMTPServerDisconnected("connection lost during the handshake")
+                self._fail(TransientError, "connection lost during the handshake")
             wire = Wire(cast(asyncio.Transport, transport))
-        except asyncio.CancelledError:
+        except BaseException:
             smtp.close()
             raise
-        except Exception as exc:  # every failure of the handshake becomes one of ours
-            smtp.close()
-            failure = self._handshake_error(exc, step.phase, deadline=budget is not None)
-        if failure is not None:
-            # Raised outside the except block, so no aiosmtplib frame (whose locals hold the
-            # password or token during AUTH) stays reachable from the error.
-            raise failure
         self.connections_opened += 1
         return _Connection(wire, dict(smtp.esmtp_extensions), timeout=timeout)
 
@@ -354,30 +345,27 @@ class SMTPTransport(Transport):
             text, relay=self.name, code=code, enhanced_code=enhanced, server_text=server_text
         )
 
-    def _handshake_error(
-        self, exc: Exception, phase: _HandshakePhase, *, deadline: bool
-    ) -> MailError:
+    def _handshake_error(self, exc: Exception, step: _Step, *, deadline: bool) -> MailError:
         """Our error for *exc*, raised by the handshake during *phase*, with a chain that
         holds no frame: only a copy of the cause's type and text."""
-        error = self._classify_handshake(exc, phase, deadline=deadline)
+        error = self._classify_handshake(exc, step, deadline=deadline)
         if error is not exc:
             error.__cause__ = _Cause(f"{type(exc).__name__}: {exc}")
         error.__context__ = None
         error.__traceback__ = None
         return error
 
-    def _classify_handshake(
-        self, exc: Exception, phase: _HandshakePhase, *, deadline: bool
-    ) -> MailError:
+    def _classify_handshake(self, exc: Exception, step: _Step, *, deadline: bool) -> MailError:
         if isinstance(exc, MailError):
             return exc
+        phase, mechanism = step.phase, step.mechanism
         where = _PHASE_TEXT[phase]
         if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 0:
             smtp_phase = _SMTP_PHASE[phase]
             cls = classify_smtp_reply(exc.code, smtp_phase)
             if phase == "auth":
                 # The server's text is kept; aiosmtplib never puts the credentials in it.
-                text = f"AUTH failed for user {self.username!r}"
+                text = f"AUTH {mechanism} failed for user {self.username!r}"
             else:
                 text = f"{where} refused"
             return self._error(cls, text, code=exc.code, reply=exc.message)
@@ -426,7 +414,23 @@ class SMTPTransport(Transport):
             hint = "; the relay may speak plain SMTP on this port: use smtp:// (STARTTLS)"
         return self._error(RelayError, f"TLS handshake failed: {reason}{hint}")
 
-    async def _handshake(self, smtp: aiosmtplib.SMTP, step: _Step) -> None:
+    async def _handshake(self, smtp: aiosmtplib.SMTP, budget: float | None = None) -> None:
+        """Connect, EHLO, STARTTLS, EHLO and AUTH on *smtp*, within *budget* seconds if
+        given; every failure is one of our errors (``mailsdk check`` uses this too)."""
+        step = _Step()
+        failure: MailError | None = None
+        try:
+            await asyncio.wait_for(self._handshake_steps(smtp, step), budget)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure of the handshake becomes one of ours
+            failure = self._handshake_error(exc, step, deadline=budget is not None)
+        if failure is not None:
+            # Raised outside the except block, so no aiosmtplib frame (whose locals hold the
+            # password or token during AUTH) stays reachable from the error.
+            raise failure
+
+    async def _handshake_steps(self, smtp: aiosmtplib.SMTP, step: _Step) -> None:
         await smtp.connect()
         step.phase = "ehlo"
         await self._ehlo(smtp)
@@ -442,7 +446,7 @@ class SMTPTransport(Transport):
             step.phase = "ehlo_tls"
             await self._ehlo(smtp)
         step.phase = "auth"
-        await self._authenticate(smtp)
+        await self._authenticate(smtp, step)
 
     async def _ehlo(self, smtp: aiosmtplib.SMTP) -> None:
         try:
@@ -452,7 +456,7 @@ class SMTPTransport(Transport):
                 raise
             await smtp.helo()
 
-    async def _authenticate(self, smtp: aiosmtplib.SMTP) -> None:
+    async def _authenticate(self, smtp: aiosmtplib.SMTP, step: _Step) -> None:
         if self._password is None and self._oauth_token is None:
             return
         assert self.username is not None
@@ -472,6 +476,7 @@ class SMTPTransport(Transport):
                 RelayError,
                 f"relay does not offer AUTH {mechanism.upper()} (offers {', '.join(offered)})",
             )
+        step.mechanism = mechanism.upper()
         # The secret is passed straight through, never bound to a local name of ours, so no
         # frame of this module holds it.
         if mechanism == "xoauth2":
@@ -851,6 +856,7 @@ class _Step:
     """Where the handshake is, so that a failure can say (and be classified by) its phase."""
 
     phase: _HandshakePhase = "connect"
+    mechanism: str = ""
 
 
 class _Cause(Exception):

@@ -115,9 +115,11 @@ async def test_a_broken_handshake_is_a_transient_error(script, text: str) -> Non
 
 @pytest.mark.parametrize("mode", ["close", "stall"])
 async def test_ehlo_after_starttls_failing_is_a_transient_error(mode: str) -> None:
-    with ehlo_breaking_relay(mode) as (port, ca_file):
-        with pytest.raises(TransientError, match="EHLO after STARTTLS"):
-            await send(f"smtp://127.0.0.1:{port}?ca_file={ca_file}&timeout=0.5")
+    with (
+        ehlo_breaking_relay(mode) as (port, ca_file),
+        pytest.raises(TransientError, match="EHLO after STARTTLS"),
+    ):
+        await send(f"smtp://127.0.0.1:{port}?ca_file={ca_file}&timeout=0.5")
 
 
 async def test_a_broken_handshake_is_retried_then_failed_over(relay_factory) -> None:  # type: ignore[no-untyped-def]
@@ -211,9 +213,11 @@ async def test_the_deadline_bounds_a_slow_loris_handshake() -> None:
 
 
 async def test_a_reset_before_the_final_dot_was_read_is_not_delivery_unknown() -> None:
-    with ResettingRelay() as relay:
-        with pytest.raises(TransientError, match="not delivered") as info:
-            await send(plain(relay.port, timeout=5))
+    with (
+        ResettingRelay() as relay,
+        pytest.raises(TransientError, match="not delivered") as info,
+    ):
+        await send(plain(relay.port, timeout=5))
     assert not isinstance(info.value, DeliveryUnknown)
 
 
@@ -292,9 +296,11 @@ def test_a_failed_auth_through_the_sync_sender_leaves_no_secret(relay: LocalRela
     from mailsdk import Sender
     from tests.conftest import USER
 
-    with Sender(relay.url(USER, WRONG), retry=RetryPolicy(attempts=1)) as sender:
-        with pytest.raises(MailError) as info:
-            sender.send(MESSAGE)
+    with (
+        Sender(relay.url(USER, WRONG), retry=RetryPolicy(attempts=1)) as sender,
+        pytest.raises(MailError) as info,
+    ):
+        sender.send(MESSAGE)
     assert _frames_holding(info.value, WRONG) == []
 
 

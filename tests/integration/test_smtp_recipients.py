@@ -23,9 +23,11 @@ def many(count: int) -> Message:
 
 async def test_ten_thousand_recipients_cost_at_most_eleven_thousand_rcpts() -> None:
     mini = MiniRelay(limit=300, error_limit=100_000)  # 452 past 300, never drops
-    async with scripted_relay(mini) as port:
-        async with SMTPTransport("127.0.0.1", port, tls="none") as transport:
-            result = await transport.send(OutgoingMessage(many(9_999)))  # 10,000 with To:
+    async with (
+        scripted_relay(mini) as port,
+        SMTPTransport("127.0.0.1", port, tls="none") as transport,
+    ):
+        result = await transport.send(OutgoingMessage(many(9_999)))  # 10,000 with To:
     assert len(result.accepted) == 10_000
     assert result.refused == {}
     assert mini.rcpt_commands <= 11_000
