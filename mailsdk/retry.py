@@ -20,14 +20,16 @@ class RetryPolicy:
         jitter: up to this many seconds are added at random to each delay, so many senders
             that failed together do not retry together.
         deadline: seconds the whole send may take across all relays; no new try or wait
-            starts after it, and each try's timeouts are cut to what is left. The wait for the
-            reply after the final dot is never cut (that would make delivery unknown).
+            starts after it, and every wait inside a try (connection, handshake, each reply
+            and write) ends when it passes. Passing it while waiting for the reply after the
+            final dot ends the send with DeliveryUnknown.
         max_retry_after: the longest server-requested delay (HTTP Retry-After) honoured; a
             relay asking for more is failed over instead of waited for.
         on_unknown: what to do when the connection is lost after the message was handed over
             (:class:`~mailsdk.DeliveryUnknown`): ``"fail"`` raises it (at-most-once, the
-            default); ``"retry"`` tries again, accepting a possible duplicate
-            (at-least-once; receivers can de-duplicate on the unchanged Message-ID).
+            default); ``"retry"`` sends it once more, to the next relay, accepting a possible
+            duplicate (at-least-once, at most two copies; receivers can de-duplicate on the
+            unchanged Message-ID).
     """
 
     attempts: int = 3
