@@ -184,12 +184,7 @@ class AsyncSender:
         outgoing = OutgoingMessage(_as_message(message))
         outgoing.on_handover = on_handover
         transport = _override[-1] if _override else self.transport
-        try:
-            return await transport.send(outgoing)
-        except MailError:
-            raise
-        except Exception as exc:
-            raise _unexpected(exc) from exc
+        return await transport.send(outgoing)
 
     async def send_many(
         self,
