@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -23,7 +24,9 @@ from mailsdk.config import transport_from_url
 from mailsdk.devserver import LocalRelay
 from mailsdk.transports._smtp_wire import MAX_REPLY_BYTES
 from tests.integration.faulty_relays import (
+    EHLO_PLAIN,
     ResettingRelay,
+    Script,
     ehlo_breaking_relay,
     plain_handshake,
     reply,
@@ -150,6 +153,101 @@ async def test_implicit_tls_to_a_plain_port_hints_at_smtp(relay_factory) -> None
     plain_relay = relay_factory(tls="none")
     with pytest.raises(RelayError, match="use smtp://"):
         await send(f"smtps://127.0.0.1:{plain_relay.port}?timeout=2")
+
+
+# -- every phase, closed, stalled or garbled ---------------------------------------------------
+
+
+def phase_fault(phase: bytes, action: str, ehlo: tuple[bytes, ...] = tuple(EHLO_PLAIN)) -> Script:
+    """A relay that speaks plain SMTP until the client sends *phase* (a verb, or b"." for the
+    final dot), then closes, stalls or answers garbage."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reply(writer, b"220 faulty.test ESMTP")
+        in_data = False
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            if in_data and line != b".\r\n":
+                continue
+            verb = b"." if in_data else line[:4].upper().rstrip()
+            if verb == phase:
+                if action == "close":
+                    return
+                if action == "garbage":
+                    await reply(writer, b"this is not an SMTP reply")
+                await reader.read()  # stall until the client gives up
+                return
+            if verb == b"EHLO":
+                await reply(writer, *ehlo)
+            elif verb == b"DATA":
+                in_data = True
+                await reply(writer, b"354 go ahead")
+            elif verb == b".":
+                in_data = False
+                await reply(writer, b"250 2.0.0 queued")
+            elif verb == b"AUTH":
+                await reply(writer, b"235 2.7.0 Authentication successful")
+            else:
+                await reply(writer, b"250 2.0.0 OK")
+
+    return script
+
+
+PHASES = [b"MAIL", b"RCPT", b"DATA"]
+
+
+@pytest.mark.parametrize("action", ["close", "stall", "garbage"])
+@pytest.mark.parametrize("phase", PHASES)
+async def test_every_transaction_phase_fault_is_a_transient_error(
+    phase: bytes, action: str
+) -> None:
+    async with scripted_relay(phase_fault(phase, action)) as port:
+        with pytest.raises(TransientError) as info:
+            await send(plain(port, timeout=0.5))
+    assert info.value.relay is not None
+
+
+@pytest.mark.parametrize("action", ["close", "stall", "garbage"])
+async def test_a_fault_at_auth_is_a_transient_error(action: str) -> None:
+    ehlo = (b"250-faulty.test", b"250 AUTH PLAIN LOGIN")
+    async with scripted_relay(phase_fault(b"AUTH", action, ehlo)) as port:
+        secret = quote(WRONG, safe="")
+        url = f"smtp://u:{secret}@127.0.0.1:{port}?tls=none&allow_insecure_auth=true&timeout=0.5"
+        with pytest.raises(TransientError, match="AUTH") as info:
+            await send(url)
+    assert _frames_holding(info.value, WRONG) == []
+
+
+@pytest.mark.parametrize("action", ["close", "stall", "garbage"])
+async def test_a_fault_at_starttls_is_one_of_our_errors(action: str) -> None:
+    async def starttls_fault(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reply(writer, b"220 faulty.test ESMTP")
+        await reader.readline()
+        await reply(writer, b"250-faulty.test", b"250 STARTTLS")
+        await reader.readline()
+        if action == "close":
+            return
+        # "stall": ready, then no TLS; "garbage": ready, then plain text instead of TLS
+        await reply(writer, b"220 2.0.0 Ready to start TLS")
+        if action == "garbage":
+            await reply(writer, b"this is not TLS at all, not even close")
+        await reader.read()
+
+    async with scripted_relay(starttls_fault) as port:
+        with pytest.raises((TransientError, RelayError), match=r"STARTTLS|TLS") as info:
+            await send(f"smtp://127.0.0.1:{port}?timeout=0.5")
+    assert info.value.relay is not None
+    assert info.value.__context__ is None
+
+
+async def test_no_reply_after_the_final_dot_is_delivery_unknown() -> None:
+    async with scripted_relay(phase_fault(b".", "stall")) as port:
+        url = f"smtp://127.0.0.1:{port}?tls=none&timeout=0.5"
+        async with AsyncSender(url, retry=RetryPolicy(deadline=1.0)) as sender:
+            with pytest.raises(DeliveryUnknown, match="may have been delivered"):
+                await sender.send(MESSAGE)
 
 
 # -- the transaction ------------------------------------------------------------------------
