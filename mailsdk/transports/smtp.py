@@ -372,7 +372,8 @@ class SMTPTransport(Transport):
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             # aiosmtplib's code -1: a reply that is not SMTP, or longer than it accepts.
             return self._error(
-                TransientError, f"the relay broke the protocol during {where}: {exc.message.strip()}"
+                TransientError,
+                f"the relay broke the protocol during {where}: {exc.message.strip()}",
             )
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not isinstance(
             exc, aiosmtplib.SMTPException
