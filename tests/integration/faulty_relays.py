@@ -234,3 +234,39 @@ class MiniRelay:
                 return
             else:
                 await reply(writer, b"250 2.0.0 Ok")
+
+
+class ClosingAtEhloRelay:
+    """A blocking-socket relay, on a thread of its own, that greets and closes when the
+    client says EHLO: for callers that run their own event loop (the command line)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self.connections = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ClosingAtEhloRelay:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(5)
+                conn.sendall(b"220 faulty.test ESMTP\r\n")
+                conn.recv(1024)

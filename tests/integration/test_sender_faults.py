@@ -133,3 +133,22 @@ def test_senders_dropped_without_close_give_back_threads_and_fds(
     assert relay.received == 50
     assert threading.active_count() <= threads
     assert _open_fds() <= fds + 2
+
+
+def test_the_send_command_reports_a_broken_relay_as_a_delivery_failure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from mailsdk.cli import cli
+    from tests.integration.faulty_relays import ClosingAtEhloRelay
+
+    body = tmp_path / "body.txt"
+    body.write_text("hi\n")
+    with ClosingAtEhloRelay() as relay:
+        url = f"smtp://127.0.0.1:{relay.port}?tls=none&timeout=2"
+        argv = ["send", "--url", url, "--from", "a@example.com", "--to", "b@example.com"]
+        no_waits = {"MAILSDK_RETRY_BACKOFF": "0", "MAILSDK_RETRY_JITTER": "0"}
+        runner = CliRunner(env=no_waits)
+        result = runner.invoke(cli, [*argv, "--subject", "x", "--text", str(body)])
+    assert result.exit_code == 3, result.output  # a delivery failure, not "bad input" (1)
+    assert "connection lost during EHLO" in result.output
+    assert relay.connections == 3  # retried as the default policy says
