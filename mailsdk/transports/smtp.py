@@ -388,6 +388,11 @@ class SMTPTransport(Transport):
                     "; if this port expects TLS from the first byte (implicit TLS, as 465 "
                     "usually does), use smtps:// (tls=implicit)"
                 )
+            elif phase == "connect":
+                hint = (
+                    "; if this port speaks plain SMTP first (STARTTLS, as 587 usually does), "
+                    "use smtp://"
+                )
             what = "connecting or waiting for the greeting" if phase == "connect" else f"in {where}"
             return self._error(TransientError, f"timed out {what}{hint}")
         ssl_error = _ssl_cause(exc)

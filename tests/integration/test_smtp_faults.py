@@ -407,3 +407,12 @@ def test_an_oauth_token_is_held_as_a_secret() -> None:
 
     transport = SMTPTransport("mail.example.com", username="u", oauth_token=WRONG)
     assert WRONG not in repr(vars(transport))
+
+
+async def test_a_silent_port_on_smtps_hints_at_smtp() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # neither a greeting nor a TLS handshake
+
+    async with scripted_relay(silent) as port:
+        with pytest.raises(TransientError, match="use smtp://"):
+            await send(f"smtps://127.0.0.1:{port}?timeout=0.5")
