@@ -23,6 +23,7 @@ from mailsdk.errors import DeliveryUnknown, MailError, RelayError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -196,10 +197,11 @@ class BrevoTransport(HTTPTransport):
     scheme = "brevo"
     regions = {"default": "https://api.brevo.com"}
     payload_class = BrevoPayload
+    capabilities = Capabilities(reply_to=1, inline_images=False, idempotency=True)
 
     def authenticate(self, request: httpx.Request) -> None:
         """Brevo reads the key from an ``api-key`` header."""
-        request.headers["api-key"] = self.api_key.get_secret_value()
+        request.headers["api-key"] = self.api_key_value()
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """``201 {"messageId": ...}`` (``messageIds`` for batches; anymail allows no body)."""

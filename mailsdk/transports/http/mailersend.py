@@ -24,6 +24,7 @@ from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -211,6 +212,9 @@ class MailerSendTransport(HTTPTransport):
     scheme = "mailersend"
     regions = {"default": "https://api.mailersend.com"}
     payload_class = MailerSendPayload
+    capabilities = Capabilities(
+        cc=_LIMITS["cc"], bcc=_LIMITS["bcc"], reply_to=1, tags=_MAX_TAGS, metadata=False
+    )
     url_options = ("custom_headers",)
 
     def __init__(
@@ -236,8 +240,6 @@ class MailerSendTransport(HTTPTransport):
         warnings = body.get("warnings") if isinstance(body, dict) else None
         if not isinstance(warnings, list):
             return SuccessReply(provider_id=provider_id)
-        # Report each address as the envelope spells it: FailoverTransport matches them exactly.
-        envelope = {r.lower(): r for r in outgoing.envelope.rcpt_to}
         refused: dict[str, tuple[int, str]] = {}
         everyone = False
         for warning in warnings:
@@ -249,11 +251,11 @@ class MailerSendTransport(HTTPTransport):
                 if isinstance(email, str) and email:
                     reasons = recipient.get("reasons")
                     why = ", ".join(map(str, reasons)) if isinstance(reasons, list) else ""
-                    address = envelope.get(email.lower(), email)
-                    refused[address] = (_SUPPRESSED, f"suppressed: {why or 'no reason given'}")
+                    refused[email] = (_SUPPRESSED, f"suppressed: {why or 'no reason given'}")
         if everyone:
-            for rcpt in outgoing.envelope.rcpt_to:
-                refused.setdefault(rcpt, (_SUPPRESSED, "not sent: every recipient was suppressed"))
+            named = {address.lower() for address in refused}
+            unsent = (_SUPPRESSED, "not sent: every recipient was suppressed")
+            refused.update({r: unsent for r in outgoing.envelope.rcpt_to if r.lower() not in named})
         text = body.get("message") if isinstance(body, dict) else None
         return SuccessReply(
             provider_id=provider_id, refused=refused, text=text if isinstance(text, str) else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +23,7 @@ from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import RelayError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -112,7 +113,10 @@ class MailgunTransport(HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
+    capabilities = Capabilities(tags=_MAX_TAGS, raw_mime=True)
     url_options = ("region",)
+    host_keyword = "domain"
+    url_example = "mailgun://API_KEY@DOMAIN"
 
     def __init__(
         self,
@@ -121,10 +125,8 @@ class MailgunTransport(HTTPTransport):
         *,
         region: str = "default",
         base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
         name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         domain = domain.strip().lower()
         # A "/" in the domain makes Mailgun answer 200 "Mailgun Magnificent API" and send
@@ -141,49 +143,23 @@ class MailgunTransport(HTTPTransport):
                 name = f"mailgun://{domain}"
             else:
                 name = f"mailgun://{domain}?region={region}"
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name,
-            ca_file=ca_file,
-        )
+        super().__init__(api_key, region=region, base_url=base_url, name=name, **kwargs)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> MailgunTransport:
-        """``mailgun://API_KEY@DOMAIN?region=eu`` plus ``timeout=``, ``base_url=``, ``ca_file=``.
-
-        The base reads the host as a region; here it is the sending domain, so the region
-        comes from the ``region`` option instead (keep in step with the base's options).
-        """
-        key = url.password or (SecretStr(url.username) if url.username else None)
-        safe = replace(url, username=None, password=None)
-        if key is None or not key.get_secret_value():
-            raise ConfigurationError(
-                "mailgun:// URL has no API key; write mailgun://API_KEY@DOMAIN"
-            )
-        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
-        return cls(
-            key,
-            safe.host,
-            region=safe.option("region") or "default",
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            ca_file=safe.option("ca_file") or None,
-        )
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``region=``: the URL's host is the sending domain, so the region is an option."""
+        return {"region": url.option("region") or "default"}
 
     def authenticate(self, request: httpx.Request) -> None:
         """HTTP Basic with user ``api`` and the key as password."""
         request.headers["Authorization"] = f"Basic {self._basic()}"
 
     def _basic(self) -> str:
-        return b64(f"api:{self.api_key.get_secret_value()}".encode())
+        return b64(f"api:{self.api_key_value()}".encode())
 
     def secrets(self) -> list[str]:
         """The key, and the Basic credentials that carry it (an echoed header shows those)."""
-        return [self.api_key.get_secret_value(), self._basic()]
+        return [self.api_key_value(), self._basic()]
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """``{"id": "<...@domain>", "message": "Queued. Thank you."}``; the id keeps its ``<>``."""
@@ -202,8 +178,7 @@ class MailgunTransport(HTTPTransport):
         text = body.get("message")
         return SuccessReply(
             provider_id=provider_id if isinstance(provider_id, str) else None,
-            # The base puts this text in the Attempt without scrubbing it (unlike refusals).
-            text=self._redact(text) if isinstance(text, str) else None,
+            text=text if isinstance(text, str) else None,
         )
 
     def parse_error(self, response: httpx.Response) -> ErrorReply:

@@ -13,17 +13,17 @@ import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import MailError, RecipientsRefused, RelayError
+from mailsdk.errors import MailError, RelayError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -193,6 +193,7 @@ class MailjetTransport(HTTPTransport):
     scheme = "mailjet"
     regions = {"default": "https://api.mailjet.com", "us": "https://api.us.mailjet.com"}
     payload_class = MailjetPayload
+    capabilities = Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1)
     url_options = ("sandbox",)
 
     def __init__(
@@ -201,50 +202,32 @@ class MailjetTransport(HTTPTransport):
         secret_key: str | SecretStr,
         *,
         sandbox: bool = False,
-        region: str = "default",
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.secret_key = secret_key if isinstance(secret_key, SecretStr) else SecretStr(secret_key)
         if not self.secret_key.get_secret_value():
             raise ConfigurationError("mailjet: the secret key is empty")
         self.sandbox = sandbox
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name,
-            ca_file=ca_file,
-        )
+        super().__init__(api_key, **kwargs)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> MailjetTransport:
+    def credentials_from_url(cls, url: TransportURL) -> dict[str, Any]:
         """``mailjet://API_KEY:SECRET@REGION``: Mailjet needs both halves of the key pair."""
-        safe = replace(url, username=None, password=None)
-        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
         secret = url.password.get_secret_value() if url.password else ""
         if not url.username or not secret:
             raise ConfigurationError(
                 "mailjet:// URL needs the API key and the secret key; "
                 "write mailjet://API_KEY:SECRET@default"
             )
-        return cls(
-            url.username,
-            secret,
-            sandbox=safe.flag("sandbox"),
-            region=safe.host or "default",
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            ca_file=safe.option("ca_file") or None,
-        )
+        return {"api_key": url.username, "secret_key": secret}
+
+    @classmethod
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``sandbox=true``."""
+        return {"sandbox": url.flag("sandbox")}
 
     def _basic(self) -> str:
-        pair = f"{self.api_key.get_secret_value()}:{self.secret_key.get_secret_value()}"
+        pair = f"{self.api_key_value()}:{self.secret_key.get_secret_value()}"
         return base64.b64encode(pair.encode()).decode("ascii")
 
     def authenticate(self, request: httpx.Request) -> None:
@@ -253,11 +236,13 @@ class MailjetTransport(HTTPTransport):
 
     def secrets(self) -> list[str]:
         """Both keys, and their Basic token (a server echoing the header would show it)."""
-        return [self.api_key.get_secret_value(), self.secret_key.get_secret_value(), self._basic()]
+        return [self.api_key_value(), self.secret_key.get_secret_value(), self._basic()]
 
     # -- replies -------------------------------------------------------------------------
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> SuccessReply | ErrorReply:
         """``Messages[0]``: ``Status: success`` with a ``MessageID`` per recipient (the first
         To's is the provider id; all are listed in the attempt text)."""
         body = response_json(response)
@@ -265,14 +250,13 @@ class MailjetTransport(HTTPTransport):
         if not isinstance(result, dict):
             return SuccessReply()
         if result.get("Status") != "success":
-            raise self._status_error(response)  # a 2xx carrying a refusal is still a refusal
+            return self.parse_error(response)  # a 2xx carrying a refusal is still a refusal
         sent = [r for k in ("To", "Cc", "Bcc") for r in result.get(k) or [] if isinstance(r, dict)]
         ids = [(r.get("Email"), r.get("MessageID")) for r in sent if r.get("MessageID")]
         if not ids:  # sandbox mode: validated, nothing sent, MessageID 0
             return SuccessReply(text="accepted (no MessageID)")
         listed = ", ".join(f"{email} {mid}" for email, mid in ids)
-        text = self._redact(f"MessageIDs: {listed}")  # the base does not redact this text
-        return SuccessReply(provider_id=str(ids[0][1]), text=text)
+        return SuccessReply(provider_id=str(ids[0][1]), text=f"MessageIDs: {listed}")
 
     def parse_error(self, response: httpx.Response) -> ErrorReply:
         """A global ``{ErrorCode, ErrorMessage, StatusCode}`` or per-message ``Errors``; an
@@ -281,36 +265,29 @@ class MailjetTransport(HTTPTransport):
         text = "; ".join(_error_text(e) for e in errors) or response.text
         statuses = {e.get("StatusCode") for e in errors}
         error: type[MailError] | None = RelayError if statuses & {401, 403} else None
-        return ErrorReply(text, error=error)
+        return ErrorReply(text, error=error, refused=_refusals(response, errors))
 
-    def _status_error(self, response: httpx.Response) -> MailError:
-        # Base hook point for non-2xx replies. When every error points at recipient addresses
-        # (ErrorRelatedTo "To[0].Email" ...), Mailjet refused the whole message for them: those
-        # are refused, the others were not tried and may go again (a failover retry sends them
-        # alone). Proposed base change: let ErrorReply carry such refusals.
-        refused = self._refusals(response)
-        if refused:
-            return RecipientsRefused(refused, relay=self.name)
-        return super()._status_error(response)
 
-    def _refusals(self, response: httpx.Response) -> dict[str, tuple[int, str]]:
-        errors = _message_errors(response_json(response))
-        bad: dict[str, str] = {}
-        try:
-            sent = json.loads(response.request.content)["Messages"][0]
-            for error in errors:
-                for field in error.get("ErrorRelatedTo") or [None]:
-                    match = _RECIPIENT_FIELD.match(str(field))
-                    if match is None:
-                        return {}  # an error about the message itself: no recipient to blame
-                    email = sent[match[1]][int(match[2])]["Email"]
-                    bad[email] = self._redact(_error_text(error))
-        except (ValueError, LookupError, TypeError, RuntimeError):
-            return {}
-        if not bad:
-            return {}
-        everyone = [r["Email"] for k in ("To", "Cc", "Bcc") for r in sent.get(k, [])]
-        refused = {r: (_REFUSED, bad[r]) for r in everyone if r in bad}
-        waiting = "not sent: Mailjet refused the message for another recipient"
-        refused.update({r: (_NOT_SENT, waiting) for r in everyone if r not in bad})
-        return refused
+def _refusals(response: httpx.Response, errors: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """When every error points at recipient addresses (ErrorRelatedTo ``To[0].Email`` ...),
+    Mailjet refused the whole message for them: those are refused, the others were not tried
+    and may go again (a failover retry sends them alone)."""
+    bad: dict[str, str] = {}
+    try:
+        sent = json.loads(response.request.content)["Messages"][0]
+        for error in errors:
+            for field in error.get("ErrorRelatedTo") or [None]:
+                match = _RECIPIENT_FIELD.match(str(field))
+                if match is None:
+                    return {}  # an error about the message itself: no recipient to blame
+                email = sent[match[1]][int(match[2])]["Email"]
+                bad[email] = _error_text(error)
+    except (ValueError, LookupError, TypeError, RuntimeError):
+        return {}
+    if not bad:
+        return {}
+    everyone = [r["Email"] for k in ("To", "Cc", "Bcc") for r in sent.get(k, [])]
+    refused = {r: (_REFUSED, bad[r]) for r in everyone if r in bad}
+    waiting = "not sent: Mailjet refused the message for another recipient"
+    refused.update({r: (_NOT_SENT, waiting) for r in everyone if r not in bad})
+    return refused

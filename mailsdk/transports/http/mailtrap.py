@@ -21,6 +21,7 @@ from mailsdk.errors import PermanentError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -166,6 +167,7 @@ class MailtrapTransport(HTTPTransport):
         "sandbox": "https://sandbox.api.mailtrap.io",
     }
     payload_class = MailtrapPayload
+    capabilities = Capabilities(cc=_MAX_PER_KIND, bcc=_MAX_PER_KIND, tags=1)
     url_options = ("inbox_id",)
 
     def __init__(
@@ -190,9 +192,11 @@ class MailtrapTransport(HTTPTransport):
 
     def authenticate(self, request: httpx.Request) -> None:
         """``Api-Token: <token>``, the spec's first scheme (Bearer also works)."""
-        request.headers["Api-Token"] = self.api_key.get_secret_value()
+        request.headers["Api-Token"] = self.api_key_value()
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> SuccessReply | ErrorReply:
         """``message_ids``, one per recipient in to, cc, bcc order, joined with commas.
 
         The sandbox answers with a single id. A 2xx with ``success: false`` is a refusal
@@ -202,13 +206,7 @@ class MailtrapTransport(HTTPTransport):
         if not isinstance(body, dict):
             return SuccessReply()
         if body.get("success") is False:
-            status = response.status_code
-            raise PermanentError(
-                f"HTTP {status} with success=false",
-                relay=self.name,
-                code=status,
-                server_text=self._redact(_error_text(body)) or None,
-            )
+            return ErrorReply(_error_text(body) or "success: false", error=PermanentError)
         ids = body.get("message_ids")
         if isinstance(ids, list) and ids:
             return SuccessReply(provider_id=",".join(str(i) for i in ids))

@@ -19,15 +19,13 @@ from pydantic import SecretStr
 from mailsdk.config import TransportURL
 from mailsdk.errors import (
     MailError,
-    PermanentError,
-    RecipientsRefused,
     RelayError,
     TransientError,
 )
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import SendResult
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -153,6 +151,7 @@ class PostmarkTransport(HTTPTransport):
     scheme = "postmark"
     regions = {"default": "https://api.postmarkapp.com"}
     payload_class = PostmarkPayload
+    capabilities = Capabilities(cc=_MAX_PER_FIELD, bcc=_MAX_PER_FIELD, tags=1)
     url_options = ("message_stream",)
 
     def __init__(
@@ -168,19 +167,11 @@ class PostmarkTransport(HTTPTransport):
 
     def authenticate(self, request: httpx.Request) -> None:
         """The server token in ``X-Postmark-Server-Token``."""
-        request.headers["X-Postmark-Server-Token"] = self.api_key.get_secret_value()
+        request.headers["X-Postmark-Server-Token"] = self.api_key_value()
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """As the base, with inactive recipients named as the envelope names them."""
-        try:
-            return await super().send(outgoing)
-        except RecipientsRefused as exc:
-            refused = exc
-        # Postmark lowercases the addresses it reports; the failover layer matches refusals
-        # to the envelope exactly. Raised outside the except block: nothing chained.
-        raise RecipientsRefused(_as_envelope(refused.refused, outgoing), relay=self.name)
-
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> SuccessReply | ErrorReply:
         """``MessageID``; "Message OK, but will not deliver to these inactive addresses: ..."
         names recipients refused while the others got the message."""
         body = response_json(response)
@@ -189,14 +180,11 @@ class PostmarkTransport(HTTPTransport):
         text = str(body.get("Message") or "")
         code = body.get("ErrorCode") or 0  # missing when "delivery may be delayed": queued
         if code != 0:  # a 200 that is a failure (documented for /email/batch items)
-            raise self._body_error(response, code, text)
+            return self.parse_error(response)
         refused = {addr: (_REFUSED_CODE, text) for addr in _inactive(text)}
         message_id = body.get("MessageID")
         return SuccessReply(
-            provider_id=str(message_id) if message_id else None,
-            refused=_as_envelope(refused, outgoing),
-            # The base puts this text in the Attempt without scrubbing it (unlike refusals).
-            text=self._redact(text) or None,
+            provider_id=str(message_id) if message_id else None, refused=refused, text=text or None
         )
 
     def parse_error(self, response: httpx.Response) -> ErrorReply:
@@ -204,35 +192,8 @@ class PostmarkTransport(HTTPTransport):
         body = response_json(response)
         if not isinstance(body, dict) or "ErrorCode" not in body:
             return ErrorReply(response.text)
-        code, text = body.get("ErrorCode"), str(body.get("Message") or "")
+        code, text = body.get("ErrorCode"), " ".join(str(body.get("Message") or "").split())
         error = _error_class(code, text) if isinstance(code, int) else None
-        return ErrorReply(f"ErrorCode {code}: {text}", error=error)
-
-    def _status_error(self, response: httpx.Response) -> MailError:
         # ErrorCode 406: every recipient is inactive (hard bounce, complaint, unsubscribe).
-        # ErrorReply cannot carry recipients, so this hooks the base's error builder.
-        body = response_json(response)
-        if isinstance(body, dict) and body.get("ErrorCode") == 406:
-            return self._body_error(response, 406, str(body.get("Message") or ""))
-        return super()._status_error(response)
-
-    def _body_error(self, response: httpx.Response, code: Any, text: str) -> MailError:
-        text = self._redact(" ".join(text.split()))
-        addresses = _inactive(text) if code == 406 else []
-        if addresses:
-            return RecipientsRefused({a: (_REFUSED_CODE, text) for a in addresses}, relay=self.name)
-        cls = (_error_class(code, text) if isinstance(code, int) else None) or PermanentError
-        status = response.status_code
-        return cls(
-            f"HTTP {status}: Postmark ErrorCode {code}",
-            relay=self.name,
-            code=status,
-            server_text=f"ErrorCode {code}: {text}",
-        )
-
-
-def _as_envelope(
-    refused: Mapping[str, tuple[int, str]], outgoing: OutgoingMessage
-) -> dict[str, tuple[int, str]]:
-    envelope = {r.lower(): r for r in outgoing.envelope.rcpt_to}
-    return {envelope.get(a.lower(), a): reply for a, reply in refused.items()}
+        refused = {a: (_REFUSED_CODE, text) for a in _inactive(text)} if code == 406 else {}
+        return ErrorReply(f"ErrorCode {code}: {text}", error=error, refused=refused)

@@ -22,6 +22,7 @@ from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -184,6 +185,7 @@ class ResendTransport(HTTPTransport):
     scheme = "resend"
     regions = {"default": "https://api.resend.com"}
     payload_class = ResendPayload
+    capabilities = Capabilities(idempotency=True)
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """``{"id": "..."}``."""

@@ -18,6 +18,7 @@ from mailsdk.errors import TransientError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -146,6 +147,7 @@ class SendGridTransport(HTTPTransport):
     scheme = "sendgrid"
     regions = {"default": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
     payload_class = SendGridPayload
+    capabilities = Capabilities(tags=_MAX_CATEGORIES)
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """``202`` with an empty body; the id is the ``X-Message-Id`` header."""

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,8 +24,8 @@ from pydantic import SecretStr
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import SendResult
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -204,6 +204,8 @@ class SESTransport(HTTPTransport):
 
     scheme = "ses"
     payload_class = SESPayload
+    capabilities = Capabilities(raw_mime=True)
+    requires_api_key = False
     url_options = ("configuration_set", "profile")
 
     def __init__(
@@ -246,8 +248,7 @@ class SESTransport(HTTPTransport):
         self._keys = self._static
         self.configuration_set = configuration_set
         super().__init__(
-            # The base wants a non-empty key; with the chain there is none until the first send.
-            self._static.secret_key if self._static else SecretStr("aws-credential-chain"),
+            None,  # SigV4 signs with the key pair in authenticate(); the chain's may change
             region=region,
             base_url=base_url or f"https://email.{region}.amazonaws.com",
             timeout=timeout,
@@ -269,27 +270,24 @@ class SESTransport(HTTPTransport):
         return str(region)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> SESTransport:
-        """``ses://ACCESS_KEY:SECRET@REGION``, ``ses://REGION`` or ``ses://default``."""
-        safe = replace(url, username=None, password=None)  # display() would show the key id
-        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
+    def credentials_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``ses://ACCESS_KEY:SECRET@REGION``, or nothing (``ses://REGION``: botocore's chain)."""
         access = url.username or None
         secret = url.password if url.password and url.password.get_secret_value() else None
         if bool(access) != bool(secret):
             raise ConfigurationError(
-                f"{safe.display()}: write ses://ACCESS_KEY:SECRET@REGION, "
+                f"ses://{url.host}: write ses://ACCESS_KEY:SECRET@REGION, "
                 "or ses://REGION for botocore's credential chain"
             )
-        return cls(
-            access,
-            secret,
-            region=safe.host or "default",
-            configuration_set=safe.option("configuration_set"),
-            profile=safe.option("profile"),
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            ca_file=safe.option("ca_file") or None,
-        )
+        return {"access_key": access, "secret_key": secret} if access else {}
+
+    @classmethod
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``configuration_set=`` and ``profile=``."""
+        return {
+            "configuration_set": url.option("configuration_set"),
+            "profile": url.option("profile"),
+        }
 
     # -- credentials ---------------------------------------------------------------------
 
@@ -308,7 +306,7 @@ class SESTransport(HTTPTransport):
                 self._chain = self._session.get_credentials()
             frozen = self._chain.get_frozen_credentials() if self._chain is not None else None
         except (BotoCoreError, ClientError) as exc:
-            what = self._redact(str(exc))
+            what = self.redact(str(exc))
             failure = RelayError(f"AWS credentials unavailable ({what})", relay=self.name)
         else:
             if frozen is None:
@@ -318,13 +316,11 @@ class SESTransport(HTTPTransport):
         if failure is not None:  # raised here so that botocore's error is not its context
             raise failure
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Look credentials up first when the chain has to (it may call IMDS, STS or SSO:
-        blocking I/O, so in a thread), then send as the base does."""
+    async def before_send(self, outgoing: OutgoingMessage) -> None:
+        """Look credentials up when the chain has to (it may call IMDS, STS or SSO: blocking
+        I/O, so in a thread); the base has walked the message, so a bad one costs no I/O."""
         if self._lookup_due():
-            self.build_request(outgoing)  # a bad message fails before any credential I/O
             await asyncio.to_thread(self._look_up)
-        return await super().send(outgoing)
 
     def authenticate(self, request: httpx.Request) -> None:
         """Sign the final bytes with botocore's SigV4Auth and copy its headers onto *request*.

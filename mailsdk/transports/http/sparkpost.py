@@ -14,7 +14,6 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     HTTPTransport,
@@ -119,6 +119,7 @@ class SparkPostTransport(HTTPTransport):
         "eu": "https://api.eu.sparkpost.com/api/v1",
     }
     payload_class = SparkPostPayload
+    capabilities = Capabilities(tags=_MAX_TAGS, raw_mime=True)
     url_options = ("region", "subaccount")
 
     def __init__(
@@ -126,48 +127,30 @@ class SparkPostTransport(HTTPTransport):
         api_key: str | SecretStr,
         *,
         subaccount: str | int | None = None,
-        region: str = "default",
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if subaccount is not None and not str(subaccount).isdigit():
             raise ConfigurationError(f"sparkpost: subaccount {subaccount!r} is not a number")
         self.subaccount = str(subaccount) if subaccount is not None else None
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name,
-            ca_file=ca_file,
-        )
+        super().__init__(api_key, **kwargs)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> SparkPostTransport:
-        """``sparkpost://KEY@REGION``; ``?region=`` names the region when the host is
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``subaccount=``, and ``region=``, which names the region when the host is
         ``default``."""
+        options: dict[str, Any] = {"subaccount": url.option("subaccount")}
         region = url.option("region")
         if region is not None:
             if url.host not in ("", "default", region):
                 raise ConfigurationError(
                     f"sparkpost://{url.host}: the host and region={region} disagree"
                 )
-            query = {k: v for k, v in url.query.items() if k != "region"}
-            url = replace(url, host=region, query=query)
-        return super().from_url(url)
-
-    @classmethod
-    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
-        """``subaccount=``."""
-        return {"subaccount": url.option("subaccount")}
+            options["region"] = region
+        return options
 
     def authenticate(self, request: httpx.Request) -> None:
         """SparkPost takes the key itself as the ``Authorization`` value."""
-        request.headers["Authorization"] = self.api_key.get_secret_value()
+        request.headers["Authorization"] = self.api_key_value()
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """``results.id``; a ``200`` may still reject recipients (``rcpt_to_errors``)."""
@@ -189,11 +172,12 @@ class SparkPostTransport(HTTPTransport):
             for text in texts:
                 named = {a.lower() for a in _ADDRESS.findall(text)}
                 refused.update({r: (_REFUSED, text) for r in everyone if r.lower() in named})
-        note = None
-        if len(refused) < rejected:  # (the base redacts refusals but not this text)
-            note = self._redact(f"{rejected} of {len(everyone)} rejected: {'; '.join(texts)}")
-            log.warning("%s: %s (SparkPost does not say which)", self.name, note)
-        return SuccessReply(provider_id, refused=refused, text=note)
+        if len(refused) < rejected:  # the base logs this as a warning
+            note = f"{rejected} of {len(everyone)} rejected: {'; '.join(texts)}"
+            return SuccessReply(
+                provider_id, refused, f"{note} (SparkPost does not say which)", True
+            )
+        return SuccessReply(provider_id, refused=refused)
 
     def parse_error(self, response: httpx.Response) -> ErrorReply:
         """``{"errors": [{"message", "description", "code"}]}``; 420 is a sending limit."""
