@@ -5,8 +5,9 @@ against the same features; one that cannot express a feature must refuse it (Mes
 Helpers are fixtures, not imports: several test folders have a ``conftest.py``.
 
 The checks every provider makes the same way are fixtures here too (``reply``,
-``assert_maps_to``, ``assert_secret_free``, ``send_each``, ``from_registry``); what a provider
-documents (its URLs, error bodies, classes and texts) stays in that provider's test file.
+``assert_maps_to``, ``assert_secret_free``, ``send_each``); what a provider documents (its URLs,
+error bodies, classes and texts) is its row in ``contract_table.py``, which
+``test_contract.py`` runs for every provider.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from mailsdk import (
     TransientError,
     Transport,
 )
-from mailsdk import config as mailsdk_config
-from mailsdk.config import transport_from_url
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
 """Provider API descriptions live beside the repository (CI clones it next to shared/)."""
@@ -220,19 +219,3 @@ def send_each() -> Callable[..., Any]:
     """``await send_each(transport, make, times)``: send ``make()`` that many times (one for each
     mocked outcome); returns ``(results, errors)``, the MailErrors caught, nothing else."""
     return _send_each
-
-
-# -- URLs --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def from_registry(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Transport]:
-    """``from_registry(entry, url)``: put ``entry`` ("module:Class", the line a provider module
-    asks for in ``mailsdk.config._REGISTRY``) under the URL's scheme, then build ``url``."""
-
-    def build(entry: str, url: str) -> Transport:
-        scheme = url.split("://", 1)[0]
-        monkeypatch.setitem(mailsdk_config._REGISTRY, scheme, entry)
-        return transport_from_url(url)
-
-    return build

@@ -66,8 +66,8 @@ class Row:
     urls: Sequence[tuple[str, Mapping[str, Any]]]
     """URLs (``{key}`` for the secret) and attributes of the transport each builds."""
     bad_urls: Sequence[tuple[str, str]]
-    registry: tuple[str, str, Mapping[str, Any]]
-    """The ``module:Class`` record, a URL, and attributes of the transport it builds."""
+    registry: tuple[str, Mapping[str, Any]]
+    """A URL, and attributes of the transport that the scheme registry builds from it."""
     message: Mapping[str, Any] = field(default_factory=dict)
     """Overrides that make the full test message one this provider can send."""
     success_text: str | None = None
@@ -248,7 +248,6 @@ SENDGRID = Row(
         ("sendgrid://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.sendgrid:SendGridTransport",
         "sendgrid://{key}@eu",
         {"name": "sendgrid://eu"},
     ),
@@ -416,7 +415,6 @@ MAILGUN = Row(
         (f"mailgun://{DOMAIN}", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.mailgun:MailgunTransport",
         f"mailgun://{{key}}@{DOMAIN}?region=eu",
         {"name": f"mailgun://{DOMAIN}?region=eu"},
     ),
@@ -630,7 +628,6 @@ POSTMARK = Row(
         ("postmark://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.postmark:PostmarkTransport",
         "postmark://{key}@default?message_stream=broadcast",
         {"message_stream": "broadcast"},
     ),
@@ -890,7 +887,6 @@ SES = Row(
         ("ses://us-east-1?timeout=soon", "not a positive number"),
     ],
     registry=(
-        "mailsdk.transports.http.ses:SESTransport",
         f"ses://{AKID}:{SECRET.replace('/', '%2F')}@eu-west-2",
         {"name": "ses://eu-west-2"},
     ),
@@ -1113,7 +1109,6 @@ RESEND = Row(
         ("resend://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.resend:ResendTransport",
         "resend://{key}@default",
         {"name": "resend://default"},
     ),
@@ -1280,7 +1275,6 @@ BREVO = Row(
         ("brevo://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.brevo:BrevoTransport",
         "brevo://{key}@default",
         {"name": "brevo://default"},
     ),
@@ -1509,7 +1503,6 @@ SPARKPOST = Row(
         ("sparkpost://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.sparkpost:SparkPostTransport",
         "sparkpost://{key}@eu",
         {"name": "sparkpost://eu"},
     ),
@@ -1767,7 +1760,6 @@ MAILJET = Row(
         ("mailjet://default", "API key and the secret key"),
     ],
     registry=(
-        "mailsdk.transports.http.mailjet:MailjetTransport",
         f"mailjet://{PUBLIC_KEY}:{{key}}@default",
         {"name": "mailjet://default"},
     ),
@@ -1913,7 +1905,6 @@ MAILTRAP = Row(
         ("mailtrap://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.mailtrap:MailtrapTransport",
         "mailtrap://{key}@bulk",
         {"name": "mailtrap://bulk"},
     ),
@@ -2096,7 +2087,6 @@ MAILERSEND = Row(
         ("mailersend://default", "no API key"),
     ],
     registry=(
-        "mailsdk.transports.http.mailersend:MailerSendTransport",
         "mailersend://{key}@default?custom_headers=true",
         {"custom_headers": True},
     ),

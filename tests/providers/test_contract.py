@@ -34,6 +34,7 @@ from mailsdk import (
     TransientError,
     parse_url,
 )
+from mailsdk.config import transport_from_url
 from mailsdk.transports.http.base import HTTPTransport
 
 EVERYONE = ["alice@example.com", "jane@example.org", "carol@example.net", "audit@example.com"]
@@ -426,11 +427,9 @@ def test_bad_urls_are_refused_without_echoing_the_key(
     assert_secret_free(info.value, *row.secrets(api_key), may_chain=row.may_chain)
 
 
-def test_the_registry_record_builds_the_transport(
-    row: Row, isolated: None, api_key: str, from_registry: Callable[[str, str], Any]
-) -> None:
-    entry, url, expected = row.registry
-    transport = from_registry(entry, url.format(key=api_key))
+def test_the_registry_record_builds_the_transport(row: Row, isolated: None, api_key: str) -> None:
+    url, expected = row.registry
+    transport = transport_from_url(url.format(key=api_key))
     assert type(transport) is type(row.make(api_key))
     for name, value in expected.items():
         assert getattr(transport, name) == value
