@@ -2051,7 +2051,7 @@ MAILERSEND = Row(
         ({"bcc": [f"b{i}@example.com" for i in range(11)]}, "11 bcc recipients \\(at most 10\\)"),
         ({"tags": [f"t{i}" for i in range(6)]}, "6 tags \\(at most 5\\)"),
         ({"subject": ""}, "without a subject"),
-        ({"subject": "x" * 998}, "subject longer than 997"),
+        ({"subject": "x" * 998}, "a subject of 998 characters \\(at most 997\\)"),
         ({"text": None, "html": None}, "without a body"),
         (
             {"attachments": [Attachment(filename="a.txt", content=b"x", content_type="text/csv")]},

@@ -52,6 +52,7 @@ __all__ = [
     "ErrorReply",
     "HTTPRequest",
     "HTTPTransport",
+    "JSONPayload",
     "Payload",
     "RecipientKind",
     "SuccessReply",
@@ -246,6 +247,50 @@ class Payload(abc.ABC, Generic[TransportT]):
     @abc.abstractmethod
     def build(self) -> HTTPRequest:
         """The request to send, once every hook has run."""
+
+
+class JSONPayload(Payload[TransportT]):
+    """A payload whose request body is one JSON object, :attr:`data`.
+
+    The subject and the two bodies go where :attr:`fields` says (``"subject"``, ``"text"``,
+    ``"html"`` -> the provider's field name), so a provider declares them instead of writing
+    three hooks; a part it leaves out of ``fields`` is refused as usual. An empty value is left
+    out of the body unless ``send_empty``; ``subject_required`` refuses an empty subject and
+    ``max_subject`` a longer one, before any request.
+    """
+
+    fields: ClassVar[Mapping[str, str]] = {}
+    send_empty: ClassVar[bool] = False
+    subject_required: ClassVar[bool] = False
+    max_subject: ClassVar[int | None] = None
+
+    def __init__(self, transport: TransportT, outgoing: OutgoingMessage) -> None:
+        super().__init__(transport, outgoing)
+        self.data: dict[str, Any] = {}
+
+    def set_subject(self, subject: str) -> None:
+        """The ``subject`` field."""
+        provider = type(self.transport).__name__.removesuffix("Transport")
+        if self.subject_required and not subject:
+            self.unsupported(f"a message without a subject ({provider} requires one)")
+        if self.max_subject is not None and len(subject) > self.max_subject:
+            self.unsupported(f"a subject of {len(subject)} characters (at most {self.max_subject})")
+        self._put("subject", subject, super().set_subject)
+
+    def set_text(self, text: str) -> None:
+        """The ``text`` field."""
+        self._put("text", text, super().set_text)
+
+    def set_html(self, html: str) -> None:
+        """The ``html`` field."""
+        self._put("html", html, super().set_html)
+
+    def _put(self, part: str, value: str, refuse: Callable[[str], None]) -> None:
+        name = self.fields.get(part)
+        if name is None:
+            refuse(value)
+        elif value or self.send_empty:
+            self.data[name] = value
 
 
 class HTTPTransport(Transport):

@@ -22,16 +22,7 @@ from mailsdk.classify import parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import RelayError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    Capabilities,
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["MailgunPayload", "MailgunTransport"]
 
@@ -43,7 +34,7 @@ _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]
 _TRY_AGAIN = re.compile(r"try again after (.+?)\s*$", re.IGNORECASE)
 
 
-class MailgunPayload(Payload["MailgunTransport"]):
+class MailgunPayload(base.Payload["MailgunTransport"]):
     """Builds the ``messages.mime`` form: envelope recipients, the MIME file, options."""
 
     takes_raw_mime = True
@@ -84,7 +75,7 @@ class MailgunPayload(Payload["MailgunTransport"]):
         for key, value in metadata.items():
             self.fields[f"v:{key}"] = value
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST to ``/v3/{domain}/messages.mime`` (always multipart/form-data)."""
         size = sum(
             len(name) + sum(len(v.encode()) for v in ([value] if isinstance(value, str) else value))
@@ -95,10 +86,10 @@ class MailgunPayload(Payload["MailgunTransport"]):
             self.unsupported(f"{size} bytes of tags and metadata (at most 16 kB)")
         path = f"/v3/{quote(self.transport.domain, safe='')}/messages.mime"
         files = [("message", ("message.mime", self.raw, "message/rfc822"))]
-        return HTTPRequest("POST", path, data=self.fields, files=files)
+        return base.HTTPRequest("POST", path, data=self.fields, files=files)
 
 
-class MailgunTransport(HTTPTransport):
+class MailgunTransport(base.HTTPTransport):
     """Sends raw MIME through Mailgun (HTTP Basic ``api:<key>``).
 
     ``MailgunTransport("key-xxx", "mg.example.com")``, ``..., region="eu")``, or from a URL:
@@ -113,7 +104,7 @@ class MailgunTransport(HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
-    capabilities = Capabilities(tags=_MAX_TAGS, raw_mime=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True)
     url_options = ("region",)
     host_keyword = "domain"
     url_example = "mailgun://API_KEY@DOMAIN"
@@ -155,13 +146,15 @@ class MailgunTransport(HTTPTransport):
         request.headers["Authorization"] = f"Basic {self._basic()}"
 
     def _basic(self) -> str:
-        return b64(f"api:{self.api_key_value()}".encode())
+        return base.b64(f"api:{self.api_key_value()}".encode())
 
     def secrets(self) -> list[str]:
         """The key, and the Basic credentials that carry it (an echoed header shows those)."""
         return [self.api_key_value(), self._basic()]
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``{"id": "<...@domain>", "message": "Queued. Thank you."}``; the id keeps its ``<>``."""
         if "Mailgun Magnificent API" in response.text:
             # Mailgun's answer to a path it does not route: 200, and nothing was sent.
@@ -171,19 +164,19 @@ class MailgunTransport(HTTPTransport):
                 relay=self.name,
                 code=response.status_code,
             )
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         provider_id = body.get("id")
         text = body.get("message")
-        return SuccessReply(
+        return base.SuccessReply(
             provider_id=provider_id if isinstance(provider_id, str) else None,
             text=text if isinstance(text, str) else None,
         )
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"message": "..."}`` (or plain text, e.g. ``Forbidden`` for a bad key)."""
-        body = response_json(response)
+        body = base.response_json(response)
         message = body.get("message") if isinstance(body, dict) else None
         text = message if isinstance(message, str) and message else response.text
         status = response.status_code
@@ -201,4 +194,4 @@ class MailgunTransport(HTTPTransport):
             # No rate-limit headers: the reset time is only in the text.
             match = _TRY_AGAIN.search(text)
             retry_after = parse_retry_after(match.group(1)) if match else None
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error, retry_after=retry_after)

@@ -22,17 +22,7 @@ from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    Capabilities,
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["MailjetPayload", "MailjetTransport"]
 
@@ -76,44 +66,30 @@ def _message_errors(body: Any) -> list[dict[str, Any]]:
     return [e for group in errors if isinstance(group, list) for e in group if isinstance(e, dict)]
 
 
-class MailjetPayload(Payload["MailjetTransport"]):
-    """Builds ``{"Messages": [message]}``: everything lives in the one message object."""
+class MailjetPayload(base.JSONPayload["MailjetTransport"]):
+    """Builds ``{"Messages": [message]}``: everything lives in the one message object, built
+    in ``data`` (``Subject`` at most 255 characters; empty parts are left out)."""
+
+    fields = {"subject": "Subject", "text": "TextPart", "html": "HTMLPart"}
+    max_subject = _MAX_SUBJECT
 
     def __init__(self, transport: MailjetTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
-        self.message: dict[str, Any] = {}
         self.attached = 0
 
     def set_from(self, address: Address) -> None:
         """``From: {Email, Name}`` (a validated sender)."""
-        self.message["From"] = _contact(address)
+        self.data["From"] = _contact(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``To``, ``Cc``, ``Bcc``."""
-        self.message[kind.capitalize()] = [_contact(a) for a in addresses]
+        self.data[kind.capitalize()] = [_contact(a) for a in addresses]
 
     def set_reply_to(self, addresses: Sequence[Address]) -> None:
         """``ReplyTo``: Mailjet takes one address."""
         if len(addresses) > 1:
             self.unsupported(f"{len(addresses)} reply_to addresses (at most 1)")
-        self.message["ReplyTo"] = _contact(addresses[0])
-
-    def set_subject(self, subject: str) -> None:
-        """``Subject`` (at most 255 characters; left out when empty)."""
-        if len(subject) > _MAX_SUBJECT:
-            self.unsupported(f"a subject of {len(subject)} characters (at most {_MAX_SUBJECT})")
-        if subject:
-            self.message["Subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``TextPart``."""
-        if text:
-            self.message["TextPart"] = text
-
-    def set_html(self, html: str) -> None:
-        """``HTMLPart``."""
-        if html:
-            self.message["HTMLPart"] = html
+        self.data["ReplyTo"] = _contact(addresses[0])
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``Headers``; the Message-ID becomes ``CustomID``, since Mailjet writes its own."""
@@ -123,7 +99,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
             if lowered == "message-id":
                 # Setting it fails the message (send-0011). CustomID keeps our id with Mailjet:
                 # in its events and searchable with GET /v3/REST/message?CustomID=...
-                self.message["CustomID"] = value
+                self.data["CustomID"] = value
             elif lowered in _FORBIDDEN or lowered.startswith(_FORBIDDEN_PREFIXES):
                 self.unsupported(f"the {name} header (Mailjet sets it itself)")
             else:
@@ -131,7 +107,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
         if len(extra) > _MAX_ITEMS:
             self.unsupported(f"{len(extra)} custom headers (at most {_MAX_ITEMS})")
         if extra:
-            self.message["Headers"] = extra
+            self.data["Headers"] = extra
 
     def add_attachment(self, attachment: Attachment) -> None:
         """``Attachments[]``."""
@@ -144,7 +120,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
     def _attach(self, field: str, attachment: Attachment, **extra: str | None) -> None:
         if not attachment.content:
             self.unsupported(f"the empty attachment {attachment.filename!r}")  # mj-0012
-        items = self.message.setdefault(field, [])
+        items = self.data.setdefault(field, [])
         if len(items) == _MAX_ITEMS:
             self.unsupported(f"more than {_MAX_ITEMS} {field}")
         self.attached += len(attachment.content)
@@ -153,7 +129,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
         item = {
             "ContentType": attachment.content_type,
             "Filename": attachment.filename,
-            "Base64Content": b64(attachment.content),
+            "Base64Content": base.b64(attachment.content),
         }
         items.append(item | {k: v for k, v in extra.items() if v is not None})
 
@@ -162,28 +138,28 @@ class MailjetPayload(Payload["MailjetTransport"]):
         unique = list(dict.fromkeys(tags))
         if len(unique) > 1:
             self.unsupported(f"{len(unique)} tags (Mailjet has one CustomCampaign)")
-        self.message["CustomCampaign"] = unique[0]
+        self.data["CustomCampaign"] = unique[0]
 
     def set_metadata(self, metadata: Mapping[str, str]) -> None:
         """``EventPayload``: a string, so the metadata as compact JSON."""
-        self.message["EventPayload"] = json.dumps(dict(metadata), separators=(",", ":"))
+        self.data["EventPayload"] = json.dumps(dict(metadata), separators=(",", ":"))
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST; checks what Mailjet would refuse before spending a request."""
-        if "To" not in self.message:
+        if "To" not in self.data:
             self.unsupported("a message without To recipients (Mailjet requires one)")
-        if "TextPart" not in self.message and "HTMLPart" not in self.message:
+        if "TextPart" not in self.data and "HTMLPart" not in self.data:
             self.unsupported("a message without a text or HTML body")
         count = len(self.outgoing.envelope.rcpt_to)
         if count > _MAX_RECIPIENTS:
             self.unsupported(f"{count} recipients in one message (at most {_MAX_RECIPIENTS})")
-        body: dict[str, Any] = {"Messages": [self.message]}
+        body: dict[str, Any] = {"Messages": [self.data]}
         if self.transport.sandbox:
             body["SandboxMode"] = True
-        return HTTPRequest("POST", "/v3.1/send", json=body)
+        return base.HTTPRequest("POST", "/v3.1/send", json=body)
 
 
-class MailjetTransport(HTTPTransport):
+class MailjetTransport(base.HTTPTransport):
     """Sends through Mailjet's Send API v3.1 (HTTP Basic: API key and secret key).
 
     ``MailjetTransport("key", "secret")``, ``MailjetTransport("key", "secret", region="us")``
@@ -193,7 +169,7 @@ class MailjetTransport(HTTPTransport):
     scheme = "mailjet"
     regions = {"default": "https://api.mailjet.com", "us": "https://api.us.mailjet.com"}
     payload_class = MailjetPayload
-    capabilities = Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1)
+    capabilities = base.Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1)
     url_options = ("sandbox",)
 
     def __init__(
@@ -242,30 +218,30 @@ class MailjetTransport(HTTPTransport):
 
     def parse_success(
         self, response: httpx.Response, outgoing: OutgoingMessage
-    ) -> SuccessReply | ErrorReply:
+    ) -> base.SuccessReply | base.ErrorReply:
         """``Messages[0]``: ``Status: success`` with a ``MessageID`` per recipient (the first
         To's is the provider id; all are listed in the attempt text)."""
-        body = response_json(response)
+        body = base.response_json(response)
         result = (body.get("Messages") or [None])[0] if isinstance(body, dict) else None
         if not isinstance(result, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         if result.get("Status") != "success":
             return self.parse_error(response)  # a 2xx carrying a refusal is still a refusal
         sent = [r for k in ("To", "Cc", "Bcc") for r in result.get(k) or [] if isinstance(r, dict)]
         ids = [(r.get("Email"), r.get("MessageID")) for r in sent if r.get("MessageID")]
         if not ids:  # sandbox mode: validated, nothing sent, MessageID 0
-            return SuccessReply(text="accepted (no MessageID)")
+            return base.SuccessReply(text="accepted (no MessageID)")
         listed = ", ".join(f"{email} {mid}" for email, mid in ids)
-        return SuccessReply(provider_id=str(ids[0][1]), text=f"MessageIDs: {listed}")
+        return base.SuccessReply(provider_id=str(ids[0][1]), text=f"MessageIDs: {listed}")
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """A global ``{ErrorCode, ErrorMessage, StatusCode}`` or per-message ``Errors``; an
         error's own ``StatusCode`` 401/403 (bad key, unauthorised sender) means the relay."""
-        errors = _message_errors(response_json(response))
+        errors = _message_errors(base.response_json(response))
         text = "; ".join(_error_text(e) for e in errors) or response.text
         statuses = {e.get("StatusCode") for e in errors}
         error: type[MailError] | None = RelayError if statuses & {401, 403} else None
-        return ErrorReply(text, error=error, refused=_refusals(response, errors))
+        return base.ErrorReply(text, error=error, refused=_refusals(response, errors))
 
 
 def _refusals(response: httpx.Response, errors: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:

@@ -24,16 +24,7 @@ from pydantic import SecretStr
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    Capabilities,
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 try:
     import botocore.session
@@ -124,7 +115,7 @@ def _classify(code: str, text: str) -> tuple[type[MailError] | None, float | Non
     return None, None
 
 
-class SESPayload(Payload["SESTransport"]):
+class SESPayload(base.Payload["SESTransport"]):
     """Builds the ``SendEmail`` body: the MIME base64-encoded, plus the envelope recipients."""
 
     takes_raw_mime = True
@@ -144,7 +135,7 @@ class SESPayload(Payload["SESTransport"]):
         count = len(outgoing.envelope.rcpt_to)
         if count > _MAX_RECIPIENTS:
             self.unsupported(f"{count} recipients in one message (at most {_MAX_RECIPIENTS})")
-        data = b64(raw)
+        data = base.b64(raw)
         if len(data) > _MAX_BASE64:
             self.unsupported(f"{len(data)} octets of base64 MIME (at most {_MAX_BASE64})")
         # The MIME has no Bcc header, and on a failover retry only some recipients are due:
@@ -185,15 +176,15 @@ class SESPayload(Payload["SESTransport"]):
             self.unsupported(f"a tag and a metadata key both named {name!r}")
         self.tags.append({"Name": name, "Value": value})
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST; httpx serialises the JSON once and :meth:`SESTransport.authenticate`
         signs exactly those bytes."""
         if self.tags:
             self.data["EmailTags"] = self.tags
-        return HTTPRequest("POST", _PATH, json=self.data)
+        return base.HTTPRequest("POST", _PATH, json=self.data)
 
 
-class SESTransport(HTTPTransport):
+class SESTransport(base.HTTPTransport):
     """Sends through Amazon SES v2 with SigV4 (signing name ``ses``).
 
     ``SESTransport("AKIA...", "secret", region="eu-west-1")`` uses a fixed key pair (plus
@@ -204,7 +195,7 @@ class SESTransport(HTTPTransport):
 
     scheme = "ses"
     payload_class = SESPayload
-    capabilities = Capabilities(raw_mime=True)
+    capabilities = base.Capabilities(raw_mime=True)
     requires_api_key = False
     url_options = ("configuration_set", "profile")
 
@@ -353,16 +344,18 @@ class SESTransport(HTTPTransport):
 
     # -- replies -------------------------------------------------------------------------
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``200 {"MessageId": ...}``; SES also puts it in the Message-ID it writes."""
-        body = response_json(response)
+        body = base.response_json(response)
         message_id = body.get("MessageId") if isinstance(body, dict) else None
-        return SuccessReply(provider_id=str(message_id) if message_id else None)
+        return base.SuccessReply(provider_id=str(message_id) if message_id else None)
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """The code from ``x-amzn-ErrorType`` (or the body's ``code``/``__type``), cut as
         botocore does, and the body's ``message``."""
-        body = response_json(response)
+        body = base.response_json(response)
         body = body if isinstance(body, dict) else {}
         raw = response.headers.get("x-amzn-ErrorType") or body.get("code") or body.get("Code")
         code = str(raw or body.get("__type") or "").split(":")[0].rsplit("#", 1)[-1]
@@ -372,4 +365,6 @@ class SESTransport(HTTPTransport):
             # The chain's keys are stale; a botocore session caches what it found, so the
             # next send asks a fresh one.
             self._chain, self._session = None, botocore.session.Session(profile=self._profile)
-        return ErrorReply(f"{code}: {text}" if code else text, error=error, retry_after=retry_after)
+        return base.ErrorReply(
+            f"{code}: {text}" if code else text, error=error, retry_after=retry_after
+        )

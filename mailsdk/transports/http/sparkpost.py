@@ -22,15 +22,7 @@ from pydantic import SecretStr
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    Capabilities,
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    SuccessReply,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["SparkPostPayload", "SparkPostTransport"]
 
@@ -50,7 +42,7 @@ def _error_text(error: Mapping[str, Any]) -> str:
     return ": ".join(parts) + code
 
 
-class SparkPostPayload(Payload["SparkPostTransport"]):
+class SparkPostPayload(base.Payload["SparkPostTransport"]):
     """Builds the transmission: the MIME, one recipient per envelope address, tags, metadata."""
 
     takes_raw_mime = True
@@ -96,17 +88,17 @@ class SparkPostPayload(Payload["SparkPostTransport"]):
             self.unsupported(f"{size} bytes of metadata (at most {_MAX_METADATA})")
         self.data["metadata"] = dict(metadata)
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST, with ``X-MSYS-SUBACCOUNT`` when the transport names a subaccount."""
         if self.tags:
             for recipient in self.data["recipients"]:
                 recipient["tags"] = self.tags
         subaccount = self.transport.subaccount
         headers = {"X-MSYS-SUBACCOUNT": subaccount} if subaccount else {}
-        return HTTPRequest("POST", "/transmissions", json=self.data, headers=headers)
+        return base.HTTPRequest("POST", "/transmissions", json=self.data, headers=headers)
 
 
-class SparkPostTransport(HTTPTransport):
+class SparkPostTransport(base.HTTPTransport):
     """Sends through SparkPost's Transmissions API (``Authorization: <API key>``).
 
     ``SparkPostTransport("key")``, ``SparkPostTransport("key", region="eu", subaccount="123")``,
@@ -119,7 +111,7 @@ class SparkPostTransport(HTTPTransport):
         "eu": "https://api.eu.sparkpost.com/api/v1",
     }
     payload_class = SparkPostPayload
-    capabilities = Capabilities(tags=_MAX_TAGS, raw_mime=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True)
     url_options = ("region", "subaccount")
 
     def __init__(
@@ -152,16 +144,18 @@ class SparkPostTransport(HTTPTransport):
         """SparkPost takes the key itself as the ``Authorization`` value."""
         request.headers["Authorization"] = self.api_key_value()
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``results.id``; a ``200`` may still reject recipients (``rcpt_to_errors``)."""
-        body = response_json(response)
+        body = base.response_json(response)
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         provider_id = str(results["id"]) if results.get("id") is not None else None
         rejected = int(results.get("total_rejected_recipients") or 0)
         if not rejected:
-            return SuccessReply(provider_id)
+            return base.SuccessReply(provider_id)
         errors = [e for e in results.get("rcpt_to_errors") or [] if isinstance(e, dict)]
         texts = [_error_text(e) for e in errors] or ["recipient rejected"]
         everyone = outgoing.envelope.rcpt_to
@@ -174,14 +168,14 @@ class SparkPostTransport(HTTPTransport):
                 refused.update({r: (_REFUSED, text) for r in everyone if r.lower() in named})
         if len(refused) < rejected:  # the base logs this as a warning
             note = f"{rejected} of {len(everyone)} rejected: {'; '.join(texts)}"
-            return SuccessReply(
+            return base.SuccessReply(
                 provider_id, refused, f"{note} (SparkPost does not say which)", True
             )
-        return SuccessReply(provider_id, refused=refused)
+        return base.SuccessReply(provider_id, refused=refused)
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"errors": [{"message", "description", "code"}]}``; 420 is a sending limit."""
-        body = response_json(response)
+        body = base.response_json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         items = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
         text = "; ".join(_error_text(e) for e in items) or response.text
@@ -196,4 +190,4 @@ class SparkPostTransport(HTTPTransport):
                 retry_after = next((w for k, w in _LIMIT_WAIT.items() if k in lowered), 3600.0)
         elif status == 404 or any(str(e.get("code")) == "7001" for e in items):
             error = RelayError  # unknown resource or unverified sending domain: configuration
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error, retry_after=retry_after)
