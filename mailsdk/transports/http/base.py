@@ -31,17 +31,9 @@ from typing import Any, ClassVar, Generic, Literal, NoReturn, TypeAlias, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from mailsdk import errors
 from mailsdk.classify import classify_http_status, parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import (
-    DeliveryUnknown,
-    MailError,
-    MessageError,
-    PermanentError,
-    RecipientsRefused,
-    RelayError,
-    TransientError,
-)
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
@@ -139,7 +131,7 @@ class ErrorReply:
     """
 
     text: str
-    error: type[MailError] | None = None
+    error: type[errors.MailError] | None = None
     retry_after: float | None = None
     refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
@@ -186,7 +178,7 @@ class Payload(abc.ABC, Generic[TransportT]):
     def unsupported(self, feature: str) -> NoReturn:
         """Refuse a feature this provider cannot express (before any request is made)."""
         name = self.transport.name
-        raise MessageError(f"{name} cannot send {feature}; nothing was sent", relay=name)
+        raise errors.MessageError(f"{name} cannot send {feature}; nothing was sent", relay=name)
 
     def idempotency_key(self) -> str:
         """A key that is the same on every retry of this message (derived from its Message-ID)."""
@@ -315,6 +307,9 @@ class HTTPTransport(Transport):
     """The constructor keyword that the URL's host fills (Mailgun: its sending domain)."""
     url_example: ClassVar[str | None] = None
     """How to write a URL, shown when one lacks credentials (default ``scheme://API_KEY@region``)."""
+    rate_limit_reset: ClassVar[str | None] = None
+    """A header saying in how many seconds a 429's rate window resets, read when the reply
+    has no Retry-After (Brevo's ``x-sib-ratelimit-reset``, Resend's ``ratelimit-reset``)."""
     requires_api_key: ClassVar[bool] = True
     """False when the provider finds credentials elsewhere (SES: botocore's chain)."""
 
@@ -364,7 +359,7 @@ class HTTPTransport(Transport):
     def api_key_value(self) -> str:
         """The API key itself, for :meth:`authenticate` (a provider that requires one has one)."""
         if self.api_key is None:
-            raise RelayError(f"{self.scheme}: no API key to send with", relay=self.name)
+            raise errors.RelayError(f"{self.scheme}: no API key to send with", relay=self.name)
         return self.api_key.get_secret_value()
 
     # -- URLs ----------------------------------------------------------------------------
@@ -518,7 +513,7 @@ class HTTPTransport(Transport):
         if deadline is not None:
             left = deadline - self.clock()
             if left <= 0:
-                raise TransientError(
+                raise errors.TransientError(
                     "the send's deadline passed before this relay", relay=self.name
                 )
             total = min(total, left)
@@ -570,17 +565,17 @@ class HTTPTransport(Transport):
         # credentials, is not chained onto ours as its __context__.
         raise failure
 
-    def _network_error(self, exc: httpx.RequestError, *, idempotent: bool) -> MailError:
+    def _network_error(self, exc: httpx.RequestError, *, idempotent: bool) -> errors.MailError:
         what = f"{type(exc).__name__}: {self.redact(str(exc)) or 'no detail'}"
         if isinstance(exc, _AFTER_SEND) and not idempotent:
-            return DeliveryUnknown(
+            return errors.DeliveryUnknown(
                 f"connection lost after the request was sent ({what}); "
                 "the message may have been delivered",
                 relay=self.name,
             )
         if isinstance(exc, httpx.ConnectError) and _caused_by(exc, ssl.SSLCertVerificationError):
-            return RelayError(f"TLS certificate not trusted ({what})", relay=self.name)
-        return TransientError(f"request failed ({what})", relay=self.name)
+            return errors.RelayError(f"TLS certificate not trusted ({what})", relay=self.name)
+        return errors.TransientError(f"request failed ({what})", relay=self.name)
 
     def _read_error(self, response: httpx.Response) -> ErrorReply:
         try:
@@ -590,20 +585,24 @@ class HTTPTransport(Transport):
 
     def _status_error(
         self, response: httpx.Response, outgoing: OutgoingMessage, reply: ErrorReply
-    ) -> MailError:
+    ) -> errors.MailError:
         status = response.status_code
         if reply.refused:
-            return RecipientsRefused(self._refusals(reply.refused, outgoing), relay=self.name)
-        cls = reply.error or (PermanentError if response.is_success else None)
+            return errors.RecipientsRefused(
+                self._refusals(reply.refused, outgoing), relay=self.name
+            )
+        cls = reply.error or (errors.PermanentError if response.is_success else None)
         cls = cls or classify_http_status(status)
         text = self.redact(" ".join(reply.text.split()))[:_MAX_SERVER_TEXT] or None
         message = f"HTTP {status} {response.reason_phrase}".rstrip()
         if response.is_success:
             message += " (a reply the provider documents as a failure)"
-        if issubclass(cls, TransientError):
+        if issubclass(cls, errors.TransientError):
             retry_after = reply.retry_after
             if retry_after is None:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and status == 429 and self.rate_limit_reset:
+                retry_after = _seconds(response.headers.get(self.rate_limit_reset))
             return cls(
                 message, retry_after=retry_after, relay=self.name, code=status, server_text=text
             )
@@ -625,7 +624,7 @@ class HTTPTransport(Transport):
     ) -> SendResult:
         try:
             reply = self.parse_success(response, outgoing)
-        except MailError:
+        except errors.MailError:
             raise
         except Exception:
             # The provider said 2xx: it has the message. Failing now would invite a resend.
@@ -642,7 +641,7 @@ class HTTPTransport(Transport):
         gone = {addr.lower() for addr in refused}
         accepted = [r for r in outgoing.envelope.rcpt_to if r.lower() not in gone]
         if refused and not accepted:
-            raise RecipientsRefused(refused, relay=self.name)
+            raise errors.RecipientsRefused(refused, relay=self.name)
         text = self.redact(reply.text or response.reason_phrase)
         if reply.warning:
             log.warning("%s: %s (message %s)", self.name, text, outgoing.message_id)
@@ -679,6 +678,13 @@ class HTTPTransport(Transport):
         self._client = self._owner = None
         if owner == (os.getpid(), asyncio.get_running_loop()):
             await client.aclose()
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

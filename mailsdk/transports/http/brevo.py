@@ -171,6 +171,7 @@ class BrevoTransport(base.HTTPTransport):
 
     scheme = "brevo"
     regions = {"default": "https://api.brevo.com"}
+    rate_limit_reset = "x-sib-ratelimit-reset"  # seconds from now
     payload_class = BrevoPayload
     capabilities = base.Capabilities(reply_to=1, inline_images=False, idempotency=True)
 
@@ -208,11 +209,4 @@ class BrevoTransport(base.HTTPTransport):
             # reached Brevo, so it most likely went out. Never fail over to send it again.
             error = DeliveryUnknown
             text += " (idempotency key already used: Brevo most likely sent this message)"
-        retry_after = None
-        reset = response.headers.get("x-sib-ratelimit-reset")  # seconds from now
-        if response.status_code == 429 and "Retry-After" not in response.headers and reset:
-            try:
-                retry_after = max(0.0, float(reset))
-            except ValueError:
-                retry_after = None
-        return base.ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error)

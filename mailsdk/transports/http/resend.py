@@ -164,6 +164,7 @@ class ResendTransport(base.HTTPTransport):
 
     scheme = "resend"
     regions = {"default": "https://api.resend.com"}
+    rate_limit_reset = "ratelimit-reset"  # seconds from now
     payload_class = ResendPayload
     capabilities = base.Capabilities(idempotency=True)
 
@@ -190,11 +191,4 @@ class ResendTransport(base.HTTPTransport):
             error = RelayError  # Resend also says this with 400 for a malformed key
         elif response.status_code in (404, 405, 451):
             error = RelayError  # wrong base_url, or security_error: not this message's fault
-        retry_after = None
-        reset = response.headers.get("ratelimit-reset")  # seconds from now
-        if response.status_code == 429 and "Retry-After" not in response.headers and reset:
-            try:
-                retry_after = max(0.0, float(reset))
-            except ValueError:
-                retry_after = None
-        return base.ErrorReply(f"{name}: {message}" if name else message, error, retry_after)
+        return base.ErrorReply(f"{name}: {message}" if name else message, error)

@@ -209,10 +209,8 @@ class SESTransport(base.HTTPTransport):
         configuration_set: str | None = None,
         profile: str | None = None,
         base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
         name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         secret = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
         token = (
@@ -242,10 +240,8 @@ class SESTransport(base.HTTPTransport):
             None,  # SigV4 signs with the key pair in authenticate(); the chain's may change
             region=region,
             base_url=base_url or f"https://email.{region}.amazonaws.com",
-            timeout=timeout,
-            client=client,
             name=name or (f"ses://{region}" if base_url is None else None),
-            ca_file=ca_file,
+            **kwargs,
         )
 
     def _configured_region(self) -> str:
