@@ -75,6 +75,13 @@ def api_key() -> str:
 
 
 @pytest.fixture
+def transport(request: pytest.FixtureRequest, api_key: str) -> Transport:
+    """The transport of the provider a test module is about: its contract-table row, which
+    the module names ``ROW``, built with the key under test."""
+    return request.module.ROW.make(api_key)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
 def make_message() -> MessageFactory:
     """``make_message(**overrides)``: a message using every feature (display names, one with a
     comma, cc, bcc, reply-to, text and HTML, a PDF attachment, an inline PNG with a content id,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import respx
 from contract_table import (
+    MAILJET,
     MESSAGE_ID,
     PUBLIC_KEY,
     b64,
@@ -30,15 +31,9 @@ from mailsdk import (
 from mailsdk.transports.http import mailjet as mailjet_module
 from mailsdk.transports.http.mailjet import MailjetTransport
 
-URL = "https://api.mailjet.com/v3.1/send"
+ROW = MAILJET  # the transport fixture builds its transport
+URL = ROW.endpoint
 US_URL = "https://api.us.mailjet.com/v3.1/send"
-REGISTRY_ENTRY = "mailsdk.transports.http.mailjet:MailjetTransport"
-
-
-@pytest.fixture
-def transport(api_key: str) -> MailjetTransport:
-    # The conftest key plays the secret key, so secret_logs watches it.
-    return MailjetTransport(PUBLIC_KEY, api_key)
 
 
 def one_tag(make_outgoing: Callable[..., Any], **overrides: Any) -> Any:
@@ -59,8 +54,6 @@ async def test_request_carries_every_feature(
     await transport.send(one_tag(make_outgoing))
 
     request = route.calls.last.request
-    assert request.method == "POST"
-    assert str(request.url) == URL
     basic = base64.b64encode(f"{PUBLIC_KEY}:{api_key}".encode()).decode()
     assert request.headers["Authorization"] == f"Basic {basic}"
     assert request.headers["Content-Type"] == "application/json"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import MAILTRAP_IDS, MESSAGE_ID, b64, mailtrap_sent, sent_json
+from contract_table import MAILTRAP, MAILTRAP_IDS, MESSAGE_ID, b64, mailtrap_sent, sent_json
 
 from mailsdk import (
     OutgoingMessage,
@@ -19,16 +19,10 @@ from mailsdk import (
 )
 from mailsdk.transports.http.mailtrap import MailtrapTransport
 
-URL = "https://send.api.mailtrap.io/api/send"
+ROW = MAILTRAP  # the transport fixture builds its transport
+URL = ROW.endpoint
 BULK_URL = "https://bulk.api.mailtrap.io/api/send"
 SANDBOX_URL = "https://sandbox.api.mailtrap.io/api/send/2846072"
-# What the registry in mailsdk/config.py should hold for this scheme.
-REGISTRY_ENTRY = "mailsdk.transports.http.mailtrap:MailtrapTransport"
-
-
-@pytest.fixture
-def transport(api_key: str) -> MailtrapTransport:
-    return MailtrapTransport(api_key)
 
 
 @pytest.fixture
@@ -47,9 +41,6 @@ async def test_request_carries_every_feature(
     await transport.send(supported)
 
     request = route.calls.last.request
-    assert request.method == "POST"
-    assert str(request.url) == URL
-    assert request.headers["Api-Token"] == transport.api_key.get_secret_value()
     assert request.headers["Content-Type"] == "application/json"
     # The spec warns that requests without a normal User-Agent may be blocked at the edge.
     assert request.headers["User-Agent"].startswith("mailsdk")

@@ -13,6 +13,7 @@ from contract_table import (
     EVERYONE,
     INACTIVE_TAIL,
     MESSAGE_ID,
+    POSTMARK,
     POSTMARK_ID,
     b64,
     postmark_ok,
@@ -26,13 +27,8 @@ from mailsdk import (
 )
 from mailsdk.transports.http.postmark import PostmarkTransport
 
-URL = "https://api.postmarkapp.com/email"
-REGISTRY_ENTRY = "mailsdk.transports.http.postmark:PostmarkTransport"
-
-
-@pytest.fixture
-def transport(api_key: str) -> PostmarkTransport:
-    return PostmarkTransport(api_key)
+ROW = POSTMARK  # the transport fixture builds its transport
+URL = ROW.endpoint
 
 
 # -- the request -------------------------------------------------------------------------
@@ -45,9 +41,6 @@ async def test_request_carries_every_feature(
     await transport.send(make_outgoing(tags=["reports"]))
 
     request = route.calls.last.request
-    assert request.method == "POST"
-    assert str(request.url) == URL
-    assert request.headers["X-Postmark-Server-Token"] == transport.api_key.get_secret_value()
     assert "Authorization" not in request.headers
     assert request.headers["Accept"] == "application/json"
     assert request.headers["Content-Type"] == "application/json"

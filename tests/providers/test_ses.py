@@ -21,6 +21,7 @@ from contract_table import (
     AKID,
     MESSAGE_ID,
     SECRET,
+    SES,
     aws_error,
     no_ambient_aws,
     sent_json,
@@ -38,8 +39,7 @@ from mailsdk import (
 from mailsdk.transports.http import ses as ses_module
 from mailsdk.transports.http.ses import SESTransport
 
-URL = "https://email.us-east-1.amazonaws.com/v2/email/outbound-emails"
-REGISTRY_ENTRY = "mailsdk.transports.http.ses:SESTransport"
+URL = SES.endpoint
 # The AWS SigV4 test suite's credentials and clock (PROVIDERS.md section 3.2).
 TOKEN = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267"
 FIXED = datetime.datetime(2015, 8, 30, 12, 36, 0)
@@ -240,8 +240,6 @@ async def test_request_carries_every_feature(
     await transport.send(outgoing)
 
     request = route.calls.last.request
-    assert request.method == "POST"
-    assert str(request.url) == URL
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Host"] == "email.us-east-1.amazonaws.com"
     assert request.headers["X-Amz-Date"] == AMZ_DATE
