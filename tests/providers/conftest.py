@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from mailsdk import (
     Attachment,
@@ -79,6 +80,23 @@ def transport(request: pytest.FixtureRequest, api_key: str) -> Transport:
     """The transport of the provider a test module is about: its contract-table row, which
     the module names ``ROW``, built with the key under test."""
     return request.module.ROW.make(api_key)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def post(
+    request: pytest.FixtureRequest, transport: Transport, respx_mock: respx.MockRouter
+) -> Callable[..., Any]:
+    """``route = await post(**fields)``: send ``make_message(**fields)`` through the module's
+    transport, its endpoint answering the row's documented success; the respx route shows
+    what was sent."""
+
+    async def send(**fields: Any) -> respx.Route:
+        row = request.module.ROW
+        route = respx_mock.post(row.endpoint).mock(return_value=row.success())
+        await transport.send(OutgoingMessage(_full_message(**fields)))
+        return route
+
+    return send
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import respx
 from _pytest.mark.structures import ParameterSet
 from schemas import resend_validator, sendgrid_validator, ses_validator
 
@@ -36,6 +37,8 @@ from mailsdk.transports.http.ses import SESTransport
 from mailsdk.transports.http.sparkpost import SparkPostTransport
 
 Reply = Callable[[int, str, Mapping[str, str]], httpx.Response]
+Post = Callable[..., Awaitable[respx.Route]]
+"""The ``post`` fixture: ``await post(**message_fields)`` sends through the module's transport."""
 Outcome = tuple[httpx.Response, bool]  # a reply, and whether it is a delivery
 
 

@@ -22,11 +22,7 @@ from contract_table import (
     sent_json,
 )
 
-from mailsdk import (
-    DeliveryUnknown,
-    OutgoingMessage,
-    TransientError,
-)
+from mailsdk import DeliveryUnknown, OutgoingMessage, TransientError
 from mailsdk.transports.failover import FailoverTransport
 from mailsdk.transports.http.brevo import BrevoPayload, BrevoTransport
 from mailsdk.transports.memory import MemoryTransport

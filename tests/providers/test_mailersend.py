@@ -21,12 +21,7 @@ from contract_table import (
     sent_json,
 )
 
-from mailsdk import (
-    MessageError,
-    OutgoingMessage,
-    RecipientsRefused,
-    TransientError,
-)
+from mailsdk import MessageError, OutgoingMessage, RecipientsRefused, TransientError
 from mailsdk.transports.failover import FailoverTransport
 from mailsdk.transports.http.mailersend import MailerSendTransport
 from mailsdk.transports.memory import MemoryTransport

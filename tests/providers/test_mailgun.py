@@ -14,14 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import DOMAIN, EVERYONE, MAILGUN, MESSAGE_ID, mailgun_queued
+from contract_table import DOMAIN, EVERYONE, MAILGUN, MESSAGE_ID, Post, mailgun_queued
 
-from mailsdk import (
-    ConfigurationError,
-    MessageError,
-    RelayError,
-    TransientError,
-)
+from mailsdk import ConfigurationError, MessageError, RelayError, TransientError
 from mailsdk.transports.http import mailgun
 from mailsdk.transports.http.mailgun import MailgunTransport
 
@@ -81,11 +76,8 @@ async def test_request_posts_the_rendered_mime_to_every_envelope_recipient(
     ]
 
 
-async def test_the_mime_carries_every_feature_mailgun_is_not_asked_to_rebuild(
-    transport: MailgunTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailgun_queued())
-    await transport.send(make_outgoing())
+async def test_the_mime_carries_every_feature_mailgun_is_not_asked_to_rebuild(post: Post) -> None:
+    route = await post()
     (raw,) = [v for name, _, _, v in form_parts(route.calls.last.request) if name == "message"]
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["From"] == "Reports Bot <reports@example.com>"
@@ -158,11 +150,8 @@ async def test_a_message_over_25_mib_is_refused(
     assert not route.called
 
 
-async def test_repeated_tags_are_sent_once(
-    transport: MailgunTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailgun_queued())
-    await transport.send(make_outgoing(tags=["a", "b", "a", "c", "b"]))
+async def test_repeated_tags_are_sent_once(post: Post) -> None:
+    route = await post(tags=["a", "b", "a", "c", "b"])
     tags = [v for name, _, _, v in form_parts(route.calls.last.request) if name == "o:tag"]
     assert tags == [b"a", b"b", b"c"]
 

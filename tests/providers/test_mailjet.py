@@ -21,13 +21,7 @@ from contract_table import (
     sent_json,
 )
 
-from mailsdk import (
-    Attachment,
-    MessageError,
-    PermanentError,
-    RecipientsRefused,
-    parse_url,
-)
+from mailsdk import Attachment, MessageError, PermanentError, RecipientsRefused, parse_url
 from mailsdk.transports.http import mailjet as mailjet_module
 from mailsdk.transports.http.mailjet import MailjetTransport
 

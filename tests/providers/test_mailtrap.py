@@ -9,14 +9,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import MAILTRAP, MAILTRAP_IDS, MESSAGE_ID, b64, mailtrap_sent, sent_json
+from contract_table import MAILTRAP, MAILTRAP_IDS, MESSAGE_ID, Post, b64, mailtrap_sent, sent_json
 
-from mailsdk import (
-    OutgoingMessage,
-    PermanentError,
-    RelayError,
-    parse_url,
-)
+from mailsdk import OutgoingMessage, PermanentError, RelayError, parse_url
 from mailsdk.transports.http.mailtrap import MailtrapTransport
 
 ROW = MAILTRAP  # the transport fixture builds its transport
@@ -131,11 +126,8 @@ async def test_sandbox_posts_to_the_inbox_and_returns_one_id(
 # -- features Mailtrap cannot express are refused before any request ----------------------
 
 
-async def test_repeated_tags_count_once(
-    transport: MailtrapTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailtrap_sent())
-    await transport.send(make_outgoing(tags=["a", "a"]))
+async def test_repeated_tags_count_once(post: Post) -> None:
+    route = await post(tags=["a", "a"])
     assert sent_json(route)["category"] == "a"
 
 

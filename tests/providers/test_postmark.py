@@ -15,16 +15,13 @@ from contract_table import (
     MESSAGE_ID,
     POSTMARK,
     POSTMARK_ID,
+    Post,
     b64,
     postmark_ok,
     sent_json,
 )
 
-from mailsdk import (
-    RecipientsRefused,
-    RelayError,
-    parse_url,
-)
+from mailsdk import RecipientsRefused, RelayError, parse_url
 from mailsdk.transports.http.postmark import PostmarkTransport
 
 ROW = POSTMARK  # the transport fixture builds its transport
@@ -34,11 +31,8 @@ URL = ROW.endpoint
 # -- the request -------------------------------------------------------------------------
 
 
-async def test_request_carries_every_feature(
-    transport: PostmarkTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=postmark_ok())
-    await transport.send(make_outgoing(tags=["reports"]))
+async def test_request_carries_every_feature(post: Post) -> None:
+    route = await post(tags=["reports"])
 
     request = route.calls.last.request
     assert "Authorization" not in request.headers
@@ -76,11 +70,8 @@ async def test_request_carries_every_feature(
     }
 
 
-async def test_unicode_domains_go_out_as_idna(
-    transport: PostmarkTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=postmark_ok())
-    await transport.send(make_outgoing(to=["Zoë <zoe@bücher.example>"], cc=[], bcc=[], tags=[]))
+async def test_unicode_domains_go_out_as_idna(post: Post) -> None:
+    route = await post(to=["Zoë <zoe@bücher.example>"], cc=[], bcc=[], tags=[])
     assert sent_json(route)["To"] == "Zoë <zoe@xn--bcher-kva.example>"
 
 
@@ -128,11 +119,8 @@ async def test_message_stream_from_the_url(
 # -- features Postmark cannot express are refused before any request ----------------------
 
 
-async def test_a_repeated_tag_is_one_tag(
-    transport: PostmarkTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=postmark_ok())
-    await transport.send(make_outgoing(tags=["reports", "reports"]))
+async def test_a_repeated_tag_is_one_tag(post: Post) -> None:
+    route = await post(tags=["reports", "reports"])
     assert sent_json(route)["Tag"] == "reports"
 
 

@@ -10,16 +10,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import MESSAGE_ID, RESEND, b64, resend_error, resend_ok, sent_json
+from contract_table import MESSAGE_ID, RESEND, Post, b64, resend_error, resend_ok, sent_json
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from schemas import resend_validator
 
-from mailsdk import (
-    Attachment,
-    DeliveryUnknown,
-    TransientError,
-)
+from mailsdk import Attachment, DeliveryUnknown, TransientError
 from mailsdk.transports.http.resend import ResendTransport
 
 ROW = RESEND  # the transport fixture builds its transport
@@ -30,11 +26,8 @@ KEY = hashlib.sha256(MESSAGE_ID.encode()).hexdigest()  # Payload.idempotency_key
 # -- the request -------------------------------------------------------------------------
 
 
-async def test_request_carries_every_feature(
-    transport: ResendTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=resend_ok())
-    await transport.send(make_outgoing())
+async def test_request_carries_every_feature(post: Post) -> None:
+    route = await post()
 
     request = route.calls.last.request
     assert request.headers["Content-Type"] == "application/json"

@@ -13,6 +13,7 @@ import respx
 from contract_table import (
     MESSAGE_ID,
     SENDGRID,
+    Post,
     b64,
     sendgrid_accepted,
     sendgrid_errors,
@@ -21,9 +22,7 @@ from contract_table import (
 from jsonschema.exceptions import ValidationError
 from schemas import sendgrid_validator
 
-from mailsdk import (
-    TransientError,
-)
+from mailsdk import TransientError
 from mailsdk.transports.http.sendgrid import SendGridTransport
 
 ROW = SENDGRID  # the transport fixture builds its transport
@@ -34,11 +33,8 @@ EU_URL = "https://api.eu.sendgrid.com/v3/mail/send"
 # -- the request -------------------------------------------------------------------------
 
 
-async def test_request_carries_every_feature(
-    transport: SendGridTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=sendgrid_accepted())
-    await transport.send(make_outgoing())
+async def test_request_carries_every_feature(post: Post) -> None:
+    route = await post()
 
     request = route.calls.last.request
     assert request.headers["Content-Type"] == "application/json"
@@ -132,11 +128,8 @@ async def test_eu_region_posts_to_the_eu_host(
 # -- features SendGrid cannot express are refused before any request ----------------------
 
 
-async def test_repeated_tags_are_sent_once(
-    transport: SendGridTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=sendgrid_accepted())
-    await transport.send(make_outgoing(tags=["a", "b", "a"]))
+async def test_repeated_tags_are_sent_once(post: Post) -> None:
+    route = await post(tags=["a", "b", "a"])
     assert sent_json(route)["categories"] == ["a", "b"]
 
 

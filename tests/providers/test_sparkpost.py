@@ -13,14 +13,13 @@ from contract_table import (
     EVERYONE,
     MESSAGE_ID,
     SPARKPOST,
+    Post,
     sent_json,
     sparkpost_accepted,
     sparkpost_partial,
 )
 
-from mailsdk import (
-    RecipientsRefused,
-)
+from mailsdk import RecipientsRefused
 from mailsdk.transports.http.sparkpost import SparkPostTransport
 
 ROW = SPARKPOST  # the transport fixture builds its transport
@@ -107,11 +106,8 @@ async def test_eu_region_posts_to_the_eu_host(
 # -- refused before any request ----------------------------------------------------------
 
 
-async def test_repeated_tags_are_sent_once(
-    transport: SparkPostTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=sparkpost_accepted())
-    await transport.send(make_outgoing(tags=["a", "b", "a"]))
+async def test_repeated_tags_are_sent_once(post: Post) -> None:
+    route = await post(tags=["a", "b", "a"])
     assert {tuple(r["tags"]) for r in sent_json(route)["recipients"]} == {("a", "b")}
 
 
