@@ -108,6 +108,41 @@ EVERYONE = ["alice@example.com", "jane@example.org", "carol@example.net", "audit
 """Its envelope recipients: To, Cc, then Bcc."""
 
 
+PLAIN: dict[str, Any] = {
+    "attachments": [],
+    "cc": [],
+    "bcc": [],
+    "reply_to": [],
+    "tags": [],
+    "metadata": {},
+    "headers": {},
+}
+"""Overrides that leave the full message only its sender, To recipients, subject and bodies."""
+
+
+def contacts(
+    email: str = "email",
+    name: str = "name",
+    *,
+    rename: Mapping[str, str] | None = None,
+    jane: str = "Doe, Jane",
+) -> dict[str, Any]:
+    """The full message's people as a JSON API lists them: ``from``, ``to``, ``cc``, ``bcc``
+    and ``reply_to`` (renamed as *rename* says), each an object with *email* and *name* keys."""
+
+    def person(address: str, display: str = "") -> dict[str, str]:
+        return {email: address, name: display} if display else {email: address}
+
+    people = {
+        "from": person("reports@example.com", "Reports Bot"),
+        "to": [person("alice@example.com", "Alice Example"), person("jane@example.org", jane)],
+        "cc": [person("carol@example.net")],
+        "bcc": [person("audit@example.com")],
+        "reply_to": person("support@example.com", "Support"),
+    }
+    return {(rename or {}).get(key, key): value for key, value in people.items()}
+
+
 def b64(data: bytes) -> str:
     """Base64 text, as the JSON bodies carry attachments."""
     return base64.b64encode(data).decode()

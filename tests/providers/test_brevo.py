@@ -16,9 +16,11 @@ from contract_table import (
     BREVO_ID,
     MESSAGE_ID,
     PDF,
+    PLAIN,
     b64,
     brevo_created,
     brevo_error,
+    contacts,
     sent_json,
 )
 
@@ -55,14 +57,7 @@ async def test_request_carries_every_feature(
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Accept"] == "application/json"
     assert json.loads(request.content) == {
-        "sender": {"email": "reports@example.com", "name": "Reports Bot"},
-        "to": [
-            {"email": "alice@example.com", "name": "Alice Example"},
-            {"email": "jane@example.org", "name": "Doe, Jane"},
-        ],
-        "cc": [{"email": "carol@example.net"}],
-        "bcc": [{"email": "audit@example.com"}],
-        "replyTo": {"email": "support@example.com", "name": "Support"},
+        **contacts(rename={"from": "sender", "reply_to": "replyTo"}),
         "subject": "Your March report",
         "textContent": "Hello Alice,\nyour report is attached.",
         "htmlContent": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
@@ -81,9 +76,7 @@ async def test_html_only_message_has_only_what_it_uses(
     transport: BrevoTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=brevo_created())
-    outgoing = make_outgoing(
-        text=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], metadata={}, headers={}
-    )
+    outgoing = make_outgoing(text=None, **PLAIN)
     await transport.send(outgoing)
     body = sent_json(route)
     assert set(body) == {"sender", "to", "subject", "htmlContent", "headers"}

@@ -16,6 +16,7 @@ from contract_table import (
     MAILERSEND,
     MAILERSEND_ID,
     b64,
+    contacts,
     mailersend_accepted,
     mailersend_fields,
     sent_json,
@@ -61,14 +62,7 @@ async def test_request_carries_every_feature(
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Accept"] == "application/json"
     assert json.loads(request.content) == {
-        "from": {"email": "reports@example.com", "name": "Reports Bot"},
-        "to": [
-            {"email": "alice@example.com", "name": "Alice Example"},
-            {"email": "jane@example.org", "name": "Jane Doe"},
-        ],
-        "cc": [{"email": "carol@example.net"}],
-        "bcc": [{"email": "audit@example.com"}],
-        "reply_to": {"email": "support@example.com", "name": "Support"},
+        **contacts(jane="Jane Doe"),
         "subject": "Your March report",
         "text": "Hello Alice,\nyour report is attached.",
         "html": '<p>Hello Alice,</p><img src="cid:logo@example.com">',

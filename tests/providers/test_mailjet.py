@@ -13,8 +13,10 @@ import respx
 from contract_table import (
     MAILJET,
     MESSAGE_ID,
+    PLAIN,
     PUBLIC_KEY,
     b64,
+    contacts,
     mailjet_accepted,
     mailjet_error,
     mailjet_message_error,
@@ -25,6 +27,7 @@ from mailsdk import Attachment, MessageError, PermanentError, RecipientsRefused,
 from mailsdk.transports.http import mailjet as mailjet_module
 from mailsdk.transports.http.mailjet import MailjetTransport
 
+MAILJET_FIELDS = {"from": "From", "to": "To", "cc": "Cc", "bcc": "Bcc", "reply_to": "ReplyTo"}
 ROW = MAILJET  # the transport fixture builds its transport
 URL = ROW.endpoint
 US_URL = "https://api.us.mailjet.com/v3.1/send"
@@ -54,14 +57,7 @@ async def test_request_carries_every_feature(
     assert json.loads(request.content) == {
         "Messages": [
             {
-                "From": {"Email": "reports@example.com", "Name": "Reports Bot"},
-                "To": [
-                    {"Email": "alice@example.com", "Name": "Alice Example"},
-                    {"Email": "jane@example.org", "Name": "Doe, Jane"},
-                ],
-                "Cc": [{"Email": "carol@example.net"}],
-                "Bcc": [{"Email": "audit@example.com"}],
-                "ReplyTo": {"Email": "support@example.com", "Name": "Support"},
+                **contacts("Email", "Name", rename=MAILJET_FIELDS),
                 "Subject": "Your March report",
                 "TextPart": "Hello Alice,\nyour report is attached.",
                 "HTMLPart": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
@@ -94,9 +90,7 @@ async def test_plain_message_sends_only_what_it_has(
     transport: MailjetTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=mailjet_accepted())
-    outgoing = make_outgoing(
-        html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], metadata={}, headers={}
-    )
+    outgoing = make_outgoing(html=None, **PLAIN)
     await transport.send(outgoing)
     (message,) = sent_json(route)["Messages"]
     assert set(message) == {"From", "To", "Subject", "TextPart", "CustomID"}

@@ -9,7 +9,17 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import MAILTRAP, MAILTRAP_IDS, MESSAGE_ID, Post, b64, mailtrap_sent, sent_json
+from contract_table import (
+    MAILTRAP,
+    MAILTRAP_IDS,
+    MESSAGE_ID,
+    PLAIN,
+    Post,
+    b64,
+    contacts,
+    mailtrap_sent,
+    sent_json,
+)
 
 from mailsdk import OutgoingMessage, PermanentError, RelayError, parse_url
 from mailsdk.transports.http.mailtrap import MailtrapTransport
@@ -40,14 +50,7 @@ async def test_request_carries_every_feature(
     # The spec warns that requests without a normal User-Agent may be blocked at the edge.
     assert request.headers["User-Agent"].startswith("mailsdk")
     assert json.loads(request.content) == {
-        "from": {"email": "reports@example.com", "name": "Reports Bot"},
-        "to": [
-            {"email": "alice@example.com", "name": "Alice Example"},
-            {"email": "jane@example.org", "name": "Doe, Jane"},
-        ],
-        "cc": [{"email": "carol@example.net"}],
-        "bcc": [{"email": "audit@example.com"}],
-        "reply_to": {"email": "support@example.com", "name": "Support"},
+        **contacts(),
         "subject": "Your March report",
         "text": "Hello Alice,\nyour report is attached.",
         "html": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
@@ -78,9 +81,7 @@ async def test_text_only_message_has_only_what_it_uses(
     make_outgoing: Callable[..., Any],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=mailtrap_sent(MAILTRAP_IDS[:2]))
-    outgoing = make_outgoing(
-        html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], metadata={}, headers={}
-    )
+    outgoing = make_outgoing(html=None, **PLAIN)
     await transport.send(outgoing)
     body = sent_json(route)
     assert set(body) == {"from", "to", "subject", "text", "headers"}

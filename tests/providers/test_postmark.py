@@ -13,6 +13,7 @@ from contract_table import (
     EVERYONE,
     INACTIVE_TAIL,
     MESSAGE_ID,
+    PLAIN,
     POSTMARK,
     POSTMARK_ID,
     Post,
@@ -79,9 +80,7 @@ async def test_plain_message_has_only_what_it_uses(
     transport: PostmarkTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=postmark_ok())
-    outgoing = make_outgoing(
-        html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], metadata={}, headers={}
-    )
+    outgoing = make_outgoing(html=None, **PLAIN)
     await transport.send(outgoing)
     assert set(sent_json(route)) == {
         "From",

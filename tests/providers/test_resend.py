@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import MESSAGE_ID, RESEND, Post, b64, resend_error, resend_ok, sent_json
+from contract_table import MESSAGE_ID, PLAIN, RESEND, Post, b64, resend_error, resend_ok, sent_json
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from schemas import resend_validator
@@ -72,9 +72,7 @@ async def test_plain_message_has_only_what_it_uses(
     transport: ResendTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=resend_ok())
-    outgoing = make_outgoing(
-        html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], metadata={}, headers={}
-    )
+    outgoing = make_outgoing(html=None, **PLAIN)
     await transport.send(outgoing)
     assert sent_json(route) == {
         "from": "Reports Bot <reports@example.com>",

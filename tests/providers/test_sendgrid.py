@@ -12,6 +12,7 @@ import pytest
 import respx
 from contract_table import (
     MESSAGE_ID,
+    PLAIN,
     SENDGRID,
     Post,
     b64,
@@ -83,7 +84,7 @@ async def test_text_only_message_has_only_text_content(
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=sendgrid_accepted())
     await transport.send(
-        make_outgoing(html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], metadata={})
+        make_outgoing(html=None, **{**PLAIN, "headers": {"Message-ID": MESSAGE_ID}})
     )
     body = sent_json(route)
     assert body["content"] == [
