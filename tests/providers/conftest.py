@@ -86,14 +86,14 @@ def transport(request: pytest.FixtureRequest, api_key: str) -> Transport:
 def post(
     request: pytest.FixtureRequest, transport: Transport, respx_mock: respx.MockRouter
 ) -> Callable[..., Any]:
-    """``route = await post(**fields)``: send ``make_message(**fields)`` through the module's
-    transport, its endpoint answering the row's documented success; the respx route shows
-    what was sent."""
+    """``route = await post(**fields)``: send ``make_message(**fields)`` (or the
+    OutgoingMessage given first) through the module's transport, its endpoint answering the
+    row's documented success; the respx route shows what was sent."""
 
-    async def send(**fields: Any) -> respx.Route:
+    async def send(outgoing: OutgoingMessage | None = None, **fields: Any) -> respx.Route:
         row = request.module.ROW
         route = respx_mock.post(row.endpoint).mock(return_value=row.success())
-        await transport.send(OutgoingMessage(_full_message(**fields)))
+        await transport.send(outgoing or OutgoingMessage(_full_message(**fields)))
         return route
 
     return send

@@ -1770,6 +1770,7 @@ MAILJET = Row(
                 "name": "mailjet://default",
                 "sandbox": False,
                 "timeout": 30.0,
+                "api_key_value": PUBLIC_KEY,
             },
         ),
         (

@@ -15,6 +15,7 @@ from contract_table import (
     MESSAGE_ID,
     PLAIN,
     PUBLIC_KEY,
+    Post,
     b64,
     contacts,
     mailjet_accepted,
@@ -87,11 +88,10 @@ async def test_request_carries_every_feature(
 
 
 async def test_plain_message_sends_only_what_it_has(
-    transport: MailjetTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+    post: Post, make_outgoing: Callable[..., Any]
 ) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailjet_accepted())
     outgoing = make_outgoing(html=None, **PLAIN)
-    await transport.send(outgoing)
+    route = await post(outgoing)
     (message,) = sent_json(route)["Messages"]
     assert set(message) == {"From", "To", "Subject", "TextPart", "CustomID"}
     assert message["CustomID"] == outgoing.message_id  # a generated id travels the same way

@@ -77,11 +77,10 @@ async def test_unicode_domains_go_out_as_idna(post: Post) -> None:
 
 
 async def test_plain_message_has_only_what_it_uses(
-    transport: PostmarkTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+    post: Post, make_outgoing: Callable[..., Any]
 ) -> None:
-    route = respx_mock.post(URL).mock(return_value=postmark_ok())
     outgoing = make_outgoing(html=None, **PLAIN)
-    await transport.send(outgoing)
+    route = await post(outgoing)
     assert set(sent_json(route)) == {
         "From",
         "To",

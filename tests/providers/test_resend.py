@@ -69,11 +69,10 @@ async def test_request_carries_every_feature(post: Post) -> None:
 
 
 async def test_plain_message_has_only_what_it_uses(
-    transport: ResendTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+    post: Post, make_outgoing: Callable[..., Any]
 ) -> None:
-    route = respx_mock.post(URL).mock(return_value=resend_ok())
     outgoing = make_outgoing(html=None, **PLAIN)
-    await transport.send(outgoing)
+    route = await post(outgoing)
     assert sent_json(route) == {
         "from": "Reports Bot <reports@example.com>",
         "to": ["Alice Example <alice@example.com>", "=?utf-8?q?Doe=2C_Jane?= <jane@example.org>"],
