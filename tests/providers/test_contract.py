@@ -35,7 +35,7 @@ from mailsdk import (
     parse_url,
 )
 from mailsdk.config import transport_from_url
-from mailsdk.transports.http.base import HTTPTransport
+from mailsdk.transports.http.base import HTTPTransport, JSONPayload, Payload
 
 EVERYONE = ["alice@example.com", "jane@example.org", "carol@example.net", "audit@example.com"]
 # DESIGN.md decision 4, for a reply whose body says nothing more than its status.
@@ -417,3 +417,16 @@ def test_the_registry_record_builds_the_transport(row: Row, isolated: None, api_
     assert type(transport) is type(row.make(api_key))
     for name, value in expected.items():
         assert getattr(transport, name) == value
+
+
+def test_no_provider_overrides_a_private_method_of_the_base(row: Row, api_key: str) -> None:
+    transport = row.make(api_key)
+    for cls, bases in (
+        (type(transport), [HTTPTransport]),
+        (transport.payload_class, [Payload, JSONPayload]),
+    ):
+        # (_abc_impl is abc's own bookkeeping, set on every subclass)
+        private = {n for b in bases for n in vars(b) if n.startswith("_") and n[-2:] != "__"} - {
+            "_abc_impl"
+        }
+        assert not private & set(vars(cls)), f"{cls.__name__} overrides {private & set(vars(cls))}"
