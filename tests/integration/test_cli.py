@@ -27,38 +27,15 @@ import keyring
 import keyring.backends.fail
 import pytest
 from click.testing import CliRunner, Result
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
 from mailsdk import Message, SMTPTransport
 from mailsdk.cli import cli
 from mailsdk.devserver import LocalRelay
 from mailsdk.mime import OutgoingMessage
 from tests.conftest import PASSWORD, USER
+from tests.keyrings import MemoryKeyring
 
 RelayFactory = Callable[..., LocalRelay]
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory backend written against keyring's backend API, registered per test."""
-
-    # Below keyring's "fail" backend (0): defining a subclass registers it with keyring, and
-    # keyring's own detection must never pick it. Tests install it with set_keyring().
-    priority = -1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise PasswordDeleteError("no such password")
 
 
 @pytest.fixture(autouse=True)

@@ -25,8 +25,6 @@ import keyring
 import pytest
 import respx
 from click.testing import CliRunner
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
 from mailsdk import (
     AsyncSender,
@@ -42,6 +40,7 @@ from mailsdk.config import parse_url, transport_from_url
 from mailsdk.devserver import LocalRelay
 from mailsdk.settings import MailSettings
 from tests.conftest import PASSWORD, USER
+from tests.keyrings import MemoryKeyring
 
 RelayFactory = Callable[..., LocalRelay]
 
@@ -63,28 +62,6 @@ def forms(secret: str) -> list[str]:
     b64 = base64.b64encode(secret.encode()).decode()
     plain = base64.b64encode(f"\0{USER}\0{secret}".encode()).decode()
     return [secret, quote(secret, safe=""), b64, plain]
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory backend written against keyring's backend API."""
-
-    # Below keyring's "fail" backend (0): defining a subclass registers it with keyring, and
-    # keyring's own detection must never pick it. Tests install it with set_keyring().
-    priority = -1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise PasswordDeleteError("no such password")
 
 
 class LeakyKeyring(MemoryKeyring):

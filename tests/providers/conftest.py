@@ -5,8 +5,9 @@ against the same features; one that cannot express a feature must refuse it (Mes
 Helpers are fixtures, not imports: several test folders have a ``conftest.py``.
 
 The checks every provider makes the same way are fixtures here too (``reply``,
-``assert_maps_to``, ``assert_secret_free``, ``send_each``, ``from_registry``); what a provider
-documents (its URLs, error bodies, classes and texts) stays in that provider's test file.
+``assert_maps_to``, ``assert_secret_free``, ``send_each``); what a provider documents (its URLs,
+error bodies, classes and texts) is its row in ``contract_table.py``, which
+``test_contract.py`` runs for every provider.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from mailsdk import (
     Attachment,
@@ -30,8 +32,6 @@ from mailsdk import (
     TransientError,
     Transport,
 )
-from mailsdk import config as mailsdk_config
-from mailsdk.config import transport_from_url
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
 """Provider API descriptions live beside the repository (CI clones it next to shared/)."""
@@ -73,6 +73,30 @@ def _full_message(**overrides: Any) -> Message:
 def api_key() -> str:
     """A recognisable fake key: tests assert it never shows in names, reprs, errors or logs."""
     return API_KEY
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest, api_key: str) -> Transport:
+    """The transport of the provider a test module is about: its contract-table row, which
+    the module names ``ROW``, built with the key under test."""
+    return request.module.ROW.make(api_key)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def post(
+    request: pytest.FixtureRequest, transport: Transport, respx_mock: respx.MockRouter
+) -> Callable[..., Any]:
+    """``route = await post(**fields)``: send ``make_message(**fields)`` (or the
+    OutgoingMessage given first) through the module's transport, its endpoint answering the
+    row's documented success; the respx route shows what was sent."""
+
+    async def send(outgoing: OutgoingMessage | None = None, **fields: Any) -> respx.Route:
+        row = request.module.ROW
+        route = respx_mock.post(row.endpoint).mock(return_value=row.success())
+        await transport.send(outgoing or OutgoingMessage(_full_message(**fields)))
+        return route
+
+    return send
 
 
 @pytest.fixture
@@ -220,19 +244,3 @@ def send_each() -> Callable[..., Any]:
     """``await send_each(transport, make, times)``: send ``make()`` that many times (one for each
     mocked outcome); returns ``(results, errors)``, the MailErrors caught, nothing else."""
     return _send_each
-
-
-# -- URLs --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def from_registry(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Transport]:
-    """``from_registry(entry, url)``: put ``entry`` ("module:Class", the line a provider module
-    asks for in ``mailsdk.config._REGISTRY``) under the URL's scheme, then build ``url``."""
-
-    def build(entry: str, url: str) -> Transport:
-        scheme = url.split("://", 1)[0]
-        monkeypatch.setitem(mailsdk_config._REGISTRY, scheme, entry)
-        return transport_from_url(url)
-
-    return build

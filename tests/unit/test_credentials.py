@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import keyring
 import keyring.backends.fail
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.errors import KeyringLocked, PasswordDeleteError
+from keyring.errors import KeyringLocked
 from pydantic import SecretStr
 
 from mailsdk import ConfigurationError, SMTPTransport
@@ -31,32 +30,9 @@ from mailsdk.credentials import (
     store_secret,
     with_secret,
 )
+from tests.keyrings import MemoryKeyring
 
 SECRET = "kr-s3cret-value-4242"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend holding entries in a dict, as keyring's backend API defines one."""
-
-    # Below keyring's "fail" backend (0): defining a subclass registers it with keyring, and
-    # keyring's own detection must never pick it. Tests install it with set_keyring().
-    priority = -1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise PasswordDeleteError("no such password") from None
 
 
 class LockedKeyring(MemoryKeyring):

@@ -3,10 +3,14 @@
 A provider file (``sendgrid.py`` is the model) holds a :class:`Payload` subclass, the payload
 builder whose hooks the walk calls once per feature (hooks it does not implement refuse the
 feature with MessageError before any request: nothing is dropped silently), and an
-:class:`HTTPTransport` subclass naming its scheme, base URLs, authentication and how to read its
-documented success and error bodies. The base owns the rest: the httpx client (lazy, pooled,
-remade after fork or under a new loop), timeouts, error mapping, the SendResult, and keeping
-credentials out of names, reprs, logs and errors.
+:class:`HTTPTransport` subclass naming its scheme, base URLs, authentication, the capabilities
+it declares and how to read its documented success and error bodies (the response parser:
+:meth:`HTTPTransport.parse_success` and :meth:`HTTPTransport.parse_error`, which return data,
+never errors). The base owns the rest: building from a URL (with small hooks), the httpx client
+(lazy, pooled, remade after fork or under a new loop), timeouts bounded by the send's deadline,
+error mapping, per-recipient refusals mapped back to the envelope, the SendResult, and keeping
+credentials out of names, reprs, logs, results and errors. No provider needs a private method
+of the base.
 """
 
 from __future__ import annotations
@@ -19,33 +23,28 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
-from typing import Any, ClassVar, Generic, Literal, NoReturn, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
 import httpx
 from pydantic import SecretStr
 
+from mailsdk import errors
 from mailsdk.classify import classify_http_status, parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import (
-    DeliveryUnknown,
-    MailError,
-    MessageError,
-    RecipientsRefused,
-    RelayError,
-    TransientError,
-)
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
 from mailsdk.transports.base import Transport
 
 __all__ = [
+    "Capabilities",
     "ErrorReply",
     "HTTPRequest",
     "HTTPTransport",
+    "JSONPayload",
     "Payload",
     "RecipientKind",
     "SuccessReply",
@@ -105,13 +104,17 @@ class HTTPRequest:
 class SuccessReply:
     """What a provider said when it took the message (from :meth:`HTTPTransport.parse_success`).
 
-    ``refused`` maps envelope addresses the provider rejected to ``(status, text)``; the other
-    envelope recipients count as accepted. Every recipient refused raises RecipientsRefused.
+    ``refused`` maps the addresses the provider rejected (spelled as the provider spells them:
+    the base maps them back to the envelope without regard to case) to ``(status, text)``; the
+    other envelope recipients count as accepted. Every recipient refused raises
+    RecipientsRefused. ``text`` goes into the Attempt (the base scrubs secrets from it); with
+    ``warning`` it is also logged at WARNING, for what the user should hear about.
     """
 
     provider_id: str | None = None
     refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     text: str | None = None
+    warning: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +123,40 @@ class ErrorReply:
 
     ``error`` overrides the status-based class (TransientError, PermanentError, RelayError or
     DeliveryUnknown) when the body says more than the status; ``retry_after`` overrides the
-    Retry-After header when the provider uses another one.
+    Retry-After header when the provider uses another one. ``refused`` names recipients the
+    provider refused the message for (address as the provider spells it -> ``(status,
+    text)``): when it is not empty the base raises RecipientsRefused with them, mapped back to
+    the envelope. :meth:`HTTPTransport.parse_success` returns one for a 2xx the provider
+    documents as a failure (PermanentError unless ``error`` says otherwise).
     """
 
     text: str
-    error: type[MailError] | None = None
+    error: type[errors.MailError] | None = None
     retry_after: float | None = None
+    refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+
+Limit: TypeAlias = "bool | int"
+"""A capability: False (refused with MessageError), True (taken), or the most it takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can send, declared as data (``docs/providers/index.md`` shows it and a
+    test checks that the two agree and that what is declared refused is refused)."""
+
+    text: Limit = True
+    html: Limit = True
+    cc: Limit = True
+    bcc: Limit = True
+    reply_to: Limit = True
+    custom_headers: Limit = True
+    attachments: Limit = True
+    inline_images: Limit = True
+    tags: Limit = True
+    metadata: Limit = True
+    raw_mime: bool = False
+    idempotency: bool = False
 
 
 class Payload(abc.ABC, Generic[TransportT]):
@@ -147,7 +178,7 @@ class Payload(abc.ABC, Generic[TransportT]):
     def unsupported(self, feature: str) -> NoReturn:
         """Refuse a feature this provider cannot express (before any request is made)."""
         name = self.transport.name
-        raise MessageError(f"{name} cannot send {feature}; nothing was sent", relay=name)
+        raise errors.MessageError(f"{name} cannot send {feature}; nothing was sent", relay=name)
 
     def idempotency_key(self) -> str:
         """A key that is the same on every retry of this message (derived from its Message-ID)."""
@@ -210,25 +241,81 @@ class Payload(abc.ABC, Generic[TransportT]):
         """The request to send, once every hook has run."""
 
 
+class JSONPayload(Payload[TransportT]):
+    """A payload whose request body is one JSON object, :attr:`data`.
+
+    The subject and the two bodies go where :attr:`fields` says (``"subject"``, ``"text"``,
+    ``"html"`` -> the provider's field name), so a provider declares them instead of writing
+    three hooks; a part it leaves out of ``fields`` is refused as usual. An empty value is left
+    out of the body unless ``send_empty``; ``subject_required`` refuses an empty subject and
+    ``max_subject`` a longer one, before any request.
+    """
+
+    fields: ClassVar[Mapping[str, str]] = {}
+    send_empty: ClassVar[bool] = False
+    subject_required: ClassVar[bool] = False
+    max_subject: ClassVar[int | None] = None
+
+    def __init__(self, transport: TransportT, outgoing: OutgoingMessage) -> None:
+        super().__init__(transport, outgoing)
+        self.data: dict[str, Any] = {}
+
+    def set_subject(self, subject: str) -> None:
+        """The ``subject`` field."""
+        provider = type(self.transport).__name__.removesuffix("Transport")
+        if self.subject_required and not subject:
+            self.unsupported(f"a message without a subject ({provider} requires one)")
+        if self.max_subject is not None and len(subject) > self.max_subject:
+            self.unsupported(f"a subject of {len(subject)} characters (at most {self.max_subject})")
+        self._put("subject", subject, super().set_subject)
+
+    def set_text(self, text: str) -> None:
+        """The ``text`` field."""
+        self._put("text", text, super().set_text)
+
+    def set_html(self, html: str) -> None:
+        """The ``html`` field."""
+        self._put("html", html, super().set_html)
+
+    def _put(self, part: str, value: str, refuse: Callable[[str], None]) -> None:
+        name = self.fields.get(part)
+        if name is None:
+            refuse(value)
+        elif value or self.send_empty:
+            self.data[name] = value
+
+
 class HTTPTransport(Transport):
     """Base for provider transports: owns one pooled ``httpx.AsyncClient`` per transport.
 
-    Subclasses set ``scheme``, ``regions`` and ``payload_class``, and override
-    :meth:`authenticate` (default ``Authorization: Bearer <key>``), :meth:`parse_success` and
-    :meth:`parse_error` as needed. A ``client`` passed in is used as is: never remade,
-    never closed by :meth:`aclose`; it should not follow redirects.
+    Subclasses set ``scheme``, ``regions``, ``payload_class`` and ``capabilities``, and override
+    the public hooks as needed: :meth:`authenticate` (default ``Authorization: Bearer <key>``),
+    :meth:`parse_success`, :meth:`parse_error`, :meth:`secrets`, :meth:`before_send`, and for
+    URLs :meth:`credentials_from_url` and :meth:`options_from_url`. A ``client`` passed in is
+    used as is: never remade, never closed by :meth:`aclose`; it should not follow redirects.
     """
 
     scheme: ClassVar[str]
     regions: ClassVar[Mapping[str, str]] = {}
     """Region name (the URL's host, ``default`` first) -> base URL."""
     payload_class: ClassVar[type[Payload[Any]]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    """What this provider can send (the table in ``docs/providers/index.md``)."""
     url_options: ClassVar[tuple[str, ...]] = ()
     """URL query options the provider reads in :meth:`options_from_url`."""
+    host_keyword: ClassVar[str] = "region"
+    """The constructor keyword that the URL's host fills (Mailgun: its sending domain)."""
+    url_example: ClassVar[str | None] = None
+    """How to write a URL, shown when one lacks credentials (default ``scheme://API_KEY@region``)."""
+    rate_limit_reset: ClassVar[str | None] = None
+    """A header saying in how many seconds a 429's rate window resets, read when the reply
+    has no Retry-After (Brevo's ``x-sib-ratelimit-reset``, Resend's ``ratelimit-reset``)."""
+    requires_api_key: ClassVar[bool] = True
+    """False when the provider finds credentials elsewhere (SES: botocore's chain)."""
 
     def __init__(
         self,
-        api_key: str | SecretStr,
+        api_key: str | SecretStr | None = None,
         *,
         region: str = "default",
         base_url: str | None = None,
@@ -239,9 +326,10 @@ class HTTPTransport(Transport):
     ) -> None:
         self.ca_file = ca_file
         """A private CA to trust (a corporate proxy, a test server); None: the system store."""
-        self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        if not self.api_key.get_secret_value():
+        key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        if self.requires_api_key and (key is None or not key.get_secret_value()):
             raise ConfigurationError(f"{self.scheme}: the API key is empty")
+        self.api_key: SecretStr | None = key
         if base_url is None:
             if region not in self.regions:
                 known = ", ".join(self.regions) or "none"
@@ -258,58 +346,82 @@ class HTTPTransport(Transport):
         self.region = region
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        # Connecting gets a shorter budget: a dead host should fail over fast.
-        self._timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         default = base_url == self.regions.get(region)
         self.name = name or f"{self.scheme}://{region if default else host}"
+        self.clock: Callable[[], float] = time.monotonic
+        """The clock deadlines are read against (``time.monotonic``; tests inject another)."""
         self._client = client
         self._owns_client = client is None
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
         self.clients_created = 0
         """How many httpx clients this transport has made (for tests and diagnostics)."""
 
+    def api_key_value(self) -> str:
+        """The API key itself, for :meth:`authenticate` (a provider that requires one has one)."""
+        if self.api_key is None:
+            raise errors.RelayError(f"{self.scheme}: no API key to send with", relay=self.name)
+        return self.api_key.get_secret_value()
+
+    # -- URLs ----------------------------------------------------------------------------
+
     @classmethod
     def from_url(cls: type[TransportT], url: TransportURL) -> TransportT:
-        """``scheme://API_KEY@region?base_url=...&timeout=...`` plus the provider's options.
+        """``scheme://API_KEY@HOST?base_url=...&timeout=...&ca_file=...`` plus the provider's
+        ``url_options``.
 
-        The key may also sit in the password slot (``scheme://:API_KEY@region``).
+        :meth:`credentials_from_url` reads the user and password slots, the host fills the
+        ``host_keyword`` argument (a region unless the provider says otherwise), and
+        :meth:`options_from_url` reads the provider's own options.
         """
-        key = url.password or (SecretStr(url.username) if url.username else None)
-        # The key sits in the user slot, which TransportURL.display() shows: drop it first.
+        # The user slot, which TransportURL.display() shows, may hold a key: drop it first.
         safe = replace(url, username=None, password=None)
-        if key is None or not key.get_secret_value():
-            first = next(iter(cls.regions), "default")
-            raise ConfigurationError(
-                f"{cls.scheme}:// URL has no API key; write {cls.scheme}://API_KEY@{first}"
-            )
         safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
-        extra: dict[str, Any] = cls.options_from_url(safe)
+        kwargs: dict[str, Any] = cls.credentials_from_url(url)
+        kwargs[cls.host_keyword] = safe.host or "default"
+        kwargs["base_url"] = safe.option("base_url")
+        kwargs["timeout"] = safe.number("timeout", 30.0)
         ca_file = safe.option("ca_file")
         if ca_file:
-            extra["ca_file"] = ca_file
-        return cls(
-            key,
-            region=safe.host or "default",
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            **extra,
-        )
+            kwargs["ca_file"] = ca_file
+        kwargs.update(cls.options_from_url(safe))
+        return cls(**kwargs)
+
+    @classmethod
+    def credentials_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """Constructor keywords for the credentials: ``api_key`` from the user slot, or from
+        the password slot (``scheme://:API_KEY@region``)."""
+        key = url.password or (SecretStr(url.username) if url.username else None)
+        if key is None or not key.get_secret_value():
+            if not cls.requires_api_key:
+                return {}
+            example = cls.url_example or f"{cls.scheme}://API_KEY@{next(iter(cls.regions), '')}"
+            raise ConfigurationError(f"{cls.scheme}:// URL has no API key; write {example}")
+        return {"api_key": key}
 
     @classmethod
     def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
-        """Constructor keywords from the provider's own ``url_options`` (none by default)."""
+        """Constructor keywords from the provider's own ``url_options`` (none by default).
+
+        *url* has no credentials in it; what is returned overrides the base's keywords.
+        """
         return {}
 
     # -- provider hooks ------------------------------------------------------------------
 
     def authenticate(self, request: httpx.Request) -> None:
         """Add credentials to the built request (body final, so it can be signed)."""
-        request.headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        request.headers["Authorization"] = f"Bearer {self.api_key_value()}"
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    async def before_send(self, outgoing: OutgoingMessage) -> None:
+        """Called once the message was walked without error and before the request is made
+        (SES looks its credentials up here, off the event loop)."""
+
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> SuccessReply | ErrorReply:
         """Read the provider's id and any per-recipient refusals from a 2xx reply.
 
-        Raise a MailError for a 2xx the provider documents as a failure.
+        Return an :class:`ErrorReply` for a 2xx the provider documents as a failure.
         """
         return SuccessReply()
 
@@ -318,8 +430,15 @@ class HTTPTransport(Transport):
         return ErrorReply(response.text)
 
     def secrets(self) -> list[str]:
-        """Every secret value, scrubbed from any text that reaches an error."""
-        return [self.api_key.get_secret_value()]
+        """Every secret value, scrubbed from any text that reaches a result, error or log."""
+        return [self.api_key.get_secret_value()] if self.api_key is not None else []
+
+    def redact(self, text: str) -> str:
+        """*text* with every value of :meth:`secrets` replaced by ``***``."""
+        for secret in self.secrets():
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -380,7 +499,7 @@ class HTTPTransport(Transport):
             self._client = httpx.AsyncClient(
                 http1=True,
                 http2=False,
-                timeout=self._timeouts,
+                timeout=self._timeouts(None),
                 follow_redirects=False,  # a redirect would resend the key to another host
                 headers={"User-Agent": _USER_AGENT},
                 verify=ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True,
@@ -389,9 +508,31 @@ class HTTPTransport(Transport):
             self.clients_created += 1
         return self._client
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Send one message; errors follow the classification table (DESIGN.md decision 4)."""
+    def _timeouts(self, deadline: float | None) -> httpx.Timeout:
+        total = self.timeout
+        if deadline is not None:
+            left = deadline - self.clock()
+            if left <= 0:
+                raise errors.TransientError(
+                    "the send's deadline passed before this relay", relay=self.name
+                )
+            total = min(total, left)
+        # Connecting gets a shorter budget: a dead host should fail over fast.
+        return httpx.Timeout(total, connect=min(total, 10.0))
+
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Send one message; errors follow the classification table (DESIGN.md decision 4).
+
+        *deadline* is a :attr:`clock` (``time.monotonic()``) value after which the send must
+        have ended: every timeout of the request is bounded by what is left, and a deadline
+        already passed raises TransientError before any request. ``outgoing.deadline``, where
+        a caller set one, counts too (the nearer wins).
+        """
+        if outgoing.deadline is not None:
+            deadline = outgoing.deadline if deadline is None else min(deadline, outgoing.deadline)
         spec = self.build_request(outgoing)  # MessageError here costs no I/O
+        self._timeouts(deadline)  # a passed deadline costs no I/O either
+        await self.before_send(outgoing)
         client = self._http()
         url = spec.path if "://" in spec.path else self.base_url + spec.path
         request = client.build_request(
@@ -401,7 +542,7 @@ class HTTPTransport(Transport):
             data=spec.data,
             files=spec.files,
             headers=dict(spec.headers),
-            timeout=self._timeouts,  # ours, even on an injected client
+            timeout=self._timeouts(deadline),  # ours, even on an injected client
         )
         self.authenticate(request)
         start = time.perf_counter()
@@ -410,7 +551,7 @@ class HTTPTransport(Transport):
         duration = time.perf_counter() - start
         if not response.is_success:
             log.debug("%s answered HTTP %d", self.name, response.status_code)
-            raise self._status_error(response)
+            raise self._status_error(response, outgoing, self._read_error(response))
         return self._result(outgoing, response, duration)
 
     async def _exchange(
@@ -424,42 +565,66 @@ class HTTPTransport(Transport):
         # credentials, is not chained onto ours as its __context__.
         raise failure
 
-    def _network_error(self, exc: httpx.RequestError, *, idempotent: bool) -> MailError:
-        what = f"{type(exc).__name__}: {self._redact(str(exc)) or 'no detail'}"
+    def _network_error(self, exc: httpx.RequestError, *, idempotent: bool) -> errors.MailError:
+        what = f"{type(exc).__name__}: {self.redact(str(exc)) or 'no detail'}"
         if isinstance(exc, _AFTER_SEND) and not idempotent:
-            return DeliveryUnknown(
+            return errors.DeliveryUnknown(
                 f"connection lost after the request was sent ({what}); "
                 "the message may have been delivered",
                 relay=self.name,
             )
         if isinstance(exc, httpx.ConnectError) and _caused_by(exc, ssl.SSLCertVerificationError):
-            return RelayError(f"TLS certificate not trusted ({what})", relay=self.name)
-        return TransientError(f"request failed ({what})", relay=self.name)
+            return errors.RelayError(f"TLS certificate not trusted ({what})", relay=self.name)
+        return errors.TransientError(f"request failed ({what})", relay=self.name)
 
-    def _status_error(self, response: httpx.Response) -> MailError:
+    def _read_error(self, response: httpx.Response) -> ErrorReply:
         try:
-            reply = self.parse_error(response)
+            return self.parse_error(response)
         except Exception:  # an undocumented body must not hide the status itself
-            reply = ErrorReply(response.text)
+            return ErrorReply(response.text)
+
+    def _status_error(
+        self, response: httpx.Response, outgoing: OutgoingMessage, reply: ErrorReply
+    ) -> errors.MailError:
         status = response.status_code
-        cls = reply.error or classify_http_status(status)
-        text = self._redact(" ".join(reply.text.split()))[:_MAX_SERVER_TEXT] or None
+        if reply.refused:
+            return errors.RecipientsRefused(
+                self._refusals(reply.refused, outgoing), relay=self.name
+            )
+        cls = reply.error or (errors.PermanentError if response.is_success else None)
+        cls = cls or classify_http_status(status)
+        text = self.redact(" ".join(reply.text.split()))[:_MAX_SERVER_TEXT] or None
         message = f"HTTP {status} {response.reason_phrase}".rstrip()
-        if issubclass(cls, TransientError):
+        if response.is_success:
+            message += " (a reply the provider documents as a failure)"
+        if issubclass(cls, errors.TransientError):
             retry_after = reply.retry_after
             if retry_after is None:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and status == 429 and self.rate_limit_reset:
+                retry_after = _seconds(response.headers.get(self.rate_limit_reset))
             return cls(
                 message, retry_after=retry_after, relay=self.name, code=status, server_text=text
             )
         return cls(message, relay=self.name, code=status, server_text=text)
+
+    def _refusals(
+        self, reported: Mapping[str, tuple[int, str]], outgoing: OutgoingMessage
+    ) -> dict[str, tuple[int, str]]:
+        # Providers lowercase or re-spell the addresses they report; the failover layer
+        # matches refusals to the envelope exactly, so each is named as the envelope names it.
+        envelope = {r.lower(): r for r in outgoing.envelope.rcpt_to}
+        return {
+            envelope.get(address.lower(), address): (code, self.redact(text))
+            for address, (code, text) in reported.items()
+        }
 
     def _result(
         self, outgoing: OutgoingMessage, response: httpx.Response, duration: float
     ) -> SendResult:
         try:
             reply = self.parse_success(response, outgoing)
-        except MailError:
+        except errors.MailError:
             raise
         except Exception:
             # The provider said 2xx: it has the message. Failing now would invite a resend.
@@ -470,11 +635,16 @@ class HTTPTransport(Transport):
                 exc_info=True,
             )
             reply = SuccessReply()
-        refused = {addr: (code, self._redact(text)) for addr, (code, text) in reply.refused.items()}
+        if isinstance(reply, ErrorReply):
+            raise self._status_error(response, outgoing, reply)
+        refused = self._refusals(reply.refused, outgoing)
         gone = {addr.lower() for addr in refused}
         accepted = [r for r in outgoing.envelope.rcpt_to if r.lower() not in gone]
         if refused and not accepted:
-            raise RecipientsRefused(refused, relay=self.name)
+            raise errors.RecipientsRefused(refused, relay=self.name)
+        text = self.redact(reply.text or response.reason_phrase)
+        if reply.warning:
+            log.warning("%s: %s (message %s)", self.name, text, outgoing.message_id)
         log.info(
             "delivered %s via %s in %.0f ms (HTTP %d, id %s)",
             outgoing.message_id,
@@ -494,17 +664,11 @@ class HTTPTransport(Transport):
                     self.name,
                     "delivered",
                     code=response.status_code,
-                    text=self._redact(reply.text or response.reason_phrase),
+                    text=text,
                     duration=duration,
                 )
             ],
         )
-
-    def _redact(self, text: str) -> str:
-        for secret in self.secrets():
-            if secret:
-                text = text.replace(secret, "***")
-        return text
 
     async def aclose(self) -> None:
         """Close the client this transport made (an injected client is left to its owner)."""
@@ -514,6 +678,13 @@ class HTTPTransport(Transport):
         self._client = self._owner = None
         if owner == (os.getpid(), asyncio.get_running_loop()):
             await client.aclose()
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -15,23 +15,13 @@ import mimetypes
 import uuid
 from collections.abc import Mapping, Sequence
 from email.header import Header
-from typing import Any
 
 import httpx
 
 from mailsdk.errors import DeliveryUnknown, MailError, RelayError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["BrevoPayload", "BrevoTransport"]
 
@@ -76,19 +66,21 @@ def _typed_by_extension(attachment: Attachment) -> bool:
     return guessed == attachment.content_type
 
 
-class BrevoPayload(Payload["BrevoTransport"]):
-    """Builds the ``/v3/smtp/email`` JSON body."""
+class BrevoPayload(base.JSONPayload["BrevoTransport"]):
+    """Builds the ``/v3/smtp/email`` JSON body (``subject`` is required without a template)."""
+
+    fields = {"subject": "subject", "text": "textContent", "html": "htmlContent"}
+    subject_required = True
 
     def __init__(self, transport: BrevoTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
-        self.data: dict[str, Any] = {}
         self.headers: dict[str, str] = {}
 
     def set_from(self, address: Address) -> None:
         """``sender``."""
         self.data["sender"] = _email(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``to`` / ``cc`` / ``bcc``."""
         self.data[kind] = [_email(a) for a in addresses]
 
@@ -97,22 +89,6 @@ class BrevoPayload(Payload["BrevoTransport"]):
         if len(addresses) > 1:
             self.unsupported(f"{len(addresses)} reply_to addresses (Brevo takes one)")
         self.data["replyTo"] = _email(addresses[0])
-
-    def set_subject(self, subject: str) -> None:
-        """``subject``, which Brevo requires when no template is used."""
-        if not subject:
-            self.unsupported("a message without a subject (Brevo requires one)")
-        self.data["subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``textContent``."""
-        if text:
-            self.data["textContent"] = text
-
-    def set_html(self, html: str) -> None:
-        """``htmlContent``."""
-        if html:
-            self.data["htmlContent"] = html
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``headers``: ASCII values only.
@@ -137,7 +113,7 @@ class BrevoPayload(Payload["BrevoTransport"]):
                 "(Brevo types attachments by file name extension)"
             )
         self.data.setdefault("attachment", []).append(
-            {"content": b64(attachment.content), "name": name}
+            {"content": base.b64(attachment.content), "name": name}
         )
 
     def set_tags(self, tags: Sequence[str]) -> None:
@@ -167,7 +143,7 @@ class BrevoPayload(Payload["BrevoTransport"]):
         digest = hashlib.sha256(f"{self.idempotency_key()}\n{recipients}".encode()).hexdigest()
         return str(uuid.UUID(hex=digest[:32], version=4))
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST, with the idempotency key unless the message brought its own."""
         if "to" not in self.data:
             self.unsupported("a message without To recipients (Brevo requires one)")
@@ -178,7 +154,7 @@ class BrevoPayload(Payload["BrevoTransport"]):
         if not any(name.lower() == _IDEMPOTENCY_HEADER for name in self.headers):
             self.headers["idempotencyKey"] = self.idempotency_uuid()
         self.data["headers"] = self.headers
-        return HTTPRequest(
+        return base.HTTPRequest(
             "POST",
             "/v3/smtp/email",
             json=self.data,
@@ -187,7 +163,7 @@ class BrevoPayload(Payload["BrevoTransport"]):
         )
 
 
-class BrevoTransport(HTTPTransport):
+class BrevoTransport(base.HTTPTransport):
     """Sends through Brevo's transactional email API (``api-key: <key>``).
 
     ``BrevoTransport("xkeysib-...")``, or from a URL: ``brevo://xkeysib-...@default``.
@@ -195,27 +171,31 @@ class BrevoTransport(HTTPTransport):
 
     scheme = "brevo"
     regions = {"default": "https://api.brevo.com"}
+    rate_limit_reset = "x-sib-ratelimit-reset"  # seconds from now
     payload_class = BrevoPayload
+    capabilities = base.Capabilities(reply_to=1, inline_images=False, idempotency=True)
 
     def authenticate(self, request: httpx.Request) -> None:
         """Brevo reads the key from an ``api-key`` header."""
-        request.headers["api-key"] = self.api_key.get_secret_value()
+        request.headers["api-key"] = self.api_key_value()
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``201 {"messageId": ...}`` (``messageIds`` for batches; anymail allows no body)."""
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         if isinstance(body.get("messageId"), str):
-            return SuccessReply(provider_id=body["messageId"])
+            return base.SuccessReply(provider_id=body["messageId"])
         ids = body.get("messageIds")
         if isinstance(ids, list) and ids:
-            return SuccessReply(provider_id=",".join(str(i) for i in ids))
-        return SuccessReply()
+            return base.SuccessReply(provider_id=",".join(str(i) for i in ids))
+        return base.SuccessReply()
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"code": ..., "message": ...}``, shown as ``code: message``."""
-        body = response_json(response)
+        body = base.response_json(response)
         fields = body if isinstance(body, dict) else {}
         code, message = fields.get("code"), fields.get("message")
         text = f"{code}: {message}" if code and message else str(message or code or response.text)
@@ -229,11 +209,4 @@ class BrevoTransport(HTTPTransport):
             # reached Brevo, so it most likely went out. Never fail over to send it again.
             error = DeliveryUnknown
             text += " (idempotency key already used: Brevo most likely sent this message)"
-        retry_after = None
-        reset = response.headers.get("x-sib-ratelimit-reset")  # seconds from now
-        if response.status_code == 429 and "Retry-After" not in response.headers and reset:
-            try:
-                retry_after = max(0.0, float(reset))
-            except ValueError:
-                retry_after = None
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error)

@@ -23,16 +23,7 @@ from mailsdk.config import TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["MailerSendPayload", "MailerSendTransport"]
 
@@ -81,18 +72,18 @@ def _seconds_until(reset: str | None) -> float:
     return max(0.0, when - now)
 
 
-class MailerSendPayload(Payload["MailerSendTransport"]):
-    """Builds the ``/v1/email`` JSON body."""
+class MailerSendPayload(base.JSONPayload["MailerSendTransport"]):
+    """Builds the ``/v1/email`` JSON body (``subject`` required, under 998 characters)."""
 
-    def __init__(self, transport: MailerSendTransport, outgoing: OutgoingMessage) -> None:
-        super().__init__(transport, outgoing)
-        self.data: dict[str, Any] = {}
+    fields = {"subject": "subject", "text": "text", "html": "html"}
+    subject_required = True
+    max_subject = _MAX_SUBJECT
 
     def set_from(self, address: Address) -> None:
         """``from`` (a verified domain)."""
         self.data["from"] = _email(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``to`` (1-50), ``cc`` and ``bcc`` (10 each); names may not hold ``,`` or ``;``."""
         limit = _LIMITS[kind]
         if len(addresses) > limit:
@@ -107,24 +98,6 @@ class MailerSendPayload(Payload["MailerSendTransport"]):
         if len(addresses) > 1:
             self.unsupported(f"{len(addresses)} reply_to addresses (MailerSend takes one)")
         self.data["reply_to"] = _email(addresses[0])
-
-    def set_subject(self, subject: str) -> None:
-        """``subject``: required, under 998 characters."""
-        if not subject:
-            self.unsupported("a message without a subject (MailerSend requires one)")
-        if len(subject) > _MAX_SUBJECT:
-            self.unsupported(f"a subject longer than {_MAX_SUBJECT} characters")
-        self.data["subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``text``."""
-        if text:
-            self.data["text"] = text
-
-    def set_html(self, html: str) -> None:
-        """``html``."""
-        if html:
-            self.data["html"] = html
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """Threading headers go in their own fields; the rest in ``headers``.
@@ -176,7 +149,7 @@ class MailerSendPayload(Payload["MailerSendTransport"]):
                 f"the attachment {attachment.filename!r} as {attachment.content_type} "
                 "(MailerSend types attachments by file name extension)"
             )
-        item = {"content": b64(attachment.content), "filename": attachment.filename}
+        item = {"content": base.b64(attachment.content), "filename": attachment.filename}
         item.update({k: v for k, v in extra.items() if v is not None})
         self.data.setdefault("attachments", []).append(item)
 
@@ -190,18 +163,18 @@ class MailerSendPayload(Payload["MailerSendTransport"]):
     # No set_metadata: MailerSend has no metadata field (personalization feeds templates and
     # is not echoed in webhooks), so the base refuses metadata.
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST; ``Accept: application/json`` makes validation errors come back as JSON."""
         if "to" not in self.data:
             self.unsupported("a message without To recipients (MailerSend requires one)")
         if "text" not in self.data and "html" not in self.data:
             self.unsupported("a message without a body (MailerSend requires text or html)")
-        return HTTPRequest(
+        return base.HTTPRequest(
             "POST", "/v1/email", json=self.data, headers={"Accept": "application/json"}
         )
 
 
-class MailerSendTransport(HTTPTransport):
+class MailerSendTransport(base.HTTPTransport):
     """Sends through MailerSend's email API (``Authorization: Bearer <token>``).
 
     ``MailerSendTransport("mlsn.xxx")``, or from a URL: ``mailersend://mlsn.xxx@default``,
@@ -211,6 +184,9 @@ class MailerSendTransport(HTTPTransport):
     scheme = "mailersend"
     regions = {"default": "https://api.mailersend.com"}
     payload_class = MailerSendPayload
+    capabilities = base.Capabilities(
+        cc=_LIMITS["cc"], bcc=_LIMITS["bcc"], reply_to=1, tags=_MAX_TAGS, metadata=False
+    )
     url_options = ("custom_headers",)
 
     def __init__(
@@ -225,19 +201,19 @@ class MailerSendTransport(HTTPTransport):
         """``custom_headers=true|false``."""
         return {"custom_headers": url.flag("custom_headers", False)}
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``X-Message-Id``, plus suppressed recipients from a ``warnings`` body.
 
         ``SOME_SUPPRESSED`` names the recipients left out; with ``ALL_SUPPRESSED`` nothing
         was sent and there is no id, so every recipient is refused.
         """
         provider_id = response.headers.get("X-Message-Id")
-        body = response_json(response)
+        body = base.response_json(response)
         warnings = body.get("warnings") if isinstance(body, dict) else None
         if not isinstance(warnings, list):
-            return SuccessReply(provider_id=provider_id)
-        # Report each address as the envelope spells it: FailoverTransport matches them exactly.
-        envelope = {r.lower(): r for r in outgoing.envelope.rcpt_to}
+            return base.SuccessReply(provider_id=provider_id)
         refused: dict[str, tuple[int, str]] = {}
         everyone = False
         for warning in warnings:
@@ -249,19 +225,19 @@ class MailerSendTransport(HTTPTransport):
                 if isinstance(email, str) and email:
                     reasons = recipient.get("reasons")
                     why = ", ".join(map(str, reasons)) if isinstance(reasons, list) else ""
-                    address = envelope.get(email.lower(), email)
-                    refused[address] = (_SUPPRESSED, f"suppressed: {why or 'no reason given'}")
+                    refused[email] = (_SUPPRESSED, f"suppressed: {why or 'no reason given'}")
         if everyone:
-            for rcpt in outgoing.envelope.rcpt_to:
-                refused.setdefault(rcpt, (_SUPPRESSED, "not sent: every recipient was suppressed"))
+            named = {address.lower() for address in refused}
+            unsent = (_SUPPRESSED, "not sent: every recipient was suppressed")
+            refused.update({r: unsent for r in outgoing.envelope.rcpt_to if r.lower() not in named})
         text = body.get("message") if isinstance(body, dict) else None
-        return SuccessReply(
+        return base.SuccessReply(
             provider_id=provider_id, refused=refused, text=text if isinstance(text, str) else None
         )
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"message": ..., "errors": {"field": ["... #MSnnnnn"]}}``, each as field: text."""
-        body = response_json(response)
+        body = base.response_json(response)
         fields = body if isinstance(body, dict) else {}
         parts = [str(fields["message"])] if fields.get("message") else []
         errors = fields.get("errors")
@@ -282,4 +258,4 @@ class MailerSendTransport(HTTPTransport):
         if status == 429 and response.headers.get("x-apiquota-remaining") == "0":
             # The daily API quota, not the per-minute limit: it resets at UTC midnight.
             retry_after = _seconds_until(response.headers.get("x-apiquota-reset"))
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error, retry_after=retry_after)

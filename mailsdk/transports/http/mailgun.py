@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -22,15 +22,7 @@ from mailsdk.classify import parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import RelayError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["MailgunPayload", "MailgunTransport"]
 
@@ -42,7 +34,7 @@ _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]
 _TRY_AGAIN = re.compile(r"try again after (.+?)\s*$", re.IGNORECASE)
 
 
-class MailgunPayload(Payload["MailgunTransport"]):
+class MailgunPayload(base.Payload["MailgunTransport"]):
     """Builds the ``messages.mime`` form: envelope recipients, the MIME file, options."""
 
     takes_raw_mime = True
@@ -83,7 +75,7 @@ class MailgunPayload(Payload["MailgunTransport"]):
         for key, value in metadata.items():
             self.fields[f"v:{key}"] = value
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST to ``/v3/{domain}/messages.mime`` (always multipart/form-data)."""
         size = sum(
             len(name) + sum(len(v.encode()) for v in ([value] if isinstance(value, str) else value))
@@ -94,10 +86,10 @@ class MailgunPayload(Payload["MailgunTransport"]):
             self.unsupported(f"{size} bytes of tags and metadata (at most 16 kB)")
         path = f"/v3/{quote(self.transport.domain, safe='')}/messages.mime"
         files = [("message", ("message.mime", self.raw, "message/rfc822"))]
-        return HTTPRequest("POST", path, data=self.fields, files=files)
+        return base.HTTPRequest("POST", path, data=self.fields, files=files)
 
 
-class MailgunTransport(HTTPTransport):
+class MailgunTransport(base.HTTPTransport):
     """Sends raw MIME through Mailgun (HTTP Basic ``api:<key>``).
 
     ``MailgunTransport("key-xxx", "mg.example.com")``, ``..., region="eu")``, or from a URL:
@@ -112,7 +104,10 @@ class MailgunTransport(HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True)
     url_options = ("region",)
+    host_keyword = "domain"
+    url_example = "mailgun://API_KEY@DOMAIN"
 
     def __init__(
         self,
@@ -121,10 +116,8 @@ class MailgunTransport(HTTPTransport):
         *,
         region: str = "default",
         base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
         name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         domain = domain.strip().lower()
         # A "/" in the domain makes Mailgun answer 200 "Mailgun Magnificent API" and send
@@ -141,51 +134,27 @@ class MailgunTransport(HTTPTransport):
                 name = f"mailgun://{domain}"
             else:
                 name = f"mailgun://{domain}?region={region}"
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name,
-            ca_file=ca_file,
-        )
+        super().__init__(api_key, region=region, base_url=base_url, name=name, **kwargs)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> MailgunTransport:
-        """``mailgun://API_KEY@DOMAIN?region=eu`` plus ``timeout=``, ``base_url=``, ``ca_file=``.
-
-        The base reads the host as a region; here it is the sending domain, so the region
-        comes from the ``region`` option instead (keep in step with the base's options).
-        """
-        key = url.password or (SecretStr(url.username) if url.username else None)
-        safe = replace(url, username=None, password=None)
-        if key is None or not key.get_secret_value():
-            raise ConfigurationError(
-                "mailgun:// URL has no API key; write mailgun://API_KEY@DOMAIN"
-            )
-        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
-        return cls(
-            key,
-            safe.host,
-            region=safe.option("region") or "default",
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            ca_file=safe.option("ca_file") or None,
-        )
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``region=``: the URL's host is the sending domain, so the region is an option."""
+        return {"region": url.option("region") or "default"}
 
     def authenticate(self, request: httpx.Request) -> None:
         """HTTP Basic with user ``api`` and the key as password."""
         request.headers["Authorization"] = f"Basic {self._basic()}"
 
     def _basic(self) -> str:
-        return b64(f"api:{self.api_key.get_secret_value()}".encode())
+        return base.b64(f"api:{self.api_key_value()}".encode())
 
     def secrets(self) -> list[str]:
         """The key, and the Basic credentials that carry it (an echoed header shows those)."""
-        return [self.api_key.get_secret_value(), self._basic()]
+        return [self.api_key_value(), self._basic()]
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``{"id": "<...@domain>", "message": "Queued. Thank you."}``; the id keeps its ``<>``."""
         if "Mailgun Magnificent API" in response.text:
             # Mailgun's answer to a path it does not route: 200, and nothing was sent.
@@ -195,20 +164,19 @@ class MailgunTransport(HTTPTransport):
                 relay=self.name,
                 code=response.status_code,
             )
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         provider_id = body.get("id")
         text = body.get("message")
-        return SuccessReply(
+        return base.SuccessReply(
             provider_id=provider_id if isinstance(provider_id, str) else None,
-            # The base puts this text in the Attempt without scrubbing it (unlike refusals).
-            text=self._redact(text) if isinstance(text, str) else None,
+            text=text if isinstance(text, str) else None,
         )
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"message": "..."}`` (or plain text, e.g. ``Forbidden`` for a bad key)."""
-        body = response_json(response)
+        body = base.response_json(response)
         message = body.get("message") if isinstance(body, dict) else None
         text = message if isinstance(message, str) and message else response.text
         status = response.status_code
@@ -226,4 +194,4 @@ class MailgunTransport(HTTPTransport):
             # No rate-limit headers: the reset time is only in the text.
             match = _TRY_AGAIN.search(text)
             retry_after = parse_retry_after(match.group(1)) if match else None
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error, retry_after=retry_after)

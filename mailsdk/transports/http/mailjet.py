@@ -13,26 +13,16 @@ import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import MailError, RecipientsRefused, RelayError
+from mailsdk.errors import MailError, RelayError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["MailjetPayload", "MailjetTransport"]
 
@@ -76,44 +66,30 @@ def _message_errors(body: Any) -> list[dict[str, Any]]:
     return [e for group in errors if isinstance(group, list) for e in group if isinstance(e, dict)]
 
 
-class MailjetPayload(Payload["MailjetTransport"]):
-    """Builds ``{"Messages": [message]}``: everything lives in the one message object."""
+class MailjetPayload(base.JSONPayload["MailjetTransport"]):
+    """Builds ``{"Messages": [message]}``: everything lives in the one message object, built
+    in ``data`` (``Subject`` at most 255 characters; empty parts are left out)."""
+
+    fields = {"subject": "Subject", "text": "TextPart", "html": "HTMLPart"}
+    max_subject = _MAX_SUBJECT
 
     def __init__(self, transport: MailjetTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
-        self.message: dict[str, Any] = {}
         self.attached = 0
 
     def set_from(self, address: Address) -> None:
         """``From: {Email, Name}`` (a validated sender)."""
-        self.message["From"] = _contact(address)
+        self.data["From"] = _contact(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``To``, ``Cc``, ``Bcc``."""
-        self.message[kind.capitalize()] = [_contact(a) for a in addresses]
+        self.data[kind.capitalize()] = [_contact(a) for a in addresses]
 
     def set_reply_to(self, addresses: Sequence[Address]) -> None:
         """``ReplyTo``: Mailjet takes one address."""
         if len(addresses) > 1:
             self.unsupported(f"{len(addresses)} reply_to addresses (at most 1)")
-        self.message["ReplyTo"] = _contact(addresses[0])
-
-    def set_subject(self, subject: str) -> None:
-        """``Subject`` (at most 255 characters; left out when empty)."""
-        if len(subject) > _MAX_SUBJECT:
-            self.unsupported(f"a subject of {len(subject)} characters (at most {_MAX_SUBJECT})")
-        if subject:
-            self.message["Subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``TextPart``."""
-        if text:
-            self.message["TextPart"] = text
-
-    def set_html(self, html: str) -> None:
-        """``HTMLPart``."""
-        if html:
-            self.message["HTMLPart"] = html
+        self.data["ReplyTo"] = _contact(addresses[0])
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``Headers``; the Message-ID becomes ``CustomID``, since Mailjet writes its own."""
@@ -123,7 +99,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
             if lowered == "message-id":
                 # Setting it fails the message (send-0011). CustomID keeps our id with Mailjet:
                 # in its events and searchable with GET /v3/REST/message?CustomID=...
-                self.message["CustomID"] = value
+                self.data["CustomID"] = value
             elif lowered in _FORBIDDEN or lowered.startswith(_FORBIDDEN_PREFIXES):
                 self.unsupported(f"the {name} header (Mailjet sets it itself)")
             else:
@@ -131,7 +107,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
         if len(extra) > _MAX_ITEMS:
             self.unsupported(f"{len(extra)} custom headers (at most {_MAX_ITEMS})")
         if extra:
-            self.message["Headers"] = extra
+            self.data["Headers"] = extra
 
     def add_attachment(self, attachment: Attachment) -> None:
         """``Attachments[]``."""
@@ -144,7 +120,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
     def _attach(self, field: str, attachment: Attachment, **extra: str | None) -> None:
         if not attachment.content:
             self.unsupported(f"the empty attachment {attachment.filename!r}")  # mj-0012
-        items = self.message.setdefault(field, [])
+        items = self.data.setdefault(field, [])
         if len(items) == _MAX_ITEMS:
             self.unsupported(f"more than {_MAX_ITEMS} {field}")
         self.attached += len(attachment.content)
@@ -153,7 +129,7 @@ class MailjetPayload(Payload["MailjetTransport"]):
         item = {
             "ContentType": attachment.content_type,
             "Filename": attachment.filename,
-            "Base64Content": b64(attachment.content),
+            "Base64Content": base.b64(attachment.content),
         }
         items.append(item | {k: v for k, v in extra.items() if v is not None})
 
@@ -162,28 +138,28 @@ class MailjetPayload(Payload["MailjetTransport"]):
         unique = list(dict.fromkeys(tags))
         if len(unique) > 1:
             self.unsupported(f"{len(unique)} tags (Mailjet has one CustomCampaign)")
-        self.message["CustomCampaign"] = unique[0]
+        self.data["CustomCampaign"] = unique[0]
 
     def set_metadata(self, metadata: Mapping[str, str]) -> None:
         """``EventPayload``: a string, so the metadata as compact JSON."""
-        self.message["EventPayload"] = json.dumps(dict(metadata), separators=(",", ":"))
+        self.data["EventPayload"] = json.dumps(dict(metadata), separators=(",", ":"))
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST; checks what Mailjet would refuse before spending a request."""
-        if "To" not in self.message:
+        if "To" not in self.data:
             self.unsupported("a message without To recipients (Mailjet requires one)")
-        if "TextPart" not in self.message and "HTMLPart" not in self.message:
+        if "TextPart" not in self.data and "HTMLPart" not in self.data:
             self.unsupported("a message without a text or HTML body")
         count = len(self.outgoing.envelope.rcpt_to)
         if count > _MAX_RECIPIENTS:
             self.unsupported(f"{count} recipients in one message (at most {_MAX_RECIPIENTS})")
-        body: dict[str, Any] = {"Messages": [self.message]}
+        body: dict[str, Any] = {"Messages": [self.data]}
         if self.transport.sandbox:
             body["SandboxMode"] = True
-        return HTTPRequest("POST", "/v3.1/send", json=body)
+        return base.HTTPRequest("POST", "/v3.1/send", json=body)
 
 
-class MailjetTransport(HTTPTransport):
+class MailjetTransport(base.HTTPTransport):
     """Sends through Mailjet's Send API v3.1 (HTTP Basic: API key and secret key).
 
     ``MailjetTransport("key", "secret")``, ``MailjetTransport("key", "secret", region="us")``
@@ -193,6 +169,7 @@ class MailjetTransport(HTTPTransport):
     scheme = "mailjet"
     regions = {"default": "https://api.mailjet.com", "us": "https://api.us.mailjet.com"}
     payload_class = MailjetPayload
+    capabilities = base.Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1)
     url_options = ("sandbox",)
 
     def __init__(
@@ -201,50 +178,32 @@ class MailjetTransport(HTTPTransport):
         secret_key: str | SecretStr,
         *,
         sandbox: bool = False,
-        region: str = "default",
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.secret_key = secret_key if isinstance(secret_key, SecretStr) else SecretStr(secret_key)
         if not self.secret_key.get_secret_value():
             raise ConfigurationError("mailjet: the secret key is empty")
         self.sandbox = sandbox
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name,
-            ca_file=ca_file,
-        )
+        super().__init__(api_key, **kwargs)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> MailjetTransport:
+    def credentials_from_url(cls, url: TransportURL) -> dict[str, Any]:
         """``mailjet://API_KEY:SECRET@REGION``: Mailjet needs both halves of the key pair."""
-        safe = replace(url, username=None, password=None)
-        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
         secret = url.password.get_secret_value() if url.password else ""
         if not url.username or not secret:
             raise ConfigurationError(
                 "mailjet:// URL needs the API key and the secret key; "
                 "write mailjet://API_KEY:SECRET@default"
             )
-        return cls(
-            url.username,
-            secret,
-            sandbox=safe.flag("sandbox"),
-            region=safe.host or "default",
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            ca_file=safe.option("ca_file") or None,
-        )
+        return {"api_key": url.username, "secret_key": secret}
+
+    @classmethod
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``sandbox=true``."""
+        return {"sandbox": url.flag("sandbox")}
 
     def _basic(self) -> str:
-        pair = f"{self.api_key.get_secret_value()}:{self.secret_key.get_secret_value()}"
+        pair = f"{self.api_key_value()}:{self.secret_key.get_secret_value()}"
         return base64.b64encode(pair.encode()).decode("ascii")
 
     def authenticate(self, request: httpx.Request) -> None:
@@ -253,64 +212,58 @@ class MailjetTransport(HTTPTransport):
 
     def secrets(self) -> list[str]:
         """Both keys, and their Basic token (a server echoing the header would show it)."""
-        return [self.api_key.get_secret_value(), self.secret_key.get_secret_value(), self._basic()]
+        return [self.api_key_value(), self.secret_key.get_secret_value(), self._basic()]
 
     # -- replies -------------------------------------------------------------------------
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply | base.ErrorReply:
         """``Messages[0]``: ``Status: success`` with a ``MessageID`` per recipient (the first
         To's is the provider id; all are listed in the attempt text)."""
-        body = response_json(response)
+        body = base.response_json(response)
         result = (body.get("Messages") or [None])[0] if isinstance(body, dict) else None
         if not isinstance(result, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         if result.get("Status") != "success":
-            raise self._status_error(response)  # a 2xx carrying a refusal is still a refusal
+            return self.parse_error(response)  # a 2xx carrying a refusal is still a refusal
         sent = [r for k in ("To", "Cc", "Bcc") for r in result.get(k) or [] if isinstance(r, dict)]
         ids = [(r.get("Email"), r.get("MessageID")) for r in sent if r.get("MessageID")]
         if not ids:  # sandbox mode: validated, nothing sent, MessageID 0
-            return SuccessReply(text="accepted (no MessageID)")
+            return base.SuccessReply(text="accepted (no MessageID)")
         listed = ", ".join(f"{email} {mid}" for email, mid in ids)
-        text = self._redact(f"MessageIDs: {listed}")  # the base does not redact this text
-        return SuccessReply(provider_id=str(ids[0][1]), text=text)
+        return base.SuccessReply(provider_id=str(ids[0][1]), text=f"MessageIDs: {listed}")
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """A global ``{ErrorCode, ErrorMessage, StatusCode}`` or per-message ``Errors``; an
         error's own ``StatusCode`` 401/403 (bad key, unauthorised sender) means the relay."""
-        errors = _message_errors(response_json(response))
+        errors = _message_errors(base.response_json(response))
         text = "; ".join(_error_text(e) for e in errors) or response.text
         statuses = {e.get("StatusCode") for e in errors}
         error: type[MailError] | None = RelayError if statuses & {401, 403} else None
-        return ErrorReply(text, error=error)
+        return base.ErrorReply(text, error=error, refused=_refusals(response, errors))
 
-    def _status_error(self, response: httpx.Response) -> MailError:
-        # Base hook point for non-2xx replies. When every error points at recipient addresses
-        # (ErrorRelatedTo "To[0].Email" ...), Mailjet refused the whole message for them: those
-        # are refused, the others were not tried and may go again (a failover retry sends them
-        # alone). Proposed base change: let ErrorReply carry such refusals.
-        refused = self._refusals(response)
-        if refused:
-            return RecipientsRefused(refused, relay=self.name)
-        return super()._status_error(response)
 
-    def _refusals(self, response: httpx.Response) -> dict[str, tuple[int, str]]:
-        errors = _message_errors(response_json(response))
-        bad: dict[str, str] = {}
-        try:
-            sent = json.loads(response.request.content)["Messages"][0]
-            for error in errors:
-                for field in error.get("ErrorRelatedTo") or [None]:
-                    match = _RECIPIENT_FIELD.match(str(field))
-                    if match is None:
-                        return {}  # an error about the message itself: no recipient to blame
-                    email = sent[match[1]][int(match[2])]["Email"]
-                    bad[email] = self._redact(_error_text(error))
-        except (ValueError, LookupError, TypeError, RuntimeError):
-            return {}
-        if not bad:
-            return {}
-        everyone = [r["Email"] for k in ("To", "Cc", "Bcc") for r in sent.get(k, [])]
-        refused = {r: (_REFUSED, bad[r]) for r in everyone if r in bad}
-        waiting = "not sent: Mailjet refused the message for another recipient"
-        refused.update({r: (_NOT_SENT, waiting) for r in everyone if r not in bad})
-        return refused
+def _refusals(response: httpx.Response, errors: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """When every error points at recipient addresses (ErrorRelatedTo ``To[0].Email`` ...),
+    Mailjet refused the whole message for them: those are refused, the others were not tried
+    and may go again (a failover retry sends them alone)."""
+    bad: dict[str, str] = {}
+    try:
+        sent = json.loads(response.request.content)["Messages"][0]
+        for error in errors:
+            for field in error.get("ErrorRelatedTo") or [None]:
+                match = _RECIPIENT_FIELD.match(str(field))
+                if match is None:
+                    return {}  # an error about the message itself: no recipient to blame
+                email = sent[match[1]][int(match[2])]["Email"]
+                bad[email] = _error_text(error)
+    except (ValueError, LookupError, TypeError, RuntimeError):
+        return {}
+    if not bad:
+        return {}
+    everyone = [r["Email"] for k in ("To", "Cc", "Bcc") for r in sent.get(k, [])]
+    refused = {r: (_REFUSED, bad[r]) for r in everyone if r in bad}
+    waiting = "not sent: Mailjet refused the message for another recipient"
+    refused.update({r: (_NOT_SENT, waiting) for r in everyone if r not in bad})
+    return refused

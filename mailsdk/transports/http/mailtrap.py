@@ -20,16 +20,7 @@ from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import PermanentError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["MailtrapPayload", "MailtrapTransport"]
 
@@ -60,19 +51,22 @@ def _error_text(body: Any) -> str:
     return str(errors) if errors else ""
 
 
-class MailtrapPayload(Payload["MailtrapTransport"]):
-    """Builds the ``/api/send`` JSON body."""
+class MailtrapPayload(base.JSONPayload["MailtrapTransport"]):
+    """Builds the ``/api/send`` JSON body (a ``subject`` of at least one character; the spec
+    allows no empty body)."""
+
+    fields = {"subject": "subject", "text": "text", "html": "html"}
+    subject_required = True
 
     def __init__(self, transport: MailtrapTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
-        self.data: dict[str, Any] = {}
         self.headers: dict[str, str] = {}
 
     def set_from(self, address: Address) -> None:
         """``from``."""
         self.data["from"] = _email(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``to`` / ``cc`` / ``bcc``, at most 1000 each."""
         if len(addresses) > _MAX_PER_KIND:
             self.unsupported(f"{len(addresses)} {kind} recipients (at most {_MAX_PER_KIND})")
@@ -89,22 +83,6 @@ class MailtrapPayload(Payload["MailtrapTransport"]):
         else:
             self.headers["Reply-To"] = ", ".join(str(a) for a in addresses)
 
-    def set_subject(self, subject: str) -> None:
-        """``subject``: required, at least one character."""
-        if not subject:
-            self.unsupported("a message without a subject (Mailtrap requires one)")
-        self.data["subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``text`` (the spec allows no empty body)."""
-        if text:
-            self.data["text"] = text
-
-    def set_html(self, html: str) -> None:
-        """``html``."""
-        if html:
-            self.data["html"] = html
-
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``headers`` (Mailtrap encodes non-ASCII values itself, per anymail)."""
         self.headers.update(headers)
@@ -119,7 +97,7 @@ class MailtrapPayload(Payload["MailtrapTransport"]):
 
     def _attach(self, attachment: Attachment, **extra: str | None) -> None:
         item = {
-            "content": b64(attachment.content),
+            "content": base.b64(attachment.content),
             "filename": attachment.filename,
             "type": attachment.content_type,
         }
@@ -139,7 +117,7 @@ class MailtrapPayload(Payload["MailtrapTransport"]):
         """``custom_variables`` (string values), echoed in Mailtrap's webhooks."""
         self.data["custom_variables"] = dict(metadata)
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST to ``/api/send`` (``/api/send/{inbox_id}`` on the sandbox)."""
         if "text" not in self.data and "html" not in self.data:
             self.unsupported("a message without a body (Mailtrap requires text or html)")
@@ -147,10 +125,10 @@ class MailtrapPayload(Payload["MailtrapTransport"]):
             self.data["headers"] = self.headers
         inbox = self.transport.inbox_id
         path = f"/api/send/{inbox}" if inbox else "/api/send"
-        return HTTPRequest("POST", path, json=self.data)
+        return base.HTTPRequest("POST", path, json=self.data)
 
 
-class MailtrapTransport(HTTPTransport):
+class MailtrapTransport(base.HTTPTransport):
     """Sends through Mailtrap's Email Sending API (``Api-Token: <token>``).
 
     ``MailtrapTransport("token")``, ``MailtrapTransport("token", region="bulk")``,
@@ -166,6 +144,7 @@ class MailtrapTransport(HTTPTransport):
         "sandbox": "https://sandbox.api.mailtrap.io",
     }
     payload_class = MailtrapPayload
+    capabilities = base.Capabilities(cc=_MAX_PER_KIND, bcc=_MAX_PER_KIND, tags=1)
     url_options = ("inbox_id",)
 
     def __init__(
@@ -190,30 +169,26 @@ class MailtrapTransport(HTTPTransport):
 
     def authenticate(self, request: httpx.Request) -> None:
         """``Api-Token: <token>``, the spec's first scheme (Bearer also works)."""
-        request.headers["Api-Token"] = self.api_key.get_secret_value()
+        request.headers["Api-Token"] = self.api_key_value()
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply | base.ErrorReply:
         """``message_ids``, one per recipient in to, cc, bcc order, joined with commas.
 
         The sandbox answers with a single id. A 2xx with ``success: false`` is a refusal
         (documented for batches; anymail guards single sends the same way).
         """
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         if body.get("success") is False:
-            status = response.status_code
-            raise PermanentError(
-                f"HTTP {status} with success=false",
-                relay=self.name,
-                code=status,
-                server_text=self._redact(_error_text(body)) or None,
-            )
+            return base.ErrorReply(_error_text(body) or "success: false", error=PermanentError)
         ids = body.get("message_ids")
         if isinstance(ids, list) and ids:
-            return SuccessReply(provider_id=",".join(str(i) for i in ids))
-        return SuccessReply()
+            return base.SuccessReply(provider_id=",".join(str(i) for i in ids))
+        return base.SuccessReply()
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"success": false, "errors": ["'from' address is invalid", ...]}``."""
-        return ErrorReply(_error_text(response_json(response)) or response.text)
+        return base.ErrorReply(_error_text(base.response_json(response)) or response.text)

@@ -19,24 +19,12 @@ from pydantic import SecretStr
 from mailsdk.config import TransportURL
 from mailsdk.errors import (
     MailError,
-    PermanentError,
-    RecipientsRefused,
     RelayError,
     TransientError,
 )
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import SendResult
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["PostmarkPayload", "PostmarkTransport"]
 
@@ -71,18 +59,17 @@ def _error_class(code: int, text: str) -> type[MailError] | None:
     return None  # other codes concern this message: the status (422: permanent) decides
 
 
-class PostmarkPayload(Payload["PostmarkTransport"]):
+class PostmarkPayload(base.JSONPayload["PostmarkTransport"]):
     """Builds the ``/email`` JSON body."""
 
-    def __init__(self, transport: PostmarkTransport, outgoing: OutgoingMessage) -> None:
-        super().__init__(transport, outgoing)
-        self.data: dict[str, Any] = {}
+    fields = {"subject": "Subject", "text": "TextBody", "html": "HtmlBody"}
+    send_empty = True
 
     def set_from(self, address: Address) -> None:
         """``From`` (a confirmed Sender Signature or an address on a verified domain)."""
         self.data["From"] = _mailbox(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``To``, ``Cc``, ``Bcc``: comma-separated, at most 50 each."""
         if len(addresses) > _MAX_PER_FIELD:
             self.unsupported(f"{len(addresses)} {kind} recipients (at most {_MAX_PER_FIELD})")
@@ -91,18 +78,6 @@ class PostmarkPayload(Payload["PostmarkTransport"]):
     def set_reply_to(self, addresses: Sequence[Address]) -> None:
         """``ReplyTo``, comma-separated."""
         self.data["ReplyTo"] = ", ".join(_mailbox(a) for a in addresses)
-
-    def set_subject(self, subject: str) -> None:
-        """``Subject``."""
-        self.data["Subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``TextBody``."""
-        self.data["TextBody"] = text
-
-    def set_html(self, html: str) -> None:
-        """``HtmlBody``."""
-        self.data["HtmlBody"] = html
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``Headers: [{Name, Value}]``, the Message-ID first."""
@@ -119,7 +94,7 @@ class PostmarkPayload(Payload["PostmarkTransport"]):
     def _attach(self, attachment: Attachment, **extra: str) -> None:
         item = {
             "Name": attachment.filename,
-            "Content": b64(attachment.content),
+            "Content": base.b64(attachment.content),
             "ContentType": attachment.content_type,
             **extra,
         }
@@ -136,14 +111,16 @@ class PostmarkPayload(Payload["PostmarkTransport"]):
         """``Metadata``: string keys and values, echoed in webhooks."""
         self.data["Metadata"] = dict(metadata)
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST, on the transport's message stream."""
         self.data["MessageStream"] = self.transport.message_stream
         # Without Accept: application/json Postmark answers ErrorCode 409 "JSON required".
-        return HTTPRequest("POST", "/email", json=self.data, headers={"Accept": "application/json"})
+        return base.HTTPRequest(
+            "POST", "/email", json=self.data, headers={"Accept": "application/json"}
+        )
 
 
-class PostmarkTransport(HTTPTransport):
+class PostmarkTransport(base.HTTPTransport):
     """Sends through Postmark's Email API (``X-Postmark-Server-Token: <server token>``).
 
     ``PostmarkTransport("server-token")``, ``..., message_stream="broadcast")``, or from a URL:
@@ -153,6 +130,7 @@ class PostmarkTransport(HTTPTransport):
     scheme = "postmark"
     regions = {"default": "https://api.postmarkapp.com"}
     payload_class = PostmarkPayload
+    capabilities = base.Capabilities(cc=_MAX_PER_FIELD, bcc=_MAX_PER_FIELD, tags=1)
     url_options = ("message_stream",)
 
     def __init__(
@@ -168,71 +146,33 @@ class PostmarkTransport(HTTPTransport):
 
     def authenticate(self, request: httpx.Request) -> None:
         """The server token in ``X-Postmark-Server-Token``."""
-        request.headers["X-Postmark-Server-Token"] = self.api_key.get_secret_value()
+        request.headers["X-Postmark-Server-Token"] = self.api_key_value()
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """As the base, with inactive recipients named as the envelope names them."""
-        try:
-            return await super().send(outgoing)
-        except RecipientsRefused as exc:
-            refused = exc
-        # Postmark lowercases the addresses it reports; the failover layer matches refusals
-        # to the envelope exactly. Raised outside the except block: nothing chained.
-        raise RecipientsRefused(_as_envelope(refused.refused, outgoing), relay=self.name)
-
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply | base.ErrorReply:
         """``MessageID``; "Message OK, but will not deliver to these inactive addresses: ..."
         names recipients refused while the others got the message."""
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         text = str(body.get("Message") or "")
         code = body.get("ErrorCode") or 0  # missing when "delivery may be delayed": queued
         if code != 0:  # a 200 that is a failure (documented for /email/batch items)
-            raise self._body_error(response, code, text)
+            return self.parse_error(response)
         refused = {addr: (_REFUSED_CODE, text) for addr in _inactive(text)}
         message_id = body.get("MessageID")
-        return SuccessReply(
-            provider_id=str(message_id) if message_id else None,
-            refused=_as_envelope(refused, outgoing),
-            # The base puts this text in the Attempt without scrubbing it (unlike refusals).
-            text=self._redact(text) or None,
+        return base.SuccessReply(
+            provider_id=str(message_id) if message_id else None, refused=refused, text=text or None
         )
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"ErrorCode": n, "Message": "..."}`` shown as ``ErrorCode n: Message``."""
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict) or "ErrorCode" not in body:
-            return ErrorReply(response.text)
-        code, text = body.get("ErrorCode"), str(body.get("Message") or "")
+            return base.ErrorReply(response.text)
+        code, text = body.get("ErrorCode"), " ".join(str(body.get("Message") or "").split())
         error = _error_class(code, text) if isinstance(code, int) else None
-        return ErrorReply(f"ErrorCode {code}: {text}", error=error)
-
-    def _status_error(self, response: httpx.Response) -> MailError:
         # ErrorCode 406: every recipient is inactive (hard bounce, complaint, unsubscribe).
-        # ErrorReply cannot carry recipients, so this hooks the base's error builder.
-        body = response_json(response)
-        if isinstance(body, dict) and body.get("ErrorCode") == 406:
-            return self._body_error(response, 406, str(body.get("Message") or ""))
-        return super()._status_error(response)
-
-    def _body_error(self, response: httpx.Response, code: Any, text: str) -> MailError:
-        text = self._redact(" ".join(text.split()))
-        addresses = _inactive(text) if code == 406 else []
-        if addresses:
-            return RecipientsRefused({a: (_REFUSED_CODE, text) for a in addresses}, relay=self.name)
-        cls = (_error_class(code, text) if isinstance(code, int) else None) or PermanentError
-        status = response.status_code
-        return cls(
-            f"HTTP {status}: Postmark ErrorCode {code}",
-            relay=self.name,
-            code=status,
-            server_text=f"ErrorCode {code}: {text}",
-        )
-
-
-def _as_envelope(
-    refused: Mapping[str, tuple[int, str]], outgoing: OutgoingMessage
-) -> dict[str, tuple[int, str]]:
-    envelope = {r.lower(): r for r in outgoing.envelope.rcpt_to}
-    return {envelope.get(a.lower(), a): reply for a, reply in refused.items()}
+        refused = {a: (_REFUSED_CODE, text) for a in _inactive(text)} if code == 406 else {}
+        return base.ErrorReply(f"ErrorCode {code}: {text}", error=error, refused=refused)

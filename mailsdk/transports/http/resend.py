@@ -14,23 +14,13 @@ import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from email.charset import QP, Charset
-from typing import Any
 
 import httpx
 
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["ResendPayload", "ResendTransport"]
 
@@ -61,12 +51,15 @@ def _recipient(address: Address) -> str:
     return f"{name} <{address.envelope}>"
 
 
-class ResendPayload(Payload["ResendTransport"]):
-    """Builds the ``/emails`` JSON body."""
+class ResendPayload(base.JSONPayload["ResendTransport"]):
+    """Builds the ``/emails`` JSON body (``subject`` is required by the spec, so it is sent
+    even when empty)."""
+
+    fields = {"subject": "subject", "text": "text", "html": "html"}
+    send_empty = True
 
     def __init__(self, transport: ResendTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
-        self.data: dict[str, Any] = {}
         self.tags: list[dict[str, str]] = []
 
     def set_from(self, address: Address) -> None:
@@ -81,7 +74,7 @@ class ResendPayload(Payload["ResendTransport"]):
         name = address.name
         self.data["from"] = f"{name} <{address.envelope}>" if name else address.envelope
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``to`` (at most 50), ``cc``, ``bcc`` as arrays of strings."""
         for address in addresses:
             _check_ascii_mailbox(self, address)
@@ -94,18 +87,6 @@ class ResendPayload(Payload["ResendTransport"]):
         for address in addresses:
             _check_ascii_mailbox(self, address)
         self.data["reply_to"] = [_recipient(a) for a in addresses]
-
-    def set_subject(self, subject: str) -> None:
-        """``subject`` (required by the spec, so sent even when empty)."""
-        self.data["subject"] = subject
-
-    def set_text(self, text: str) -> None:
-        """``text``."""
-        self.data["text"] = text
-
-    def set_html(self, html: str) -> None:
-        """``html``."""
-        self.data["html"] = html
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``headers``, an object of strings."""
@@ -129,7 +110,7 @@ class ResendPayload(Payload["ResendTransport"]):
                 f"(Resend would type it {guessed} from its extension)"
             )
         item = {
-            "content": b64(attachment.content),
+            "content": base.b64(attachment.content),
             "filename": attachment.filename,
             "content_type": attachment.content_type,
             **extra,
@@ -156,7 +137,7 @@ class ResendPayload(Payload["ResendTransport"]):
             self.unsupported(f"a tag and a metadata key both named {name!r}")
         self.tags.append({"name": name, "value": value})
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST, with an ``Idempotency-Key`` that is the same on every retry."""
         if "to" not in self.data:
             self.unsupported("a message without To recipients (Resend requires one)")
@@ -170,12 +151,12 @@ class ResendPayload(Payload["ResendTransport"]):
             # A failover retry of some recipients is a different body: reusing the key would
             # get 409 invalid_idempotent_request, so the recipients join the key.
             key += "-" + hashlib.sha256("\n".join(sorted(rcpt_to)).encode()).hexdigest()[:16]
-        return HTTPRequest(
+        return base.HTTPRequest(
             "POST", "/emails", json=self.data, headers={"Idempotency-Key": key}, idempotent=True
         )
 
 
-class ResendTransport(HTTPTransport):
+class ResendTransport(base.HTTPTransport):
     """Sends through Resend's ``/emails`` API (``Authorization: Bearer <key>``).
 
     ``ResendTransport("re_xxx")`` or from a URL: ``resend://re_xxx@default?timeout=10``.
@@ -183,19 +164,23 @@ class ResendTransport(HTTPTransport):
 
     scheme = "resend"
     regions = {"default": "https://api.resend.com"}
+    rate_limit_reset = "ratelimit-reset"  # seconds from now
     payload_class = ResendPayload
+    capabilities = base.Capabilities(idempotency=True)
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``{"id": "..."}``."""
-        body = response_json(response)
+        body = base.response_json(response)
         provider_id = body.get("id") if isinstance(body, dict) else None
-        return SuccessReply(provider_id=provider_id if isinstance(provider_id, str) else None)
+        return base.SuccessReply(provider_id=provider_id if isinstance(provider_id, str) else None)
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"statusCode", "message", "name"}`` shown as ``name: message``."""
-        body = response_json(response)
+        body = base.response_json(response)
         if not isinstance(body, dict) or not body.get("message"):
-            return ErrorReply(response.text)
+            return base.ErrorReply(response.text)
         name, message = str(body.get("name") or ""), str(body["message"])
         error: type[MailError] | None = None
         if name in ("daily_quota_exceeded", "monthly_quota_exceeded"):
@@ -206,11 +191,4 @@ class ResendTransport(HTTPTransport):
             error = RelayError  # Resend also says this with 400 for a malformed key
         elif response.status_code in (404, 405, 451):
             error = RelayError  # wrong base_url, or security_error: not this message's fault
-        retry_after = None
-        reset = response.headers.get("ratelimit-reset")  # seconds from now
-        if response.status_code == 429 and "Retry-After" not in response.headers and reset:
-            try:
-                retry_after = max(0.0, float(reset))
-            except ValueError:
-                retry_after = None
-        return ErrorReply(f"{name}: {message}" if name else message, error, retry_after)
+        return base.ErrorReply(f"{name}: {message}" if name else message, error)

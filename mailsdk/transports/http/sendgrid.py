@@ -17,16 +17,7 @@ import httpx
 from mailsdk.errors import TransientError
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    RecipientKind,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["SendGridPayload", "SendGridTransport"]
 
@@ -48,13 +39,16 @@ def _email(address: Address, *, quote_name: bool = False) -> dict[str, str]:
     return obj
 
 
-class SendGridPayload(Payload["SendGridTransport"]):
-    """Builds the ``/v3/mail/send`` JSON body: one personalization carries every recipient."""
+class SendGridPayload(base.JSONPayload["SendGridTransport"]):
+    """Builds the ``/v3/mail/send`` JSON body: one personalization carries every recipient.
+    The spec requires a non-empty ``subject``, so an empty one is left out."""
+
+    fields = {"subject": "subject"}  # the bodies go in the content list (set_text, set_html)
 
     def __init__(self, transport: SendGridTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
         self.personalization: dict[str, Any] = {}
-        self.data: dict[str, Any] = {"personalizations": [self.personalization]}
+        self.data["personalizations"] = [self.personalization]
         self.content: list[dict[str, str]] = []
 
     def set_from(self, address: Address) -> None:
@@ -63,18 +57,13 @@ class SendGridPayload(Payload["SendGridTransport"]):
             self.unsupported("a From address with a non-ASCII local part")
         self.data["from"] = _email(address)
 
-    def set_recipients(self, kind: RecipientKind, addresses: Sequence[Address]) -> None:
+    def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``personalizations[0].to / cc / bcc``."""
         self.personalization[kind] = [_email(a, quote_name=True) for a in addresses]
 
     def set_reply_to(self, addresses: Sequence[Address]) -> None:
         """``reply_to_list`` (it takes one address as well as many)."""
         self.data["reply_to_list"] = [_email(a) for a in addresses]
-
-    def set_subject(self, subject: str) -> None:
-        """``subject``; the spec requires a non-empty one, so an empty subject is left out."""
-        if subject:
-            self.data["subject"] = subject
 
     def set_text(self, text: str) -> None:
         """``content`` text/plain (SendGrid requires it before text/html)."""
@@ -100,7 +89,7 @@ class SendGridPayload(Payload["SendGridTransport"]):
 
     def _attach(self, attachment: Attachment, **extra: str | None) -> None:
         item = {
-            "content": b64(attachment.content),
+            "content": base.b64(attachment.content),
             "type": attachment.content_type,
             "filename": attachment.filename,
         }
@@ -124,7 +113,7 @@ class SendGridPayload(Payload["SendGridTransport"]):
         """
         self.personalization["custom_args"] = dict(metadata)
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST; checks the limits SendGrid documents before spending a request."""
         if "to" not in self.personalization:
             self.unsupported("a message without To recipients (SendGrid requires one)")
@@ -133,10 +122,10 @@ class SendGridPayload(Payload["SendGridTransport"]):
             self.unsupported(f"{count} recipients in one message (at most {_MAX_RECIPIENTS})")
         if self.content:
             self.data["content"] = self.content
-        return HTTPRequest("POST", "/v3/mail/send", json=self.data)
+        return base.HTTPRequest("POST", "/v3/mail/send", json=self.data)
 
 
-class SendGridTransport(HTTPTransport):
+class SendGridTransport(base.HTTPTransport):
     """Sends through SendGrid's v3 Mail Send API (``Authorization: Bearer <key>``).
 
     ``SendGridTransport("SG.xxx")``, ``SendGridTransport("SG.xxx", region="eu")``, or from a
@@ -146,14 +135,17 @@ class SendGridTransport(HTTPTransport):
     scheme = "sendgrid"
     regions = {"default": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
     payload_class = SendGridPayload
+    capabilities = base.Capabilities(tags=_MAX_CATEGORIES)
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``202`` with an empty body; the id is the ``X-Message-Id`` header."""
-        return SuccessReply(provider_id=response.headers.get("X-Message-Id"))
+        return base.SuccessReply(provider_id=response.headers.get("X-Message-Id"))
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"errors": [{"message", "field", "help"}]}``, each error as ``field: message``."""
-        body = response_json(response)
+        body = base.response_json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         texts = [
             f"{e['field']}: {e['message']}" if e.get("field") else str(e["message"])
@@ -174,4 +166,4 @@ class SendGridTransport(HTTPTransport):
                 retry_after = max(0.0, float(reset) - time.time())
             except ValueError:
                 retry_after = None
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error, retry_after=retry_after)

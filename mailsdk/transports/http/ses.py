@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,16 +24,7 @@ from pydantic import SecretStr
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import SendResult
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    SuccessReply,
-    b64,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 try:
     import botocore.session
@@ -124,7 +115,7 @@ def _classify(code: str, text: str) -> tuple[type[MailError] | None, float | Non
     return None, None
 
 
-class SESPayload(Payload["SESTransport"]):
+class SESPayload(base.Payload["SESTransport"]):
     """Builds the ``SendEmail`` body: the MIME base64-encoded, plus the envelope recipients."""
 
     takes_raw_mime = True
@@ -144,7 +135,7 @@ class SESPayload(Payload["SESTransport"]):
         count = len(outgoing.envelope.rcpt_to)
         if count > _MAX_RECIPIENTS:
             self.unsupported(f"{count} recipients in one message (at most {_MAX_RECIPIENTS})")
-        data = b64(raw)
+        data = base.b64(raw)
         if len(data) > _MAX_BASE64:
             self.unsupported(f"{len(data)} octets of base64 MIME (at most {_MAX_BASE64})")
         # The MIME has no Bcc header, and on a failover retry only some recipients are due:
@@ -185,15 +176,15 @@ class SESPayload(Payload["SESTransport"]):
             self.unsupported(f"a tag and a metadata key both named {name!r}")
         self.tags.append({"Name": name, "Value": value})
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST; httpx serialises the JSON once and :meth:`SESTransport.authenticate`
         signs exactly those bytes."""
         if self.tags:
             self.data["EmailTags"] = self.tags
-        return HTTPRequest("POST", _PATH, json=self.data)
+        return base.HTTPRequest("POST", _PATH, json=self.data)
 
 
-class SESTransport(HTTPTransport):
+class SESTransport(base.HTTPTransport):
     """Sends through Amazon SES v2 with SigV4 (signing name ``ses``).
 
     ``SESTransport("AKIA...", "secret", region="eu-west-1")`` uses a fixed key pair (plus
@@ -204,6 +195,8 @@ class SESTransport(HTTPTransport):
 
     scheme = "ses"
     payload_class = SESPayload
+    capabilities = base.Capabilities(raw_mime=True)
+    requires_api_key = False
     url_options = ("configuration_set", "profile")
 
     def __init__(
@@ -216,10 +209,8 @@ class SESTransport(HTTPTransport):
         configuration_set: str | None = None,
         profile: str | None = None,
         base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
         name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         secret = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
         token = (
@@ -246,14 +237,11 @@ class SESTransport(HTTPTransport):
         self._keys = self._static
         self.configuration_set = configuration_set
         super().__init__(
-            # The base wants a non-empty key; with the chain there is none until the first send.
-            self._static.secret_key if self._static else SecretStr("aws-credential-chain"),
+            None,  # SigV4 signs with the key pair in authenticate(); the chain's may change
             region=region,
             base_url=base_url or f"https://email.{region}.amazonaws.com",
-            timeout=timeout,
-            client=client,
             name=name or (f"ses://{region}" if base_url is None else None),
-            ca_file=ca_file,
+            **kwargs,
         )
 
     def _configured_region(self) -> str:
@@ -269,27 +257,24 @@ class SESTransport(HTTPTransport):
         return str(region)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> SESTransport:
-        """``ses://ACCESS_KEY:SECRET@REGION``, ``ses://REGION`` or ``ses://default``."""
-        safe = replace(url, username=None, password=None)  # display() would show the key id
-        safe.check_options(("base_url", "timeout", "ca_file", *cls.url_options))
+    def credentials_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``ses://ACCESS_KEY:SECRET@REGION``, or nothing (``ses://REGION``: botocore's chain)."""
         access = url.username or None
         secret = url.password if url.password and url.password.get_secret_value() else None
         if bool(access) != bool(secret):
             raise ConfigurationError(
-                f"{safe.display()}: write ses://ACCESS_KEY:SECRET@REGION, "
+                f"ses://{url.host}: write ses://ACCESS_KEY:SECRET@REGION, "
                 "or ses://REGION for botocore's credential chain"
             )
-        return cls(
-            access,
-            secret,
-            region=safe.host or "default",
-            configuration_set=safe.option("configuration_set"),
-            profile=safe.option("profile"),
-            base_url=safe.option("base_url"),
-            timeout=safe.number("timeout", 30.0),
-            ca_file=safe.option("ca_file") or None,
-        )
+        return {"access_key": access, "secret_key": secret} if access else {}
+
+    @classmethod
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``configuration_set=`` and ``profile=``."""
+        return {
+            "configuration_set": url.option("configuration_set"),
+            "profile": url.option("profile"),
+        }
 
     # -- credentials ---------------------------------------------------------------------
 
@@ -308,7 +293,7 @@ class SESTransport(HTTPTransport):
                 self._chain = self._session.get_credentials()
             frozen = self._chain.get_frozen_credentials() if self._chain is not None else None
         except (BotoCoreError, ClientError) as exc:
-            what = self._redact(str(exc))
+            what = self.redact(str(exc))
             failure = RelayError(f"AWS credentials unavailable ({what})", relay=self.name)
         else:
             if frozen is None:
@@ -318,13 +303,11 @@ class SESTransport(HTTPTransport):
         if failure is not None:  # raised here so that botocore's error is not its context
             raise failure
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Look credentials up first when the chain has to (it may call IMDS, STS or SSO:
-        blocking I/O, so in a thread), then send as the base does."""
+    async def before_send(self, outgoing: OutgoingMessage) -> None:
+        """Look credentials up when the chain has to (it may call IMDS, STS or SSO: blocking
+        I/O, so in a thread); the base has walked the message, so a bad one costs no I/O."""
         if self._lookup_due():
-            self.build_request(outgoing)  # a bad message fails before any credential I/O
             await asyncio.to_thread(self._look_up)
-        return await super().send(outgoing)
 
     def authenticate(self, request: httpx.Request) -> None:
         """Sign the final bytes with botocore's SigV4Auth and copy its headers onto *request*.
@@ -357,16 +340,18 @@ class SESTransport(HTTPTransport):
 
     # -- replies -------------------------------------------------------------------------
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``200 {"MessageId": ...}``; SES also puts it in the Message-ID it writes."""
-        body = response_json(response)
+        body = base.response_json(response)
         message_id = body.get("MessageId") if isinstance(body, dict) else None
-        return SuccessReply(provider_id=str(message_id) if message_id else None)
+        return base.SuccessReply(provider_id=str(message_id) if message_id else None)
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """The code from ``x-amzn-ErrorType`` (or the body's ``code``/``__type``), cut as
         botocore does, and the body's ``message``."""
-        body = response_json(response)
+        body = base.response_json(response)
         body = body if isinstance(body, dict) else {}
         raw = response.headers.get("x-amzn-ErrorType") or body.get("code") or body.get("Code")
         code = str(raw or body.get("__type") or "").split(":")[0].rsplit("#", 1)[-1]
@@ -376,4 +361,6 @@ class SESTransport(HTTPTransport):
             # The chain's keys are stale; a botocore session caches what it found, so the
             # next send asks a fresh one.
             self._chain, self._session = None, botocore.session.Session(profile=self._profile)
-        return ErrorReply(f"{code}: {text}" if code else text, error=error, retry_after=retry_after)
+        return base.ErrorReply(
+            f"{code}: {text}" if code else text, error=error, retry_after=retry_after
+        )

@@ -14,7 +14,6 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -23,14 +22,7 @@ from pydantic import SecretStr
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http.base import (
-    ErrorReply,
-    HTTPRequest,
-    HTTPTransport,
-    Payload,
-    SuccessReply,
-    response_json,
-)
+from mailsdk.transports.http import base
 
 __all__ = ["SparkPostPayload", "SparkPostTransport"]
 
@@ -50,7 +42,7 @@ def _error_text(error: Mapping[str, Any]) -> str:
     return ": ".join(parts) + code
 
 
-class SparkPostPayload(Payload["SparkPostTransport"]):
+class SparkPostPayload(base.Payload["SparkPostTransport"]):
     """Builds the transmission: the MIME, one recipient per envelope address, tags, metadata."""
 
     takes_raw_mime = True
@@ -96,17 +88,17 @@ class SparkPostPayload(Payload["SparkPostTransport"]):
             self.unsupported(f"{size} bytes of metadata (at most {_MAX_METADATA})")
         self.data["metadata"] = dict(metadata)
 
-    def build(self) -> HTTPRequest:
+    def build(self) -> base.HTTPRequest:
         """The POST, with ``X-MSYS-SUBACCOUNT`` when the transport names a subaccount."""
         if self.tags:
             for recipient in self.data["recipients"]:
                 recipient["tags"] = self.tags
         subaccount = self.transport.subaccount
         headers = {"X-MSYS-SUBACCOUNT": subaccount} if subaccount else {}
-        return HTTPRequest("POST", "/transmissions", json=self.data, headers=headers)
+        return base.HTTPRequest("POST", "/transmissions", json=self.data, headers=headers)
 
 
-class SparkPostTransport(HTTPTransport):
+class SparkPostTransport(base.HTTPTransport):
     """Sends through SparkPost's Transmissions API (``Authorization: <API key>``).
 
     ``SparkPostTransport("key")``, ``SparkPostTransport("key", region="eu", subaccount="123")``,
@@ -119,6 +111,7 @@ class SparkPostTransport(HTTPTransport):
         "eu": "https://api.eu.sparkpost.com/api/v1",
     }
     payload_class = SparkPostPayload
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True)
     url_options = ("region", "subaccount")
 
     def __init__(
@@ -126,59 +119,43 @@ class SparkPostTransport(HTTPTransport):
         api_key: str | SecretStr,
         *,
         subaccount: str | int | None = None,
-        region: str = "default",
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if subaccount is not None and not str(subaccount).isdigit():
             raise ConfigurationError(f"sparkpost: subaccount {subaccount!r} is not a number")
         self.subaccount = str(subaccount) if subaccount is not None else None
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name,
-            ca_file=ca_file,
-        )
+        super().__init__(api_key, **kwargs)
 
     @classmethod
-    def from_url(cls, url: TransportURL) -> SparkPostTransport:
-        """``sparkpost://KEY@REGION``; ``?region=`` names the region when the host is
+    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
+        """``subaccount=``, and ``region=``, which names the region when the host is
         ``default``."""
+        options: dict[str, Any] = {"subaccount": url.option("subaccount")}
         region = url.option("region")
         if region is not None:
             if url.host not in ("", "default", region):
                 raise ConfigurationError(
                     f"sparkpost://{url.host}: the host and region={region} disagree"
                 )
-            query = {k: v for k, v in url.query.items() if k != "region"}
-            url = replace(url, host=region, query=query)
-        return super().from_url(url)
-
-    @classmethod
-    def options_from_url(cls, url: TransportURL) -> dict[str, Any]:
-        """``subaccount=``."""
-        return {"subaccount": url.option("subaccount")}
+            options["region"] = region
+        return options
 
     def authenticate(self, request: httpx.Request) -> None:
         """SparkPost takes the key itself as the ``Authorization`` value."""
-        request.headers["Authorization"] = self.api_key.get_secret_value()
+        request.headers["Authorization"] = self.api_key_value()
 
-    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> base.SuccessReply:
         """``results.id``; a ``200`` may still reject recipients (``rcpt_to_errors``)."""
-        body = response_json(response)
+        body = base.response_json(response)
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, dict):
-            return SuccessReply()
+            return base.SuccessReply()
         provider_id = str(results["id"]) if results.get("id") is not None else None
         rejected = int(results.get("total_rejected_recipients") or 0)
         if not rejected:
-            return SuccessReply(provider_id)
+            return base.SuccessReply(provider_id)
         errors = [e for e in results.get("rcpt_to_errors") or [] if isinstance(e, dict)]
         texts = [_error_text(e) for e in errors] or ["recipient rejected"]
         everyone = outgoing.envelope.rcpt_to
@@ -189,15 +166,16 @@ class SparkPostTransport(HTTPTransport):
             for text in texts:
                 named = {a.lower() for a in _ADDRESS.findall(text)}
                 refused.update({r: (_REFUSED, text) for r in everyone if r.lower() in named})
-        note = None
-        if len(refused) < rejected:  # (the base redacts refusals but not this text)
-            note = self._redact(f"{rejected} of {len(everyone)} rejected: {'; '.join(texts)}")
-            log.warning("%s: %s (SparkPost does not say which)", self.name, note)
-        return SuccessReply(provider_id, refused=refused, text=note)
+        if len(refused) < rejected:  # the base logs this as a warning
+            note = f"{rejected} of {len(everyone)} rejected: {'; '.join(texts)}"
+            return base.SuccessReply(
+                provider_id, refused, f"{note} (SparkPost does not say which)", True
+            )
+        return base.SuccessReply(provider_id, refused=refused)
 
-    def parse_error(self, response: httpx.Response) -> ErrorReply:
+    def parse_error(self, response: httpx.Response) -> base.ErrorReply:
         """``{"errors": [{"message", "description", "code"}]}``; 420 is a sending limit."""
-        body = response_json(response)
+        body = base.response_json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         items = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
         text = "; ".join(_error_text(e) for e in items) or response.text
@@ -212,4 +190,4 @@ class SparkPostTransport(HTTPTransport):
                 retry_after = next((w for k, w in _LIMIT_WAIT.items() if k in lowered), 3600.0)
         elif status == 404 or any(str(e.get("code")) == "7001" for e in items):
             error = RelayError  # unknown resource or unverified sending domain: configuration
-        return ErrorReply(text, error=error, retry_after=retry_after)
+        return base.ErrorReply(text, error=error, retry_after=retry_after)
