@@ -90,6 +90,10 @@ class _ClaimLost(Exception):
     """Another run took the message over while this one was sending: stop before the dot."""
 
 
+class _StoreDown(Exception):
+    """The hand-over store could not be reached: stop before the dot and try again later."""
+
+
 @dataclass
 class _Config:
     senders: dict[str, SenderSource]
@@ -290,7 +294,13 @@ def _send_task(
         # Not due yet (send_at, or a backoff longer than one hop): wait another hop.
         raise self.retry(countdown=_hop(config, not_before - now), kwargs=kwargs)
     run = f"{self.request.id}:{uuid.uuid4().hex}"
-    claim = config.store.claim(key, run, take_over_unknown=config.on_unknown == "retry")
+    try:
+        claim = config.store.claim(key, run, take_over_unknown=config.on_unknown == "retry")
+    except Exception as exc:
+        # Without the record the task cannot know what earlier runs did: never send blind.
+        log.warning("hand-over store unavailable for %s (%s); trying again", key, exc)
+        delay = config.backoff.delay_for(failures + 1, None)
+        raise self.retry(countdown=_hop(config, delay), kwargs=kwargs) from None
     if claim.outcome == "sent":
         log.info("%s was sent by an earlier run of task %s", key, self.request.id)
         return claim.result or {"message_id": key}
@@ -306,7 +316,11 @@ def _send_task(
         )
 
     def handing_over(_outgoing: OutgoingMessage) -> None:
-        if not config.store.hand_over(key, run):
+        try:
+            ours = config.store.hand_over(key, run)
+        except Exception as exc:
+            raise _StoreDown(str(exc)) from None
+        if not ours:
             raise _ClaimLost(key)
 
     try:
@@ -314,13 +328,22 @@ def _send_task(
     except _ClaimLost:
         log.warning("%s was taken over by another run; this one stopped before the dot", key)
         raise self.retry(countdown=1.0, kwargs=kwargs) from None
+    except _StoreDown as exc:
+        # Stopped before the dot: nothing was handed over; our claim lapses with its lease.
+        log.warning("hand-over store unavailable for %s (%s); trying again", key, exc)
+        delay = config.backoff.delay_for(failures + 1, None)
+        raise self.retry(countdown=_hop(config, delay), kwargs=kwargs) from None
     except ConfigurationError as exc:
         config.store.release(key, run)
         raise TaskFailed("ConfigurationError", str(exc), key) from None
     except MailError as exc:
         return _after_failure(self, config, exc, key, run, kwargs, now)
     summary = result_json(result)
-    config.store.finish(key, run, summary)
+    try:
+        config.store.finish(key, run, summary)
+    except Exception as exc:
+        # Delivered all the same; a later copy would only find "handed" (unknown), never send.
+        log.warning("could not record %s as sent (%s)", key, exc)
     return summary
 
 

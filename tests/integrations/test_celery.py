@@ -496,3 +496,47 @@ def test_task_failed_survives_celery_json_result_serialisation(app: Any) -> None
         error.message_id,
         error.recipients,
     )
+
+
+class _FlakyStore:
+    """A hand-over store whose Redis is down for claim() or for hand_over()."""
+
+    def __init__(self, down_at: str) -> None:
+        self.down_at = down_at
+        self.released: list[str] = []
+
+    def claim(self, key: str, run: str, *, take_over_unknown: bool = False) -> Any:
+        from mailsdk.integrations.handover import Claim
+
+        if self.down_at == "claim":
+            raise redis.exceptions.ConnectionError("Redis is down")
+        return Claim("claimed")
+
+    def hand_over(self, key: str, run: str) -> bool:
+        raise redis.exceptions.ConnectionError("Redis is down")
+
+    def finish(self, key: str, run: str, result: dict[str, Any]) -> None:
+        raise AssertionError("never reached")
+
+    def release(self, key: str, run: str) -> None:
+        self.released.append(key)
+
+
+class _BoundTask(_RecordingTask):
+    def __init__(self, config: Any) -> None:
+        self.mailsdk_config = config
+        self.request = type("Request", (), {"id": "task-1"})()
+
+
+@pytest.mark.parametrize("down_at", ["claim", "hand_over"])
+def test_an_unreachable_store_means_no_send_and_a_retry(down_at: str) -> None:
+    from mailsdk import MemoryTransport, Sender
+
+    memory = MemoryTransport()
+    config = _config(store=_FlakyStore(down_at), senders={"default": Sender(memory)})
+    payload = with_message_id(message()).model_dump_json()
+    with pytest.raises(_Retry) as info:
+        mail_celery._send_task(_BoundTask(config), payload)
+    assert memory.outbox == []  # stopped before the hand-over: nothing left
+    assert info.value.countdown >= 60.0  # the backoff, not a hot loop
+    config.senders["default"].close()

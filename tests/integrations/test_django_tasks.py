@@ -136,3 +136,38 @@ def test_mail_goes_out_if_and_only_if_the_transaction_commits(
     relay.wait_for(1)
     assert relay.received == 1
     assert project("tasks")[0]["return_value"]["message_id"] == sent["message_id"]
+
+
+# -- in this process: Django's immediate task backend (the default without a TASKS setting) --
+
+
+def test_task_backend_validates_in_the_caller_and_the_task_sends(
+    django_project: None, mail_outbox: list[Any]
+) -> None:
+    from django.core.mail import EmailMessage
+
+    from mailsdk import MessageError, TaskFailed
+    from mailsdk.integrations.django import TaskEmailBackend
+
+    backend = TaskEmailBackend(on_commit=False)
+    bad = EmailMessage("x", "y", "shop@example.com", ["not an address"])
+    with pytest.raises(MessageError):
+        backend.send_messages([bad])
+    assert mail_outbox == []
+
+    good = EmailMessage("order", "Thanks", "shop@example.com", ["a@example.com"])
+    assert TaskEmailBackend(fail_silently=True, on_commit=False).send_messages([bad, good]) == 1
+    assert isinstance(bad.mailsdk_error, MessageError)
+    result = good.mailsdk_task_result
+    assert str(result.status) in ("SUCCESSFUL", "TaskResultStatus.SUCCESSFUL")
+    assert result.return_value["message_id"] == good.mailsdk_message_id
+    (sent,) = mail_outbox
+    assert sent.message_id == good.mailsdk_message_id
+    assert TaskFailed.__module__ == "mailsdk.errors"
+
+
+def test_task_backend_refuses_unknown_options() -> None:
+    from mailsdk.integrations.django_tasks import TaskEmailBackend
+
+    with pytest.raises(TypeError, match="queue"):
+        TaskEmailBackend(queue="mail")

@@ -2,8 +2,9 @@
 
 Each action prints one JSON document on stdout. ``send N`` and ``refused`` hand messages to
 the email backend outside a transaction; ``rollback-then-commit`` does it inside one
-``transaction.atomic()`` that rolls back, then inside one that commits; ``tasks`` lists the
-task rows.
+``transaction.atomic()`` that rolls back, then inside one that commits
+(``outbox-rollback-then-commit PATH``: the same with OutboxEmailBackend); ``tasks`` lists
+the task rows.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def main(action: str, *args: str) -> Any:
             "sent": describe(messages),
             "tasks": tasks(),
         }
+    if action == "outbox-rollback-then-commit":
+        return outbox_rollback_then_commit(args[0])
     if action == "tasks":
         return tasks()
     raise SystemExit(f"unknown action {action}")
@@ -90,6 +93,30 @@ def tasks() -> list[dict[str, Any]]:
         }
         for row in DBTaskResult.objects.order_by("enqueued_at")
     ]
+
+
+def outbox_rollback_then_commit(path: str) -> dict[str, Any]:
+    """OutboxEmailBackend inside a transaction that rolls back, then one that commits."""
+    from mailsdk import Outbox
+
+    backend = get_connection("mailsdk.integrations.django.OutboxEmailBackend", outbox=path)
+    outbox = Outbox(path)
+    try:
+        with transaction.atomic():
+            backend.send_messages(build(1, to="rolled.back{n}@example.com"))
+            raise Rollback
+    except Rollback:
+        after_rollback = len(list(outbox.entries()))
+    with transaction.atomic():
+        messages = build(2, to="committed{n}@example.com")
+        backend.send_messages(messages)
+        inside = len(list(outbox.entries()))
+    return {
+        "after_rollback": after_rollback,
+        "inside_transaction": inside,
+        "ids": [m.mailsdk_outbox_id for m in messages],
+        "entries": [e.id for e in outbox.entries()],
+    }
 
 
 if __name__ == "__main__":
