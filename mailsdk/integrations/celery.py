@@ -96,13 +96,14 @@ class _StoreDown(Exception):
 
 @dataclass
 class _Config:
-    senders: dict[str, SenderSource]
+    # A sender given as a URL may carry its password: keep it out of every repr.
+    senders: dict[str, SenderSource] = field(repr=False)
     store: HandoverStore
     on_unknown: Literal["fail", "retry"]
     backoff: RetryPolicy
     max_age: float
     max_hop: float | None
-    built: dict[str, Sender] = field(default_factory=dict)
+    built: dict[str, Sender] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sender(self, name: str) -> Sender:

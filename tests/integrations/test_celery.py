@@ -553,3 +553,8 @@ def test_register_defaults_to_celerys_current_app(redis_server: RedisServer) -> 
     finally:
         app.close()
         previous.set_current()
+
+
+def test_a_sender_url_password_stays_out_of_the_task_config_repr() -> None:
+    config = _config(senders={"bulk": "smtp://user:s3cret-pass@mail.example.com:587"})
+    assert "s3cret-pass" not in repr(config)
