@@ -22,6 +22,7 @@ from mailsdk.errors import (
     PermanentError,
     RecipientsRefused,
     RelayError,
+    TaskFailed,
     TransientError,
 )
 from mailsdk.events import (
@@ -88,6 +89,7 @@ __all__ = [
     "SendResult",
     "Sender",
     "TLSSession",
+    "TaskFailed",
     "TransientError",
     "Transport",
     "TransportURL",

@@ -8,7 +8,8 @@ MailError
 │   └── RecipientsRefused   every recipient was refused (per-recipient codes)
 ├── RelayError          this relay is unusable (connect/TLS/AUTH): fail over at once
 ├── DeliveryUnknown     the connection was lost after the message was handed over
-└── DeliveryFailed      every relay failed; carries every attempt
+├── DeliveryFailed      every relay failed; carries every attempt
+└── TaskFailed          a background send (Celery, Django task) ended undelivered
 ```
 
 Errors carry the relay's display name, the SMTP or HTTP status, the enhanced status code and
@@ -32,6 +33,7 @@ __all__ = [
     "PermanentError",
     "RecipientsRefused",
     "RelayError",
+    "TaskFailed",
     "TransientError",
 ]
 
@@ -175,3 +177,30 @@ class DeliveryFailed(MailError):
         lines = [self.message]
         lines.extend(f"  {a.describe()}" for a in self.attempts)
         return "\n".join(lines)
+
+
+class TaskFailed(MailError):
+    """A background send (a Celery or Django task) ended without delivering the message.
+
+    ``error`` names the error it ended with: ``"RecipientsRefused"``, ``"PermanentError"``,
+    ``"DeliveryUnknown"`` (handed over, outcome unknown: not re-sent), ``"MessageError"``,
+    ``"ConfigurationError"``, or ``"TransientError"`` / ``"DeliveryFailed"`` once retries ran
+    out. ``message_id`` is the idempotency key; ``recipients`` maps each refused address to
+    ``{"code": int, "text": str}``. The arguments are plain JSON values, so a task backend
+    that stores exceptions as JSON (Celery's default) rebuilds the error whole.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        message: str,
+        message_id: str | None = None,
+        recipients: Mapping[str, Mapping[str, object]] | None = None,
+        relay: str | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message, relay=relay, code=code)
+        self.error = error
+        self.message_id = message_id
+        self.recipients = {addr: dict(status) for addr, status in (recipients or {}).items()}
+        self.args = (error, message, message_id, self.recipients, relay, code)

@@ -2,7 +2,8 @@
 # Prepare a (fresh) Debian/Ubuntu machine for the mailsdk test suite.  Idempotent.
 #
 #   1. System packages for the interop tests (tests/interop): postfix (also provides
-#      smtp-sink), swaks, Cyrus SASL modules and sasl2-bin (saslpasswd2).  Skipped when
+#      smtp-sink), swaks, Cyrus SASL modules and sasl2-bin (saslpasswd2), and redis-server
+#      for the Celery tests (they start their own on a free port).  Skipped when
 #      they are all installed already.  Needs root; uses sudo when not root.
 #      python3/python3-pip are added when python3 is missing or Debian's has no pip.
 #   2. The project itself in editable mode with its dev extra: pip install -e '.[dev]'.
@@ -13,7 +14,7 @@
 # Environment: PYTHON (default python3) selects the interpreter for step 2.
 set -euo pipefail
 
-PACKAGES=(postfix swaks libsasl2-modules sasl2-bin)
+PACKAGES=(postfix swaks libsasl2-modules sasl2-bin redis-server)
 PYTHON="${PYTHON:-python3}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

@@ -43,6 +43,7 @@ from django.utils.module_loading import import_string
 from mailsdk.config import ConfigurationError, parse_url, split_urls
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
+from mailsdk.integrations.django_tasks import TaskEmailBackend as TaskEmailBackend
 from mailsdk.message import Address, Attachment, Message
 from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy

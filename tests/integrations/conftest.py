@@ -8,12 +8,14 @@ other test folders run. (This folder has no ``__init__.py``, so pytest puts it o
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from mailsdk.devserver import LocalRelay
+from tests.peers.redis import RedisError, RedisServer, start_redis
 
 _configure_lock = threading.Lock()
 
@@ -38,3 +40,16 @@ def django_project() -> None:
 def smtp_relay(relay_factory: Callable[..., LocalRelay]) -> LocalRelay:
     """A submission relay (STARTTLS and AUTH required) on loopback."""
     return relay_factory(tls="starttls", require_auth=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server on a free loopback port (a failure, not a skip, in CI)."""
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except RedisError as exc:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"Redis is needed in CI (CI is set): {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    with server:
+        yield server
