@@ -612,3 +612,74 @@ async def test_an_injected_client_is_used_but_not_closed(
 async def test_aclose_is_idempotent(transport: AcmeTransport) -> None:
     await transport.aclose()
     await transport.aclose()
+
+
+class RefusingAcme(AcmeTransport):
+    """Names the recipients it refuses in its error body, upper-cased, key echoed."""
+
+    def parse_error(self, response: httpx.Response) -> ErrorReply:
+        body = response_json(response)
+        refused = {a.upper(): (550, f"inactive, key {self.api_key_value()}") for a in body["bad"]}
+        return ErrorReply("refused", refused=refused)
+
+    def parse_success(
+        self, response: httpx.Response, outgoing: OutgoingMessage
+    ) -> SuccessReply | ErrorReply:
+        body = response_json(response)
+        if body.get("ok") is False:  # a 2xx the provider documents as a failure
+            return ErrorReply(f"not sent: {body['why']}")
+        return super().parse_success(response, outgoing)
+
+
+async def test_an_error_reply_carries_refusals_named_as_the_envelope_names_them(
+    api_key: str, respx_mock: respx.MockRouter, simple: OutgoingMessage
+) -> None:
+    transport = RefusingAcme(api_key)
+    bad = simple.envelope.rcpt_to[0]
+    respx_mock.post(URL).mock(return_value=httpx.Response(422, json={"bad": [bad]}))
+    with pytest.raises(RecipientsRefused) as info:
+        await transport.send(simple)
+    assert info.value.refused == {bad: (550, "inactive, key ***")}
+    assert info.value.relay == "acme://default"
+
+
+async def test_a_2xx_parsed_as_an_error_reply_is_a_permanent_error(
+    api_key: str, respx_mock: respx.MockRouter, simple: OutgoingMessage
+) -> None:
+    transport = RefusingAcme(api_key)
+    respx_mock.post(URL).mock(return_value=ok(ok=False, why=f"sandbox ({api_key})"))
+    with pytest.raises(PermanentError) as info:
+        await transport.send(simple)
+    assert info.value.code == 200
+    assert info.value.server_text == "not sent: sandbox (***)"
+
+
+async def test_a_provider_without_credentials_is_built_without_a_fake_key(
+    respx_mock: respx.MockRouter, simple: OutgoingMessage
+) -> None:
+    class Keyless(AcmeTransport):
+        requires_api_key = False
+
+        def authenticate(self, request: httpx.Request) -> None:
+            request.headers["X-Signed"] = "yes"
+
+    transport = Keyless(None)  # type: ignore[arg-type]
+    assert transport.api_key is None
+    assert transport.secrets() == []
+    route = respx_mock.post(URL).mock(return_value=ok())
+    await transport.send(simple)
+    assert route.calls.last.request.headers["X-Signed"] == "yes"
+    with pytest.raises(ConfigurationError, match="API key is empty"):
+        AcmeTransport("")
+
+
+async def test_a_deadline_set_on_the_message_by_a_caller_counts_too(
+    transport: AcmeTransport, respx_mock: respx.MockRouter, simple: OutgoingMessage
+) -> None:
+    transport.clock = lambda: 500.0
+    simple.deadline = 501.5  # as FailoverTransport sets it today; the nearer deadline wins
+    route = respx_mock.post(URL).mock(return_value=ok())
+    await transport.send(simple, deadline=505.0)
+    assert route.calls.last.request.extensions["timeout"]["read"] == 1.5
+    await transport.send(simple, deadline=500.75)
+    assert route.calls.last.request.extensions["timeout"]["connect"] == 0.75
