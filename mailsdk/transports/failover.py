@@ -203,7 +203,9 @@ class FailoverTransport(Transport):
             index = order[position]
             position += 1
             relay = self.transports[index]
-            if previous is not None:
+            if previous is relay:  # at-least-once on the only relay: not a failover
+                log.warning("sending %s once more to %s", outgoing.message_id, relay.name)
+            elif previous is not None:
                 reason = type(state.errors[-1]).__name__ if state.errors else "deferred"
                 log.warning("failing over from %s to %s (%s)", previous.name, relay.name, reason)
                 await self._emit(FailedOver(outgoing.message_id, previous.name, relay.name, reason))

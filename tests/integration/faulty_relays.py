@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
 import threading
@@ -270,3 +271,73 @@ class ClosingAtEhloRelay:
                 conn.settimeout(5)
                 conn.sendall(b"220 faulty.test ESMTP\r\n")
                 conn.recv(1024)
+
+
+FAULT_POINTS = ("greeting", "EHLO", "MAIL", "RCPT", "DATA", "body", "after-dot")
+
+
+class ChaosRelay:
+    """A plain-text relay that, on each connection, fails at a point and in a way drawn from a
+    seeded random generator (so every run sees the same faults): it closes, stalls, or answers
+    garbage at the greeting, EHLO, MAIL, RCPT or DATA, closes in the middle of the message, or
+    stores the message and closes before replying. Some connections work. ``stored`` maps each
+    Message-ID it stored to how many times."""
+
+    def __init__(self, seed: int, fault_rate: float = 0.5) -> None:
+        import random
+
+        self._random = random.Random(seed)
+        self.fault_rate = fault_rate
+        self.stored: dict[str, int] = {}
+        self.faults: list[tuple[str, str]] = []
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        point, action = "", ""
+        if self._random.random() < self.fault_rate:
+            point = self._random.choice(FAULT_POINTS)
+            action = self._random.choice(("close", "stall", "garbage"))
+            if point in ("body", "after-dot"):
+                action = "close"
+            self.faults.append((point, action))
+
+        async def fault() -> bool:
+            if action == "garbage":
+                await reply(writer, b"garbage, not SMTP")
+            if action == "stall":
+                await reader.read()
+            return True
+
+        if point == "greeting":
+            await fault()
+            return
+        await reply(writer, b"220 chaos.test ESMTP")
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            verb = line[:4].upper().decode("ascii", "replace")
+            if verb == point and await fault():
+                return
+            if verb == "EHLO":
+                await reply(writer, b"250-chaos.test", b"250-PIPELINING", b"250 8BITMIME")
+            elif verb == "DATA":
+                await reply(writer, b"354 go ahead")
+                data = bytearray()
+                while True:
+                    body_line = await reader.readline()
+                    if point == "body" and len(data) > 10:
+                        return
+                    if body_line in (b".\r\n", b""):
+                        break
+                    data += body_line
+                found = re.search(rb"(?im)^Message-ID:\s*(<[^>]+>)", bytes(data))
+                key = found.group(1).decode() if found else "?"
+                self.stored[key] = self.stored.get(key, 0) + 1
+                if point == "after-dot":
+                    return
+                await reply(writer, b"250 2.0.0 queued")
+            elif verb == "QUIT":
+                await reply(writer, b"221 bye")
+                return
+            else:
+                await reply(writer, b"250 2.0.0 OK")

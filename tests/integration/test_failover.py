@@ -197,8 +197,13 @@ async def test_at_least_once_sends_at_most_one_more_copy(
     for relay in dropping:
         relay.drop_after_data = True
     transport = failover([url(r) for r in dropping], fake_time, on_unknown="retry", attempts=3)
+    events: list[Event] = []
+    transport.on_event = events.append
     with pytest.raises(DeliveryUnknown) as info:
         await send(transport)
+    failovers = [(e.from_relay, e.to_relay) for e in events if isinstance(e, FailedOver)]
+    assert all(a != b for a, b in failovers)  # the only relay again is not a failover
+    assert len(failovers) == (1 if relays > 1 else 0)
     assert sum(len(r.messages) for r in dropping) == 2
     assert [a.outcome for a in info.value.attempts] == ["unknown", "unknown"]
     if relays > 1:  # the second copy went to the next relay

@@ -7,6 +7,7 @@ import gc
 import os
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from mailsdk import (
     AsyncSender,
     DeliveryFailed,
+    DeliveryUnknown,
     MailError,
     Message,
     MessageError,
@@ -152,3 +154,34 @@ def test_the_send_command_reports_a_broken_relay_as_a_delivery_failure(tmp_path)
     assert result.exit_code == 3, result.output  # a delivery failure, not "bad input" (1)
     assert "connection lost during EHLO" in result.output
     assert relay.connections == 3  # retried as the default policy says
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_a_batch_through_a_chaotic_relay_loses_and_duplicates_nothing(
+    relay_factory: Callable[..., LocalRelay], seed: int
+) -> None:
+    from tests.integration.faulty_relays import ChaosRelay
+
+    good = relay_factory(tls="none")
+    chaos = ChaosRelay(seed)
+    batch = [make_message(n) for n in range(120)]
+    async with scripted_relay(chaos) as port:
+        chaotic = f"smtp://127.0.0.1:{port}?tls=none&timeout=0.3&max_messages=1"
+        policy = RetryPolicy(attempts=2, backoff=0, jitter=0)
+        async with AsyncSender([chaotic, good.url()], retry=policy, cooldown=0) as sender:
+            results = await sender.send_many(batch, concurrency=8)
+    assert len(chaos.faults) > 20  # the relay really misbehaved, in many ways
+    assert len({point for point, _ in chaos.faults}) >= 5
+    assert len(results) == len(batch)  # one entry per message, whatever happened
+    at_good = Counter(
+        m.data.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode() for m in good.messages
+    )
+    for result in results:
+        if isinstance(result, SendResult):
+            copies = chaos.stored.get(result.message_id, 0) + at_good[result.message_id]
+            assert copies == 1, result  # delivered, exactly once
+        else:
+            # At most once by default: only a lost reply after the dot may have left a copy.
+            assert isinstance(result, DeliveryUnknown), result
+    unknown = [r for r in results if isinstance(r, DeliveryUnknown)]
+    assert sum(isinstance(r, SendResult) for r in results) + len(unknown) == len(batch)
