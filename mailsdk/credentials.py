@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from pydantic import SecretStr
@@ -85,7 +85,7 @@ class KeyringEntry:
 
     service: str
     username: str
-    shown: str = "***"
+    shown: str = field(default="***", compare=False)
     """The user name as it may be shown."""
 
     def describe(self) -> str:
@@ -147,7 +147,7 @@ def keyring_entry(url: str | TransportURL, scheme: Scheme | None = None) -> Keyr
         raise CredentialError(f"{parsed.display()}: {parsed.scheme}:// URLs take no secret")
     where = parsed.host or "default"
     if record.credential == "key":
-        if parsed.username:
+        if parsed.username or parsed.password is not None:
             raise CredentialError(
                 f"{parsed.scheme}:// URL carries its API key in the user part; "
                 f"write {parsed.scheme}://{where} to keep it in keyring"
