@@ -330,10 +330,13 @@ class TransportURL:
 
     def __repr__(self) -> str:
         user = shown_user(self.record, self.username)
-        query = {k: ("***" if self._is_secret(k) else v) for k, v in self.query.items()}
+        query = repr(self.query)
+        if any(self._is_secret(k) for k in self.query):
+            # A '&' inside the secret makes pieces of it look like options: none is shown.
+            query = f"<{len(self.query)} options, not shown: one is secret>"
         return (
             f"TransportURL(scheme={self.scheme!r}, host={self.host!r}, port={self.port!r}, "
-            f"username={user!r}, path={self.path!r}, query={query!r})"
+            f"username={user!r}, path={self.path!r}, query={query})"
         )
 
     def _is_secret(self, name: str) -> bool:
@@ -560,7 +563,8 @@ def split_urls(urls: str | Sequence[str]) -> list[str]:
 
     A comma starts a new URL only before ``scheme://``, so a password may hold commas; before
     an unregistered scheme only when the URL so far has its ``@`` (else the comma is most
-    likely inside a password).
+    likely inside a password); never inside the value of a secret option. A password that
+    holds a comma followed by a registered ``scheme://`` must be percent-encoded (``%2C``).
     """
     items = [urls] if isinstance(urls, str) else list(urls)
     out: list[str] = []
@@ -571,10 +575,22 @@ def split_urls(urls: str | Sequence[str]) -> list[str]:
             scheme = item[match.end() :].partition("://")[0].lower()
             if scheme not in _SCHEMES and "@" not in before.partition("://")[2]:
                 continue  # "smtp://u:pa, x://y@host": a password holding ", x://"
+            if _in_secret_option(before):
+                continue  # "vault://h?token=a, smtp://b": the secret holds ", smtp://"
             out.append(before.strip())
             start = match.end()
         out.append(item[start:].strip())
     return [u for u in out if u]
+
+
+def _in_secret_option(text: str) -> bool:
+    """True when *text* ends inside the value of a secret query option."""
+    scheme, sep, rest = text.partition("://")
+    record = _SCHEMES.get(scheme.lower())
+    if not sep or record is None or not record.secret_options or "?" not in rest:
+        return False
+    last = re.split(r"[?&]", rest)[-1]
+    return last.partition("=")[0] in record.secret_options
 
 
 def needs_secret(url: TransportURL) -> bool:
