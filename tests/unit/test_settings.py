@@ -323,3 +323,16 @@ def test_sync_from_env_reads_a_named_file() -> None:
 def test_from_env_without_configuration_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="MAILSDK_URL"):
         Sender.from_env()
+
+
+def test_the_url_is_held_as_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # vars(), the repr and the JSON dump of the settings never show a URL's password.
+    monkeypatch.setenv("MAILSDK_URL", f"smtp://u:{SECRET}@a.example.com, backup")
+    write("mailsdk.toml", f'[relays]\nbackup = "smtp://v:{SECRET}@b.example.com"\n')
+    settings = MailSettings.load()
+    for text in (str(vars(settings)), repr(settings), settings.model_dump_json()):
+        assert SECRET not in text
+    assert settings.relay_urls() == [
+        f"smtp://u:{SECRET}@a.example.com",
+        f"smtp://v:{SECRET}@b.example.com",
+    ]
