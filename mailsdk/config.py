@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from mailsdk.credentials import with_secret
+from mailsdk.credentials import lookup_secrets, with_secret
 from mailsdk.errors import ConfigurationError
 from mailsdk.url import (
     Scheme,
@@ -51,6 +51,7 @@ __all__ = [
     "TransportURL",
     "UserPart",
     "build_transport",
+    "build_transports",
     "describe_validation_error",
     "needs_secret",
     "parse_url",
@@ -121,18 +122,28 @@ def transport_from_url(
     return build_transport(parsed)
 
 
+def build_transports(
+    urls: Sequence[TransportURL],
+    *,
+    environ: Mapping[str, str] | None = None,
+    password: SecretStr | None = None,
+) -> list[Transport]:
+    """One transport per parsed URL, secrets found by the one lookup order.
+
+    Every scheme is checked before any secret is looked up, so a typo is reported first;
+    *password* (``MAILSDK_PASSWORD``) serves only when exactly one URL lacks its secret
+    (see :func:`mailsdk.credentials.lookup_secrets`).
+    """
+    if not urls:
+        raise ConfigurationError("no transport URL given")
+    for url in urls:
+        _known(url.scheme)
+    found = lookup_secrets(urls, environ=environ, password=password)
+    return [build_transport(url) for url, _ in found]
+
+
 def transports_from_urls(
     urls: str | Sequence[str], *, environ: Mapping[str, str] | None = None
 ) -> list[Transport]:
-    """Build one transport per URL (see :func:`split_urls` and :func:`transport_from_url`).
-
-    Every URL is parsed and its scheme checked before any secret is looked up, so a typo is
-    reported first.
-    """
-    flat = split_urls(urls)
-    if not flat:
-        raise ConfigurationError("no transport URL given")
-    parsed = [parse_url(u) for u in flat]
-    for url in parsed:
-        _known(url.scheme)
-    return [transport_from_url(u, environ=environ) for u in parsed]
+    """Build one transport per URL (see :func:`split_urls` and :func:`build_transports`)."""
+    return build_transports([parse_url(u) for u in split_urls(urls)], environ=environ)

@@ -31,7 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from mailsdk.config import build_transport
+from mailsdk.config import build_transports
 from mailsdk.credentials import ENV_PASSWORD, SecretSource, lookup_secrets
 from mailsdk.errors import ConfigurationError
 from mailsdk.message import Address
@@ -41,7 +41,6 @@ from mailsdk.url import (
     describe_validation_error,
     parse_url,
     redact_url,
-    registered_schemes,
     split_urls,
 )
 
@@ -359,15 +358,11 @@ class MailSettings(BaseSettings):
         )
 
     def transports(self) -> list[Transport]:
-        """One transport per relay, secrets found as :meth:`find_secrets` says.
-
-        Every URL is parsed and its scheme checked before any secret is looked up.
-        """
-        urls = self.parsed_urls()
-        for url in urls:
-            if url.scheme not in registered_schemes():
-                build_transport(url)  # raises: unknown scheme, known ones listed
-        return [build_transport(url) for url, _ in self.find_secrets(urls)]
+        """One transport per relay (:func:`mailsdk.config.build_transports`), secrets found as
+        :meth:`find_secrets` says; every scheme is checked before any secret is looked up."""
+        return build_transports(
+            self.parsed_urls(), environ=self.secret_environ(), password=self.password
+        )
 
     def retry_policy(self) -> RetryPolicy | None:
         """A RetryPolicy from the ``retry_*`` values, or None when none is set (the

@@ -596,7 +596,7 @@ def _in_secret_option(text: str) -> bool:
 def needs_secret(url: TransportURL) -> bool:
     """True when *url* leaves out a secret its scheme needs (``smtp://user@host``: a login
     without a password; ``sendgrid://default``: no API key). Pure: nothing is looked up."""
-    kind = url.record.credential if url.scheme in _SCHEMES else None
+    kind = url.record.credential
     if kind is None or url.password is not None:
         return False
     if kind == "password":
