@@ -12,9 +12,10 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 
 import logging
 
-from mailsdk.config import ConfigurationError, TransportURL, parse_url, register_scheme
-from mailsdk.credentials import CredentialError
+from mailsdk.config import TransportURL, parse_url, register_scheme
 from mailsdk.errors import (
+    ConfigurationError,
+    CredentialError,
     DeliveryFailed,
     DeliveryUnknown,
     MailError,
@@ -36,7 +37,7 @@ from mailsdk.events import (
 )
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import Attempt, SendResult
+from mailsdk.result import Attempt, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
 from mailsdk.settings import MailSettings
@@ -79,6 +80,7 @@ __all__ = [
     "MessageError",
     "OutgoingMessage",
     "PermanentError",
+    "RecipientStatus",
     "RecipientsRefused",
     "RelayError",
     "RetryPolicy",

@@ -15,6 +15,13 @@ built from such a URL, the secret is looked up, first match wins:
    URL's user (the SMTP login, the Mailjet API key, the AWS access key id) or ``api-key``
    for schemes whose URL holds only an API key.
 
+:func:`lookup_secrets` is the one place that applies this order; ``Sender.from_env``, the
+``mailsdk`` command (``send``, ``check``, ``credentials check``) and the framework settings
+all go through it. Which scheme takes which secret is read from the scheme's record
+(:class:`mailsdk.url.Scheme`), never from a scheme name. Whatever is shown about a URL
+(errors, keyring entries, command output) hides a user part that names a key, by
+:func:`mailsdk.url.shown_user`.
+
 ``mailsdk credentials set URL`` stores a secret under that name. Where no keyring backend is
 usable (a headless server, CI), the look-up raises :class:`CredentialError` naming the
 environment variable to set instead; an exception from inside keyring never escapes.
@@ -24,24 +31,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from pydantic import SecretStr
 
-from mailsdk.config import (
-    ConfigurationError,
-    TransportURL,
-    needs_secret,
-    parse_url,
-    secret_kind,
-)
+from mailsdk.errors import ConfigurationError, CredentialError
+from mailsdk.url import Scheme, TransportURL, needs_secret, parse_url, shown_user
 
 __all__ = [
     "API_KEY_USER",
     "ENV_PASSWORD",
     "SERVICE_PREFIX",
+    "ConfigurationError",
     "CredentialError",
     "KeyringEntry",
     "SecretSource",
@@ -49,6 +52,7 @@ __all__ = [
     "env_var_name",
     "find_secret",
     "keyring_entry",
+    "lookup_secrets",
     "service_name",
     "store_secret",
     "with_secret",
@@ -64,18 +68,32 @@ ENV_PASSWORD = "MAILSDK_PASSWORD"  # noqa: S105 - a variable name, not a passwor
 """The one-relay fallback variable; per-URL variables add ``_<SCHEME>_<HOST>_<PORT>``."""
 
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
-
-
-class CredentialError(ConfigurationError):
-    """A secret could not be found, stored or removed; the message says where to put it."""
+_ADVICE_BACKEND = (
+    "or choose a working keyring backend: `pip install keyrings.alt` and set "
+    "PYTHON_KEYRING_BACKEND=keyrings.alt.file.PlaintextKeyring (that backend stores secrets "
+    "unencrypted, in a file readable by your user)"
+)
 
 
 @dataclass(frozen=True)
 class KeyringEntry:
-    """Where keyring keeps one URL's secret: a service name and a user name."""
+    """Where keyring keeps one URL's secret: a service name and a user name.
+
+    ``username`` may be a key's name (a Mailjet API key, an AWS access key id): it is used for
+    keyring, never shown. :meth:`describe` and the repr show it as :func:`shown_user` says.
+    """
 
     service: str
     username: str
+    shown: str = field(default="***", compare=False)
+    """The user name as it may be shown."""
+
+    def describe(self) -> str:
+        """``service 'mailsdk:smtp://host:587', user 'reports'``, safe for any output."""
+        return f"service {self.service!r}, user {self.shown!r}"
+
+    def __repr__(self) -> str:
+        return f"KeyringEntry(service={self.service!r}, username={self.shown!r})"
 
 
 @dataclass(frozen=True)
@@ -85,32 +103,24 @@ class SecretSource:
     kind: str
     """``"url"``, ``"environment"`` or ``"keyring"``."""
     detail: str
-    """The variable's name, or the keyring service and user."""
+    """The variable's name, or the keyring service and user (a key's name shown as ``***``)."""
 
 
 def _as_url(url: str | TransportURL) -> TransportURL:
     return url if isinstance(url, TransportURL) else parse_url(url)
 
 
-def _effective_port(url: TransportURL) -> int | None:
-    # smtp://host and smtp://host:587 are the same relay, so they share one keyring entry.
-    if url.port is not None:
-        return url.port
-    if url.scheme == "smtps":
-        return 465
-    if url.scheme == "smtp":
-        return {"implicit": 465, "none": 25}.get(url.option("tls") or "starttls", 587)
-    return None
-
-
 def service_name(url: str | TransportURL) -> str:
     """The keyring service for *url*: ``mailsdk:smtp://mail.example.com:587``,
-    ``mailsdk:sendgrid://default``. User, options and secret are not part of it."""
+    ``mailsdk:sendgrid://default``. User, options and secret are not part of it.
+
+    ``smtp://host`` and ``smtp://host:587`` are the same relay: the scheme record's default
+    port is made explicit, so they share one entry."""
     parsed = _as_url(url)
     host = parsed.host.lower()
     if ":" in host:
         host = f"[{host}]"
-    port = _effective_port(parsed)
+    port = parsed.effective_port()
     return f"{SERVICE_PREFIX}{parsed.scheme}://{host}" + (f":{port}" if port else "")
 
 
@@ -119,37 +129,37 @@ def env_var_name(url: str | TransportURL) -> str:
     ``MAILSDK_PASSWORD_SMTP_MAIL_EXAMPLE_COM_587`` (scheme, host and port, upper-cased, every
     run of other characters made one ``_``)."""
     parsed = _as_url(url)
-    port = _effective_port(parsed)
+    port = parsed.effective_port()
     raw = f"{parsed.scheme}_{parsed.host}" + (f"_{port}" if port else "")
     return f"{ENV_PASSWORD}_" + _NOT_ALNUM.sub("_", raw.upper()).strip("_")
 
 
-def keyring_entry(url: str | TransportURL) -> KeyringEntry:
-    """The keyring service and user name for *url*'s secret.
+def keyring_entry(url: str | TransportURL, scheme: Scheme | None = None) -> KeyringEntry:
+    """The keyring service and user name for *url*'s secret; *scheme* is its record
+    (default: the registered one).
 
     Raises CredentialError when the scheme takes no secret, or when the URL lacks the user
     name its secret belongs to (``smtp://host:587``: which login?).
     """
     parsed = _as_url(url)
-    kind = secret_kind(parsed.scheme)
-    if kind is None:
+    record = scheme or parsed.record
+    if record.credential is None:
         raise CredentialError(f"{parsed.display()}: {parsed.scheme}:// URLs take no secret")
-    if kind == "key":
-        if parsed.username:
+    where = parsed.host or "default"
+    if record.credential == "key":
+        if parsed.username or parsed.password is not None:
             raise CredentialError(
                 f"{parsed.scheme}:// URL carries its API key in the user part; "
-                f"write {parsed.scheme}://{parsed.host or 'default'} to keep it in keyring"
+                f"write {parsed.scheme}://{where} to keep it in keyring"
             )
-        return KeyringEntry(service_name(parsed), API_KEY_USER)
+        return KeyringEntry(service_name(parsed), API_KEY_USER, API_KEY_USER)
     if not parsed.username:
-        who = "API_KEY" if parsed.scheme == "mailjet" else "USER"
-        if parsed.scheme == "ses":
-            who = "ACCESS_KEY_ID"
         raise CredentialError(
             f"{parsed.display()}: name the user the secret belongs to, "
-            f"as in {parsed.scheme}://{who}@{parsed.host or 'default'}"
+            f"as in {parsed.scheme}://{record.user_label}@{where}"
         )
-    return KeyringEntry(service_name(parsed), parsed.username)
+    shown = shown_user(record, parsed.username) or "***"
+    return KeyringEntry(service_name(parsed), parsed.username, shown)
 
 
 def _backend_name() -> str:
@@ -179,22 +189,20 @@ def _keyring_call(action: str, url: TransportURL, call: Callable[[], T]) -> T:
             f"cannot {action} the secret for {url.display()}: {what} "
             f"({reason} from {_backend_name()}). Set the environment variable "
             f"{env_var_name(url)} instead (or {ENV_PASSWORD} when this is the only relay "
-            "lacking a secret), put the secret in the URL, or choose a working keyring "
-            "backend with PYTHON_KEYRING_BACKEND (for example keyrings.alt.file."
-            "PlaintextKeyring)"
+            f"lacking a secret), put the secret in the URL, {_ADVICE_BACKEND}"
         ) from None
 
 
-def _keyring_secret(url: TransportURL) -> SecretStr | None:
+def _keyring_secret(url: TransportURL, entry: KeyringEntry) -> SecretStr | None:
     import keyring  # imported here: keyring loads its backends on first use
 
-    entry = keyring_entry(url)
     value = _keyring_call("read", url, lambda: keyring.get_password(entry.service, entry.username))
     return SecretStr(value) if value else None
 
 
 def find_secret(
     url: str | TransportURL,
+    scheme: Scheme | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     fallback: SecretStr | None = None,
@@ -202,8 +210,9 @@ def find_secret(
     """The secret for *url* and where it was found, or None when there is none.
 
     Looks in the URL, the URL's environment variable, *fallback* (the caller's
-    ``MAILSDK_PASSWORD``, when it applies) and keyring, in that order. Raises
-    CredentialError when keyring is asked and no backend is usable.
+    ``MAILSDK_PASSWORD``, when it applies) and keyring, in that order; *scheme* is the URL's
+    record (default: the registered one). Raises CredentialError when keyring is asked and no
+    backend is usable.
     """
     parsed = _as_url(url)
     if parsed.password is not None:
@@ -215,15 +224,25 @@ def find_secret(
         return SecretStr(value), SecretSource("environment", name)
     if fallback is not None and fallback.get_secret_value():
         return fallback, SecretSource("environment", ENV_PASSWORD)
-    secret = _keyring_secret(parsed)
+    entry = keyring_entry(parsed, scheme)
+    secret = _keyring_secret(parsed, entry)
     if secret is None:
         return None
-    entry = keyring_entry(parsed)
-    return secret, SecretSource("keyring", f"service {entry.service!r}, user {entry.username!r}")
+    return secret, SecretSource("keyring", entry.describe())
+
+
+def _missing(url: TransportURL, scheme: Scheme | None) -> CredentialError:
+    entry = keyring_entry(url, scheme)
+    return CredentialError(
+        f"no secret for {url.display()}: store it with "
+        f"`mailsdk credentials set '{url.display()}'` (keyring {entry.describe()}), set the "
+        f"environment variable {env_var_name(url)}, or put it in the URL"
+    )
 
 
 def with_secret(
     url: TransportURL,
+    scheme: Scheme | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     fallback: SecretStr | None = None,
@@ -232,18 +251,44 @@ def with_secret(
     none. Raises CredentialError, saying where to put the secret, when none is found."""
     if not needs_secret(url):
         return url
-    found = find_secret(url, environ=environ, fallback=fallback)
+    found = find_secret(url, scheme, environ=environ, fallback=fallback)
     if found is None:
-        entry = keyring_entry(url)
-        raise CredentialError(
-            f"no secret for {url.display()}: store it with "
-            f"`mailsdk credentials set '{url.display()}'` (keyring service "
-            f"{entry.service!r}, user {entry.username!r}), set the environment variable "
-            f"{env_var_name(url)}, or put it in the URL"
-        )
+        raise _missing(url, scheme)
     # Both kinds go to the password slot: every transport reads a key there too
     # (sendgrid://:KEY@default), and the user part keeps the login it names.
     return replace(url, password=found[0])
+
+
+def lookup_secrets(
+    urls: Sequence[TransportURL],
+    *,
+    environ: Mapping[str, str] | None = None,
+    password: SecretStr | None = None,
+    missing_ok: bool = False,
+) -> list[tuple[TransportURL, SecretSource | None]]:
+    """The one lookup order: each URL with its secret filled in, and where it was found.
+
+    *password* is ``MAILSDK_PASSWORD``: it serves only when exactly one URL lacks its secret
+    (one shared variable must never hand one relay's password to another). A URL needing no
+    secret comes back unchanged with None. Raises CredentialError for a URL whose secret is
+    found nowhere, unless *missing_ok* (then it comes back unchanged with None).
+    """
+    lacking = [u for u in urls if needs_secret(u)]
+    fallback = password if len(lacking) == 1 else None
+    out: list[tuple[TransportURL, SecretSource | None]] = []
+    for url in urls:
+        if not needs_secret(url):
+            source = SecretSource("url", url.display()) if url.password is not None else None
+            out.append((url, source))
+            continue
+        found = find_secret(url, url.record, environ=environ, fallback=fallback)
+        if found is None:
+            if not missing_ok:
+                raise _missing(url, url.record)
+            out.append((url, None))
+            continue
+        out.append((replace(url, password=found[0]), found[1]))
+    return out
 
 
 def store_secret(url: str | TransportURL, secret: str | SecretStr) -> KeyringEntry:

@@ -3,6 +3,8 @@
 ```
 MailError
 ├── MessageError        bad input, raised before any I/O (also a ValueError)
+├── ConfigurationError  a bad transport URL or option; nothing was sent (also a ValueError)
+│   └── CredentialError     a secret could not be found, stored or removed
 ├── TransientError      try again later (SMTP 4xx, HTTP 429/5xx, network)
 ├── PermanentError      this relay will not take this message: do not retry it here
 │   └── RecipientsRefused   every recipient was refused (per-recipient codes)
@@ -22,10 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from mailsdk.result import RecipientStatus, recipient_statuses
+
 if TYPE_CHECKING:
     from mailsdk.result import Attempt
 
 __all__ = [
+    "ConfigurationError",
+    "CredentialError",
     "DeliveryFailed",
     "DeliveryUnknown",
     "MailError",
@@ -85,6 +91,14 @@ class MessageError(MailError, ValueError):
     """The message or its options are invalid; nothing was sent."""
 
 
+class ConfigurationError(MailError, ValueError):
+    """A transport URL or option is invalid; nothing was sent. The text never quotes a secret."""
+
+
+class CredentialError(ConfigurationError):
+    """A secret could not be found, stored or removed; the message says where to put it."""
+
+
 class TransientError(MailError):
     """A temporary failure: the same relay may accept the message later.
 
@@ -118,19 +132,21 @@ class RelayError(MailError):
 class RecipientsRefused(PermanentError):
     """Every recipient was refused, so no message was sent.
 
-    ``refused`` maps each address to the ``(code, text)`` the server gave for it.
+    ``refused`` maps each address to its :class:`~mailsdk.RecipientStatus` (code, enhanced
+    code, text, permanent); ``(code, text)`` pairs given here are turned into one.
     """
 
     def __init__(
         self,
-        refused: Mapping[str, tuple[int, str]],
+        refused: Mapping[str, RecipientStatus | tuple[int, str]],
         *,
         relay: str | None = None,
     ) -> None:
-        self.refused = dict(refused)
-        codes = sorted({code for code, _ in self.refused.values()})
-        first_code, first_text = next(iter(self.refused.values()), (None, None))
-        summary = ", ".join(f"{addr} ({code})" for addr, (code, _) in self.refused.items())
+        self.refused: dict[str, RecipientStatus] = recipient_statuses(refused)
+        codes = sorted({status.code for status in self.refused.values()})
+        first = next(iter(self.refused.values()), None)
+        first_code, first_text = (first.code, first.text) if first else (None, None)
+        summary = ", ".join(f"{addr} ({s.code})" for addr, s in self.refused.items())
         super().__init__(
             f"all recipients refused: {summary}",
             relay=relay,
@@ -141,7 +157,7 @@ class RecipientsRefused(PermanentError):
     @property
     def transient(self) -> bool:
         """True when every refusal was temporary (4xx), so the recipients may be retried."""
-        return all(400 <= code < 500 for code, _ in self.refused.values())
+        return not any(status.permanent for status in self.refused.values())
 
 
 class DeliveryUnknown(MailError):

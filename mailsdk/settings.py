@@ -31,20 +31,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from mailsdk.config import (
-    ConfigurationError,
-    TransportURL,
-    describe_validation_error,
-    needs_secret,
-    parse_url,
-    redact_url,
-    secret_kind,
-    split_urls,
-    transport_from_url,
-)
-from mailsdk.credentials import ENV_PASSWORD, with_secret
+from mailsdk.config import build_transports
+from mailsdk.credentials import ENV_PASSWORD, SecretSource, lookup_secrets
+from mailsdk.errors import ConfigurationError
 from mailsdk.message import Address
 from mailsdk.retry import RetryPolicy
+from mailsdk.url import (
+    TransportURL,
+    describe_validation_error,
+    parse_url,
+    redact_url,
+    split_urls,
+)
 
 if TYPE_CHECKING:
     from mailsdk.transports.base import Transport
@@ -172,8 +170,10 @@ class MailSettings(BaseSettings):
         validate_by_alias=True,
     )
 
-    url: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
-    """``MAILSDK_URL``: URLs or relay names, in failover order (commas between them)."""
+    url: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """``MAILSDK_URL``: URLs or relay names, in failover order (commas between them). Held as
+    SecretStr, since a URL may carry its password: ``vars()``, the repr and
+    ``model_dump_json()`` show ``**********``; :meth:`relay_urls` reads them."""
     from_: str | None = Field(default=None, validation_alias="MAILSDK_FROM")
     """``MAILSDK_FROM``: the sender of messages that set none."""
     strategy: Strategy = "failover"
@@ -198,8 +198,8 @@ class MailSettings(BaseSettings):
     """``MAILSDK_RETRY_ON_UNKNOWN``: ``fail`` (at-most-once) or ``retry`` (at-least-once)."""
     password: SecretStr | None = None
     """``MAILSDK_PASSWORD``: the secret of the one relay whose URL leaves it out."""
-    relays: dict[str, str] = Field(default_factory=dict, repr=False)
-    """Named relays (``[relays]`` in the TOML file): name -> URL."""
+    relays: dict[str, SecretStr] = Field(default_factory=dict)
+    """Named relays (``[relays]`` in the TOML file): name -> URL (a SecretStr, as :attr:`url`)."""
 
     _dotenv_path: Path | None = PrivateAttr(default=None)
 
@@ -221,7 +221,7 @@ class MailSettings(BaseSettings):
         # The environment gives one string, TOML a string or a list. Items are split and
         # parsed later, in relay_urls() and transports(): a pydantic error here would quote
         # the input, and the input may carry a password.
-        return [value] if isinstance(value, str) else value
+        return [value] if isinstance(value, (str, SecretStr)) else value
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -275,7 +275,7 @@ class MailSettings(BaseSettings):
         Each item of :attr:`url` is a URL, a relay name, or several of them with commas
         between (``"primary, sendgrid://default"``).
         """
-        items = [piece for item in self.url for piece in self._pieces(item)]
+        items = [piece for item in self.url for piece in self._pieces(item.get_secret_value())]
         if not self.url:
             items = list(self.relays)
         if not items:
@@ -287,7 +287,7 @@ class MailSettings(BaseSettings):
             if "://" in item:
                 out.append(item)
             elif item in self.relays:
-                out.extend(split_urls(self.relays[item]))
+                out.extend(split_urls(self.relays[item].get_secret_value()))
             else:
                 known = ", ".join(self.relays) or "none configured"
                 # Not a name we know: perhaps a URL missing its scheme, with a password.
@@ -319,17 +319,18 @@ class MailSettings(BaseSettings):
         return out
 
     def parsed_urls(self) -> list[TransportURL]:
-        """:meth:`relay_urls` parsed, with ``MAILSDK_TIMEOUT`` applied where no URL set one."""
+        """:meth:`relay_urls` parsed, each URL once, with ``MAILSDK_TIMEOUT`` as the default
+        ``timeout`` of network schemes (in :attr:`TransportURL.defaults`: the URL's own query
+        is left as written, and a ``timeout=`` in it wins)."""
         parsed = [parse_url(u) for u in self.relay_urls()]
         if self.timeout is None:
             return parsed
-        out = []
-        for url in parsed:
-            # Only network schemes take a timeout; memory:// and friends refuse the option.
-            if secret_kind(url.scheme) is not None and "timeout" not in url.query:
-                url = replace(url, query={**url.query, "timeout": f"{self.timeout:g}"})
-            out.append(url)
-        return out
+        default = {"timeout": f"{self.timeout:g}"}
+        # Only network schemes take a timeout; memory:// and friends refuse the option.
+        return [
+            replace(u, defaults={**u.defaults, **default}) if u.record.network else u
+            for u in parsed
+        ]
 
     def secret_environ(self) -> dict[str, str]:
         """The environment for secret look-ups: ``MAILSDK_PASSWORD_*`` from the ``.env``
@@ -344,21 +345,24 @@ class MailSettings(BaseSettings):
         env.update(os.environ)
         return env
 
-    def transports(self) -> list[Transport]:
-        """One transport per relay, secrets found as :mod:`mailsdk.credentials` describes.
+    def find_secrets(
+        self, urls: list[TransportURL] | None = None, *, missing_ok: bool = False
+    ) -> list[tuple[TransportURL, SecretSource | None]]:
+        """Each URL (default: :meth:`parsed_urls`) with its secret and where it was found, by
+        the one lookup order (:func:`mailsdk.credentials.lookup_secrets`): the URL, its own
+        variable (environment, then ``.env``), ``MAILSDK_PASSWORD`` when only one of *urls*
+        lacks a secret, then keyring."""
+        urls = self.parsed_urls() if urls is None else urls
+        return lookup_secrets(
+            urls, environ=self.secret_environ(), password=self.password, missing_ok=missing_ok
+        )
 
-        ``MAILSDK_PASSWORD`` serves only when exactly one relay lacks its secret.
-        """
-        urls = self.parsed_urls()
-        environ = self.secret_environ()
-        lacking = [u for u in urls if needs_secret(u)]
-        fallback = self.password if len(lacking) == 1 else None
-        out = []
-        for url in urls:
-            if needs_secret(url):
-                url = with_secret(url, environ=environ, fallback=fallback)
-            out.append(transport_from_url(url, environ=environ))
-        return out
+    def transports(self) -> list[Transport]:
+        """One transport per relay (:func:`mailsdk.config.build_transports`), secrets found as
+        :meth:`find_secrets` says; every scheme is checked before any secret is looked up."""
+        return build_transports(
+            self.parsed_urls(), environ=self.secret_environ(), password=self.password
+        )
 
     def retry_policy(self) -> RetryPolicy | None:
         """A RetryPolicy from the ``retry_*`` values, or None when none is set (the

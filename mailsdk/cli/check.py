@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import click
 
 from mailsdk.cli._shared import EXIT_FAILED, build_transports, fail, load_settings, url_values
-from mailsdk.config import ConfigurationError, secret_kind
+from mailsdk.config import ConfigurationError
 from mailsdk.transports.smtp import SMTPTransport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
 
@@ -99,7 +99,7 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
                 click.echo(f"  {line}")
             if not report.ok:
                 failed += 1
-        elif secret_kind(url.scheme) is not None:
+        elif url.record.network:
             click.echo(
                 f"  configuration OK ({transport.name}); check does not call the "
                 f"{url.scheme} API, so the key itself is not tried"

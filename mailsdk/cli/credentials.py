@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mailsdk.cli._shared import Group, fail, load_settings
-from mailsdk.config import ConfigurationError, TransportURL, parse_url, secret_kind
+from mailsdk.config import ConfigurationError, TransportURL, parse_url
 
 if TYPE_CHECKING:
     from mailsdk.credentials import KeyringEntry
@@ -57,10 +57,7 @@ def credentials_set(url: str, from_stdin: bool) -> None:
         store_secret(parsed, secret)
     except ConfigurationError as exc:
         fail(str(exc))
-    click.echo(
-        f"stored the secret for {parsed.display()} in keyring "
-        f"(service {entry.service!r}, user {entry.username!r})"
-    )
+    click.echo(f"stored the secret for {parsed.display()} in keyring ({entry.describe()})")
 
 
 @command.command("delete")
@@ -85,31 +82,29 @@ def credentials_delete(url: str) -> None:
 def credentials_check(ctx: click.Context, url: str) -> None:
     """Say where the secret for URL would come from (never the secret); exit 1 if none."""
     from mailsdk.config import needs_secret
-    from mailsdk.credentials import env_var_name, find_secret
+    from mailsdk.credentials import ENV_PASSWORD, env_var_name
 
     try:
         parsed = parse_url(url)
     except ConfigurationError as exc:
         fail(str(exc))
-    kind = secret_kind(parsed.scheme)
-    if parsed.password is not None or (kind == "key" and parsed.username):
+    if parsed.password is not None:
         click.echo(f"{parsed.display()}: the URL carries its secret")
         return
     if not needs_secret(parsed):
         click.echo(f"{parsed.display()}: needs no secret")
         return
     _, entry = _entry_orfail(url)
-    environ = load_settings(ctx).secret_environ()
     try:
-        found = find_secret(parsed, environ=environ)
+        # The order `send --url URL` uses, MAILSDK_PASSWORD included (URL is the one relay).
+        _, source = load_settings(ctx).find_secrets([parsed], missing_ok=True)[0]
     except ConfigurationError as exc:
         fail(str(exc))
-    if found is None:
+    if source is None:
         fail(
-            f"no secret for {parsed.display()}: keyring has none under service "
-            f"{entry.service!r}, user {entry.username!r}, and {env_var_name(parsed)} is "
-            f"not set. Store one with: mailsdk credentials set '{parsed.display()}'"
+            f"no secret for {parsed.display()}: keyring has none under {entry.describe()}, "
+            f"and neither {env_var_name(parsed)} nor {ENV_PASSWORD} is set. Store one with: "
+            f"mailsdk credentials set '{parsed.display()}'"
         )
-    _, source = found
     where = "environment variable" if source.kind == "environment" else source.kind
     click.echo(f"{parsed.display()}: secret found in {where} {source.detail}")

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from mailsdk.config import TransportURL
+from mailsdk.config import TransportURL, relay_name
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
 from mailsdk.transports.base import Transport
@@ -19,7 +19,7 @@ class ConsoleTransport(Transport):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
-        self.name = "console://"
+        self.name = relay_name("console")
 
     @classmethod
     def from_url(cls, url: TransportURL) -> ConsoleTransport:

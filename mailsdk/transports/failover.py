@@ -47,7 +47,7 @@ from mailsdk.events import (
     Retrying,
 )
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import Attempt, Outcome, SendResult
+from mailsdk.result import Attempt, Outcome, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
 
@@ -90,8 +90,8 @@ class _SendState:
     outgoing: OutgoingMessage
     pending: OutgoingMessage
     accepted: list[str] = field(default_factory=list)
-    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
-    deferred: dict[str, tuple[int, str]] = field(default_factory=dict)
+    refused: dict[str, RecipientStatus] = field(default_factory=dict)
+    deferred: dict[str, RecipientStatus] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[MailError] = field(default_factory=list)
     results: list[SendResult] = field(default_factory=list)
@@ -110,12 +110,12 @@ class _SendState:
     def record_refusals(self, error: RecipientsRefused) -> None:
         self._sort_refusals(error.refused)
 
-    def _sort_refusals(self, refused: dict[str, tuple[int, str]]) -> None:
-        for rcpt, (code, text) in refused.items():
-            if _is_temporary(code):
-                self.deferred[rcpt] = (code, text)
+    def _sort_refusals(self, refused: dict[str, RecipientStatus]) -> None:
+        for rcpt, status in refused.items():
+            if _is_temporary(status.code):
+                self.deferred[rcpt] = status
             else:
-                self.refused[rcpt] = (code, text)
+                self.refused[rcpt] = status
                 self.deferred.pop(rcpt, None)
         done = set(self.accepted) | set(self.refused)
         left = [r for r in self.pending.envelope.rcpt_to if r not in done]
@@ -301,7 +301,7 @@ class FailoverTransport(Transport):
                 return False  # a nested failover already retried
             if isinstance(exc, RecipientsRefused):
                 # Only the deferred (4xx) ones are still pending; retry them alone.
-                return any(_is_temporary(code) for code, _ in exc.refused.values())
+                return any(_is_temporary(s.code) for s in exc.refused.values())
             if isinstance(exc, DeliveryUnknown):
                 return False  # never back to the relay that lost the reply (see send)
             if isinstance(exc, TransientError):

@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.config import ConfigurationError, TransportURL, relay_name
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
 from mailsdk.transports.base import Transport
@@ -26,7 +26,7 @@ class FileTransport(Transport):
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
-        self.name = f"file://{self.directory}"
+        self.name = relay_name("file", path=str(self.directory))
 
     @classmethod
     def from_url(cls, url: TransportURL) -> FileTransport:

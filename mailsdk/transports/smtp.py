@@ -20,13 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, NoReturn, cast
-from urllib.parse import quote
 
 import aiosmtplib
 from pydantic import SecretStr
 
 from mailsdk.classify import SMTPPhase, classify_smtp_reply, split_enhanced_code
-from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.config import ConfigurationError, TransportURL, relay_name
 from mailsdk.errors import (
     DeliveryUnknown,
     MailError,
@@ -37,7 +36,7 @@ from mailsdk.errors import (
     TransientError,
 )
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import Attempt, SendResult
+from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
 from mailsdk.transports.base import Transport
 
@@ -95,7 +94,7 @@ class _Connection:
 @dataclass
 class _Outcome:
     accepted: list[str] = field(default_factory=list)
-    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    refused: dict[str, RecipientStatus] = field(default_factory=dict)
     reply: tuple[int, str] | None = None
 
 
@@ -187,9 +186,7 @@ class SMTPTransport(Transport):
             tls_context = ssl.create_default_context(cafile=ca_file)
         self._tls_context = tls_context
         scheme = "smtps" if tls == "implicit" else "smtp"
-        user = f"{quote(username, safe='')}@" if username else ""
-        host_part = f"[{host}]" if ":" in host else host
-        self.name = name or f"{scheme}://{user}{host_part}:{self.port}"
+        self.name = name or relay_name(scheme, host, self.port, user=username)
         self._idle: list[_Connection] = []
         self._slots: asyncio.Semaphore | None = None
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
@@ -644,7 +641,7 @@ class SMTPTransport(Transport):
             code = code or (exc.code if exc.code and 400 <= exc.code < 500 else 451)
             for rcpt in pending:
                 if rcpt not in outcome.refused and rcpt not in outcome.accepted:
-                    outcome.refused[rcpt] = (code, exc.message)
+                    outcome.refused[rcpt] = refusal(rcpt, code, exc.message)
             return outcome
         if not outcome.accepted:
             raise RecipientsRefused(outcome.refused, relay=self.name)
@@ -742,7 +739,7 @@ class SMTPTransport(Transport):
             if reply.code == 452 and accepted:
                 later.append(rcpt)
                 continue
-            outcome.refused[rcpt] = (reply.code, reply.text)
+            outcome.refused[rcpt] = refusal(rcpt, reply.code, reply.text)
             log.warning(
                 "recipient %s refused by %s: %s %s", rcpt, self.name, reply.code, reply.text
             )

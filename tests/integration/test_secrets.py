@@ -257,6 +257,12 @@ BAD_URLS = [
     f"ses://AKID:{URL_SECRET}@mars",
     f"mailjet://{URL_SECRET}@default",
     f"smtp://{USER}:{URL_SECRET}@mail example.com",
+    # Issue 10: a password holding '/', '?', '#' or ':' with no host after it, and an AWS
+    # secret with '/' for an unknown region.
+    f"smtp://alice:{URL_SECRET}/Summer",
+    f"smtp://alice:{URL_SECRET}?x#y",
+    f"ses://AKID:{URL_SECRET}/K7MDENG@mars",
+    f"mailjet://PUBLIC:{URL_SECRET}/x@nowhere",
 ]
 
 

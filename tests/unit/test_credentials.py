@@ -290,3 +290,94 @@ def test_a_failing_backend_never_leaks_its_exception(use_keyring: object) -> Non
     assert SECRET not in str(stored.value)
     assert stored.value.__cause__ is None
     assert stored.value.__suppress_context__
+
+
+# -- one redaction rule, one lookup order ----------------------------------------------------
+
+KEY_ID = "AKIAKEYIDNEVERSHOWN7"
+MAILJET_KEY = "mj-public-key-never-shown"
+
+
+@pytest.mark.parametrize(
+    "url", [f"mailjet://{MAILJET_KEY}@default", f"ses://{KEY_ID}@eu-west-1"], ids=str
+)
+def test_a_key_id_is_used_for_keyring_but_never_shown(
+    url: str, memory_keyring: MemoryKeyring
+) -> None:
+    entry = keyring_entry(url)
+    assert entry.username in (KEY_ID, MAILJET_KEY)  # keyring is asked under the real name
+    for text in (entry.describe(), repr(entry)):
+        assert KEY_ID not in text
+        assert MAILJET_KEY not in text
+        assert "user '***'" in text or "username='***'" in text
+    with pytest.raises(CredentialError) as info:
+        with_secret(parse_url(url), environ={})
+    assert KEY_ID not in str(info.value)
+    assert MAILJET_KEY not in str(info.value)
+    assert "user '***'" in str(info.value)
+    store_secret(url, SECRET)
+    found = find_secret(url, environ={})
+    assert found is not None
+    assert found[0] == SecretStr(SECRET)
+    assert KEY_ID not in found[1].detail
+    assert MAILJET_KEY not in found[1].detail
+
+
+def test_a_login_is_shown() -> None:
+    entry = keyring_entry("smtp://reports@mail.example.com:587")
+    assert entry.describe() == "service 'mailsdk:smtp://mail.example.com:587', user 'reports'"
+
+
+def test_lookup_secrets_is_the_one_order(memory_keyring: MemoryKeyring) -> None:
+    from mailsdk.credentials import lookup_secrets
+
+    one = parse_url("smtp://reports@one.example.com:587")
+    two = parse_url("smtp://reports@two.example.com:587")
+    fallback = SecretStr(SECRET)
+    # One URL lacking: MAILSDK_PASSWORD serves it.
+    [(filled, source)] = lookup_secrets([one], environ={}, password=fallback)
+    assert filled.password == fallback
+    assert source is not None
+    assert source.detail == "MAILSDK_PASSWORD"
+    # Two lacking: it serves neither (one relay's password must never go to another).
+    memory_keyring.set_password("mailsdk:smtp://two.example.com:587", "reports", "kr")
+    with pytest.raises(CredentialError, match=r"one\.example\.com"):
+        lookup_secrets([one, two], environ={}, password=fallback)
+    found = lookup_secrets([one, two], environ={}, password=fallback, missing_ok=True)
+    assert found[0] == (one, None)
+    assert found[1][1] is not None
+    assert found[1][1].kind == "keyring"
+    # A URL that needs nothing comes back as it is.
+    memory = parse_url("memory://")
+    assert lookup_secrets([memory], environ={}) == [(memory, None)]
+
+
+def test_the_keyring_advice_names_keyrings_alt_and_warns_it_is_plaintext(
+    no_keyring: None,
+) -> None:
+    with pytest.raises(CredentialError) as info:
+        find_secret("smtp://reports@mail.example.com:587", environ={})
+    text = str(info.value)
+    assert "pip install keyrings.alt" in text
+    assert "unencrypted" in text
+
+
+def test_credentials_does_not_import_config() -> None:
+    # The layering is errors <- url <- credentials <- config: no cycle between the last two,
+    # not even through an import inside a function.
+    import ast
+    from pathlib import Path
+
+    import mailsdk
+
+    root = Path(mailsdk.__file__).parent
+    for module, forbidden in (
+        ("credentials.py", {"mailsdk.config", "mailsdk.settings"}),
+        ("url.py", {"mailsdk.config", "mailsdk.credentials", "mailsdk.settings"}),
+        ("errors.py", {"mailsdk.config", "mailsdk.credentials", "mailsdk.url"}),
+        ("result.py", {"mailsdk.errors", "mailsdk.config"}),
+    ):
+        tree = ast.parse((root / module).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not imported & forbidden, (module, imported & forbidden)

@@ -134,7 +134,8 @@ def test_named_relays_in_both_spellings() -> None:
         '[relays]\nprimary = "memory://"\n[relays.backup]\nurl = "console://"\n',
     )
     settings = MailSettings.load()
-    assert settings.relays == {"primary": "memory://", "backup": "console://"}
+    relays = {name: url.get_secret_value() for name, url in settings.relays.items()}
+    assert relays == {"primary": "memory://", "backup": "console://"}
     # No url: every relay, in file order.
     assert settings.relay_urls() == ["memory://", "console://"]
 
@@ -229,7 +230,8 @@ def test_the_timeout_applies_to_network_urls_without_one(monkeypatch: pytest.Mon
         f"smtp://u:{SECRET}@a.example.com, smtp://b.example.com?timeout=3, memory://",
     )
     urls = MailSettings.load().parsed_urls()
-    assert [u.query.get("timeout") for u in urls] == ["7", "3", None]
+    assert [u.option("timeout") for u in urls] == ["7", "3", None]
+    assert [u.query.get("timeout") for u in urls] == [None, "3", None]  # not written into the URL
     transports = MailSettings.load().transports()
     assert isinstance(transports[0], SMTPTransport)
     assert transports[0].timeout == 7.0
@@ -321,3 +323,16 @@ def test_sync_from_env_reads_a_named_file() -> None:
 def test_from_env_without_configuration_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="MAILSDK_URL"):
         Sender.from_env()
+
+
+def test_the_url_is_held_as_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # vars(), the repr and the JSON dump of the settings never show a URL's password.
+    monkeypatch.setenv("MAILSDK_URL", f"smtp://u:{SECRET}@a.example.com, backup")
+    write("mailsdk.toml", f'[relays]\nbackup = "smtp://v:{SECRET}@b.example.com"\n')
+    settings = MailSettings.load()
+    for text in (str(vars(settings)), repr(settings), settings.model_dump_json()):
+        assert SECRET not in text
+    assert settings.relay_urls() == [
+        f"smtp://u:{SECRET}@a.example.com",
+        f"smtp://v:{SECRET}@b.example.com",
+    ]

@@ -33,10 +33,10 @@ from pydantic import SecretStr
 
 from mailsdk import errors
 from mailsdk.classify import classify_http_status, parse_retry_after
-from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.config import ConfigurationError, TransportURL, relay_name
 from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import Attempt, SendResult
+from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports.base import Transport
 
 __all__ = [
@@ -347,7 +347,7 @@ class HTTPTransport(Transport):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         default = base_url == self.regions.get(region)
-        self.name = name or f"{self.scheme}://{region if default else host}"
+        self.name = name or relay_name(self.scheme, region if default else host)
         self.clock: Callable[[], float] = time.monotonic
         """The clock deadlines are read against (``time.monotonic``; tests inject another)."""
         self._client = client
@@ -610,14 +610,12 @@ class HTTPTransport(Transport):
 
     def _refusals(
         self, reported: Mapping[str, tuple[int, str]], outgoing: OutgoingMessage
-    ) -> dict[str, tuple[int, str]]:
+    ) -> dict[str, RecipientStatus]:
         # Providers lowercase or re-spell the addresses they report; the failover layer
         # matches refusals to the envelope exactly, so each is named as the envelope names it.
         envelope = {r.lower(): r for r in outgoing.envelope.rcpt_to}
-        return {
-            envelope.get(address.lower(), address): (code, self.redact(text))
-            for address, (code, text) in reported.items()
-        }
+        named = ((envelope.get(a.lower(), a), pair) for a, pair in reported.items())
+        return {a: refusal(a, code, self.redact(text)) for a, (code, text) in named}
 
     def _result(
         self, outgoing: OutgoingMessage, response: httpx.Response, duration: float
