@@ -107,5 +107,6 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
         else:
             click.echo(f"  configuration OK ({transport.name}); nothing to connect to")
     if failed:
-        click.echo(f"{failed} of {len(parsed)} relays failed the check", err=True)
+        noun = "relay" if len(parsed) == 1 else "relays"
+        click.echo(f"{failed} of {len(parsed)} {noun} failed the check", err=True)
         sys.exit(EXIT_FAILED)
