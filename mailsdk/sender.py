@@ -44,6 +44,10 @@ _override: list[Transport] = []
 
 
 def _build_transports(spec: TransportSpec) -> list[Transport]:
+    if _override:
+        # Capturing (mailsdk.testing): URLs are checked, but no secret is looked up.
+        _check_without_secrets(spec)
+        return [_override[-1]]
     if isinstance(spec, Transport):
         return [spec]
     items: Sequence[str | Transport] = [spec] if isinstance(spec, str) else spec
@@ -58,6 +62,15 @@ def _build_transports(spec: TransportSpec) -> list[Transport]:
     if not out:
         raise ConfigurationError("no transport given")
     return out
+
+
+def _check_without_secrets(spec: TransportSpec) -> None:
+    from mailsdk.preflight import check_urls
+
+    items = [spec] if isinstance(spec, (str, Transport)) else spec
+    for item in items:
+        if isinstance(item, str):
+            check_urls(item)
 
 
 Strategy = Literal["failover", "round_robin"]
@@ -84,6 +97,8 @@ def _configured_from_env(
     config_file: str | os.PathLike[str] | Literal[False] | None,
 ) -> tuple[list[Transport], dict[str, Any]]:
     """Transports and sender keywords from MailSettings (shared by both from_env)."""
+    if _override:
+        return [_override[-1]], {}  # capturing (mailsdk.testing): nothing is configured
     from mailsdk.settings import MailSettings
 
     settings = MailSettings.load(config_file=config_file, env_file=env_file)

@@ -39,11 +39,12 @@ from typing import Any
 from flask import Flask, current_app, g
 from werkzeug.utils import import_string
 
-from mailsdk.config import ConfigurationError, transports_from_urls
+from mailsdk.config import ConfigurationError
 from mailsdk.errors import MailError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
+from mailsdk.preflight import check_urls
 from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import Sender, Strategy, TransportSpec
@@ -131,7 +132,7 @@ class Mail:
                 raise ConfigurationError(
                     "MAILSDK_URL is not set (or set TESTING / MAILSDK_TESTING to use the outbox)"
                 )
-            transports_from_urls(url)  # every URL is checked now, not at the first send
+            check_urls(url)  # every URL is checked now, before any secret is looked up
             transport = url
         strategy = config.get("MAILSDK_STRATEGY", "failover")
         if strategy not in ("failover", "round_robin"):
