@@ -36,6 +36,7 @@ from mailsdk.events import (
 )
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
+from mailsdk.options import SenderOptions
 from mailsdk.result import Attempt, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
@@ -88,6 +89,7 @@ __all__ = [
     "SMTPTransport",
     "SendResult",
     "Sender",
+    "SenderOptions",
     "TLSSession",
     "TaskFailed",
     "TransientError",

@@ -44,6 +44,7 @@ from mailsdk.config import (
 )
 from mailsdk.credentials import ENV_PASSWORD, with_secret
 from mailsdk.message import Address
+from mailsdk.options import Strategy
 from mailsdk.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ __all__ = ["CONFIG_FILE_NAME", "MailSettings", "read_toml"]
 CONFIG_FILE_NAME = "mailsdk.toml"
 """The configuration file looked for in the current directory."""
 
-Strategy = Literal["failover", "round_robin"]
 
 # What load() asked for, read by settings_customise_sources (which pydantic-settings calls
 # without the constructor's arguments). "auto": look in the current directory.

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mailsdk import sender as _sender
+from mailsdk.integrations._senders import end_capture
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.memory import MemoryTransport
 
@@ -183,6 +184,7 @@ def capture_mail() -> Iterator[Outbox]:
         yield outbox
     finally:
         _sender._override.remove(transport)
+        end_capture(transport)  # framework senders built meanwhile belong to this capture
 
 
 @contextmanager

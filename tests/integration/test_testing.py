@@ -13,7 +13,6 @@ from typing import Any
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from mailsdk import (
     AsyncSender,
@@ -24,23 +23,9 @@ from mailsdk import (
 )
 from mailsdk.devserver import LocalRelay
 from mailsdk.testing import Outbox, capture_mail
+from tests.conftest import ForbiddenKeyring
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class ForbiddenKeyring(KeyringBackend):
-    """Fails the test on any use: capturing must never look a secret up."""
-
-    priority = -1  # type: ignore[assignment]
-
-    def get_password(self, service: str, username: str) -> str | None:
-        raise AssertionError(f"keyring was asked for {service!r}")
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise AssertionError("keyring was written")
-
-    def delete_password(self, service: str, username: str) -> None:
-        raise AssertionError("keyring was written")
 
 
 @pytest.fixture
