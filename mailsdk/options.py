@@ -89,12 +89,13 @@ class SenderOptions:
         """The options :class:`~mailsdk.settings.MailSettings` describe (``MAILSDK_*``,
         ``.env``, ``mailsdk.toml``); secrets are looked up now. *overrides* win."""
         values: dict[str, Any] = {
-            "relays": settings.transports(),
             "retry": settings.retry_policy(),
             "cooldown": settings.cooldown,
             "strategy": settings.strategy,
+            **overrides,
         }
-        values.update(overrides)
+        if "relays" not in values:
+            values["relays"] = settings.transports()
         return cls(**values)
 
     def retry_policy(self) -> RetryPolicy | None:

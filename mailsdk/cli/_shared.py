@@ -19,6 +19,7 @@ from mailsdk.errors import (
     MessageError,
     PermanentError,
 )
+from mailsdk.options import SenderOptions
 from mailsdk.result import SendResult
 from mailsdk.sender import AsyncSender
 
@@ -196,18 +197,23 @@ def url_values(urls: Sequence[str]) -> dict[str, Any]:
     return {"url": list(urls)} if urls else {}
 
 
+def sender_options(settings: MailSettings) -> SenderOptions:
+    """The SenderOptions of the configured relays (checked first, see
+    :func:`build_transports`), or exit 1 saying what is wrong."""
+    transports = build_transports(settings)
+    try:
+        return SenderOptions.from_settings(settings, relays=transports)
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
 def build_sender(settings: MailSettings) -> AsyncSender:
-    """An AsyncSender over the configured relays with the configured retry policy.
+    """An AsyncSender from the configured :class:`~mailsdk.SenderOptions`.
 
     Commands drive it with ``asyncio.run``, which cancels the send and closes its
     connections inside the loop when Ctrl-C arrives.
     """
-    return AsyncSender(
-        build_transports(settings),
-        retry=settings.retry_policy(),
-        cooldown=settings.cooldown,
-        strategy=settings.strategy,
-    )
+    return AsyncSender.from_options(sender_options(settings))
 
 
 def describe(error: MailError) -> str:

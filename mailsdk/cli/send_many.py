@@ -22,21 +22,21 @@ from mailsdk.cli._shared import (
     EXIT_REFUSED,
     EXIT_UNKNOWN,
     URL_HELP,
-    build_transports,
     describe,
     exit_code_for,
     fail,
     load_settings,
+    sender_options,
     url_values,
 )
 from mailsdk.errors import MailError, MessageError
 from mailsdk.message import Address, Attachment, Message
+from mailsdk.options import SenderOptions
 from mailsdk.result import SendResult
 from mailsdk.sender import AsyncSender
 
 if TYPE_CHECKING:
-    from mailsdk.settings import MailSettings
-    from mailsdk.transports.base import Transport
+    pass
 
 
 _TEMPLATE_FIELDS = ("to", "from", "subject", "text", "html")
@@ -332,9 +332,9 @@ def command(
             click.echo(OutgoingMessage(good[0]).raw, nl=False)
         sys.exit(EXIT_OK if len(good) == len(prepared) else EXIT_BAD_INPUT)
 
-    transports = build_transports(settings)
+    options = sender_options(settings)
     results_path = results_path or csv_path.with_name(f"{csv_path.stem}-results.csv")
-    counts = asyncio.run(_merge(prepared, transports, settings, results_path, concurrency))
+    counts = asyncio.run(_merge(prepared, options, results_path, concurrency))
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_EXIT)
     click.echo(f"{summary}; results in {results_path}")
     worst = max((_STATUS_EXIT[s] for s, n in counts.items() if n), default=EXIT_OK)
@@ -343,8 +343,7 @@ def command(
 
 async def _merge(
     prepared: list[tuple[int, str, Message | MailError]],
-    transports: list[Transport],
-    settings: MailSettings,
+    options: SenderOptions,
     results_path: Path,
     concurrency: int,
 ) -> dict[str, int]:
@@ -375,12 +374,7 @@ async def _merge(
             TimeRemainingColumn(),
             console=Console(stderr=True),
         )
-        async with AsyncSender(
-            transports,
-            retry=settings.retry_policy(),
-            cooldown=settings.cooldown,
-            strategy=settings.strategy,
-        ) as sender:
+        async with AsyncSender.from_options(options) as sender:
             with progress:
                 task = progress.add_task("send", total=len(prepared))
 
