@@ -15,9 +15,7 @@ def _git(*args: str) -> str:
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
         pytest.fail("the repository checks need git and a checkout")
-    return subprocess.run(
-        [git, *args], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    return subprocess.run([git, *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
 def test_no_node_modules_are_tracked() -> None:
