@@ -1023,3 +1023,30 @@ def test_one_attempt_on_one_relay_is_said_in_the_singular() -> None:
     result = run(*SEND, "--subject", "x", "--url", f"smtp://127.0.0.1:{_free_port()}?tls=none")
     assert result.exit_code == 3
     assert "(1 attempt on 1 relay)" in result.stderr
+
+
+def test_check_json_reports_each_relay(relay: LocalRelay, url: str) -> None:
+    result = run("check", url, "memory://", "--json")
+    assert result.exit_code == 0, result.output
+    session, local = json.loads(result.stdout)
+    assert session["checked"] == "session"
+    assert session["ok"] is True
+    assert session["tls"]["version"].startswith("TLSv1.")
+    assert "O=trustme" in session["tls"]["certificate"]["subject"]
+    assert session["auth_used"] == "PLAIN"
+    assert "PLAIN" in session["auth_mechanisms"]
+    assert set(session["timings"]) >= {"connect", "ehlo", "starttls", "auth"}
+    assert local == {
+        "url": "memory://",
+        "checked": "configuration",
+        "relay": "memory://",
+        "ok": True,
+    }
+    failed = run("check", relay.url(USER, "wrong"), "--json")
+    assert failed.exit_code == 3
+    (report,) = json.loads(failed.stdout)
+    assert report["error"]["error"] == "RelayError"
+    assert "wrong" not in failed.output
+    bad = run("check", "smpt://h.example.com", "--json")
+    assert bad.exit_code == 1
+    assert "did you mean" in json.loads(bad.stdout)["message"]
