@@ -20,11 +20,12 @@ the spot with trustme) and AUTH, on a free loopback port.
 
 from __future__ import annotations
 
+import importlib
 import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mailsdk import sender as _sender
 from mailsdk.integrations._senders import end_capture
@@ -34,7 +35,14 @@ from mailsdk.transports.memory import MemoryTransport
 if TYPE_CHECKING:
     from mailsdk.devserver import LocalRelay
 
-__all__ = ["Outbox", "capture_mail", "local_relay"]
+__all__ = [
+    "Outbox",
+    "capture_mail",
+    "local_relay",
+    "mail_outbox",
+    "mail_relay",
+    "mail_relay_url",
+]
 
 Expected = str | re.Pattern[str] | Callable[[Any], bool]
 """What a criterion accepts: a string (exact; addresses compare case-insensitively), a
@@ -209,26 +217,38 @@ def _relay_url(relay: LocalRelay) -> str:
     return relay.url(user, password)
 
 
-try:
-    import pytest
-except ImportError:  # capture_mail() and Outbox work without pytest
-    pass
-else:
+def _optional_pytest() -> Any:
+    try:
+        return importlib.import_module("pytest")
+    except ImportError:  # capture_mail() and Outbox work without pytest
+        return None
 
-    @pytest.fixture
-    def mail_outbox() -> Iterator[Outbox]:
-        """Every message sent during the test, in order (an :class:`Outbox`)."""
-        with capture_mail() as outbox:
-            yield outbox
 
-    @pytest.fixture
-    def mail_relay() -> Iterator[LocalRelay]:
-        """A real SMTP relay on loopback: STARTTLS (trustme CA) and AUTH required.
-        ``mail_relay.messages`` holds what it received; see also ``mail_relay_url``."""
-        with local_relay() as relay:
-            yield relay
+_pytest = _optional_pytest()
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-    @pytest.fixture
-    def mail_relay_url(mail_relay: LocalRelay) -> str:
-        """A URL for ``mail_relay`` with its login, trusting its certificate authority."""
-        return _relay_url(mail_relay)
+
+def _fixture(function: _F) -> _F:
+    """``pytest.fixture`` where pytest is installed; without it the plain function."""
+    return function if _pytest is None else cast(_F, _pytest.fixture(function))
+
+
+@_fixture
+def mail_outbox() -> Iterator[Outbox]:
+    """pytest fixture: every message sent during the test, in order (an :class:`Outbox`)."""
+    with capture_mail() as outbox:
+        yield outbox
+
+
+@_fixture
+def mail_relay() -> Iterator[LocalRelay]:
+    """pytest fixture: a real SMTP relay on loopback, STARTTLS (trustme CA) and AUTH
+    required; ``mail_relay.messages`` holds what it received. See ``mail_relay_url``."""
+    with local_relay() as relay:
+        yield relay
+
+
+@_fixture
+def mail_relay_url(mail_relay: LocalRelay) -> str:
+    """pytest fixture: a URL for ``mail_relay`` with its login, trusting its CA."""
+    return _relay_url(mail_relay)
