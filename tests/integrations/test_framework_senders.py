@@ -100,6 +100,19 @@ def test_backends_configured_alike_share_a_sender_and_others_do_not(
     assert third.sender is not first.sender
 
 
+def _wait_for_child(pid: int, timeout: float) -> int:
+    """The child's wait status; a child that hangs is killed and fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child did not finish within {timeout:g} s")
+
+
 def test_a_forked_child_sends_through_its_own_connections(smtp_relay: LocalRelay) -> None:
     with override_settings(MAILSDK={"URL": relay_url(smtp_relay), "RETRY": {"attempts": 1}}):
         mail.send_mail("parent", "x", None, ["a@example.com"])
@@ -110,7 +123,7 @@ def test_a_forked_child_sends_through_its_own_connections(smtp_relay: LocalRelay
             except BaseException:
                 code = 2
             os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        status = _wait_for_child(pid, timeout=60)
         mail.send_mail("parent again", "x", None, ["a@example.com"])
     assert os.waitstatus_to_exitcode(status) == 0
     subjects = sorted(
