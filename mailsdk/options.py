@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from mailsdk.config import ConfigurationError
 from mailsdk.events import EventHandler
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
-
-if TYPE_CHECKING:
-    from mailsdk.settings import MailSettings
 
 __all__ = ["FRAMEWORK_DEADLINE", "STRATEGIES", "SenderOptions", "Strategy", "check_strategy"]
 
@@ -33,6 +30,20 @@ TransportSpec = str | Transport | Sequence[str | Transport]
 FRAMEWORK_DEADLINE = 10.0
 """Default seconds one send may take inside a web request (Django and Flask): a hung relay
 must not hold a worker for minutes. Background jobs can set a longer one."""
+
+
+class SettingsSource(Protocol):
+    """What :meth:`SenderOptions.from_settings` reads: :class:`~mailsdk.MailSettings`."""
+
+    @property
+    def cooldown(self) -> float: ...
+
+    @property
+    def strategy(self) -> Strategy: ...
+
+    def transports(self) -> list[Transport]: ...
+
+    def retry_policy(self) -> RetryPolicy | None: ...
 
 
 def check_strategy(value: object) -> Strategy:
@@ -85,7 +96,7 @@ class SenderOptions:
         object.__setattr__(self, "deadline", deadline)
 
     @classmethod
-    def from_settings(cls, settings: MailSettings, **overrides: Any) -> SenderOptions:
+    def from_settings(cls, settings: SettingsSource, **overrides: Any) -> SenderOptions:
         """The options :class:`~mailsdk.settings.MailSettings` describe (``MAILSDK_*``,
         ``.env``, ``mailsdk.toml``); secrets are looked up now. *overrides* win."""
         values: dict[str, Any] = {
