@@ -889,9 +889,11 @@ def test_configuration_errors_come_before_any_keyring_lookup(bad_url: str, compl
     try:
         sent = run(*SEND, "--subject", "x", "--url", bad_url)
         checked = run("check", bad_url)
+        stored = run("credentials", "set", bad_url, "--stdin", input="secret\n")
+        found = run("credentials", "check", bad_url)
     finally:
         keyring.set_keyring(previous)
-    for result in (sent, checked):
+    for result in (sent, checked, stored, found):
         assert result.exit_code == 1, result.output
         assert complaint in result.stderr
     assert backend.lookups == []
