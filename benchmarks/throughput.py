@@ -147,8 +147,10 @@ def _nodemailer(port: int, count: int) -> Run | str:
         npm = shutil.which("npm")
         if npm is None:
             return "npm not installed"
+        # Into node/node_modules/, which git ignores: third-party code is never committed.
+        # `npm ci` installs exactly the versions package-lock.json pins.
         subprocess.run(
-            [npm, "install", "--silent", "--no-audit", "--no-fund"],
+            [npm, "ci", "--silent", "--no-audit", "--no-fund"],
             cwd=NODE_DIR,
             check=True,
             capture_output=True,

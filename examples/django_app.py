@@ -18,6 +18,7 @@ example); before 6.1 with ``EMAIL_BACKEND`` and the ``MAILSDK`` setting.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -27,18 +28,25 @@ from django.core.mail import EmailMultiAlternatives
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from mailsdk import MailError, MessageError
+
+log = logging.getLogger(__name__)
+
 RELAYS = os.environ.get("MAILSDK_URL", "console://")
 
 # --- the settings snippet ------------------------------------------------------------------
 MAIL_SETTINGS: dict[str, object] = {
     "DEFAULT_FROM_EMAIL": "Example <noreply@example.com>",
     "SERVER_EMAIL": "server@example.com",
+    # `manage.py check` (and runserver) then reports bad mail settings at start-up.
+    "INSTALLED_APPS": ["mailsdk.integrations.django.MailsdkConfig"],
 }
 if django.VERSION >= (6, 1):
     MAIL_SETTINGS["MAILERS"] = {
         "default": {
             "BACKEND": "mailsdk.integrations.django.EmailBackend",
-            "OPTIONS": {"url": RELAYS, "retry": {"attempts": 3, "deadline": 60}},
+            # A send in a request may take 10 s (the default deadline) over every retry.
+            "OPTIONS": {"url": RELAYS, "retry": {"attempts": 3}, "deadline": 10},
         },
         "bulk": {
             "BACKEND": "mailsdk.integrations.django.EmailBackend",
@@ -51,12 +59,15 @@ if django.VERSION >= (6, 1):
     }
 else:
     MAIL_SETTINGS["EMAIL_BACKEND"] = "mailsdk.integrations.django.EmailBackend"
-    MAIL_SETTINGS["MAILSDK"] = {"URL": RELAYS, "RETRY": {"attempts": 3, "deadline": 60}}
+    MAIL_SETTINGS["MAILSDK"] = {"URL": RELAYS, "RETRY": {"attempts": 3}, "DEADLINE": 10}
 # --------------------------------------------------------------------------------------------
 
 
 def contact(request: HttpRequest) -> JsonResponse:
-    """POST email=…&text=…: forward the message to the team, replying to the visitor."""
+    """POST email=…&text=…: forward the message to the team, replying to the visitor.
+
+    A bad address typed by the visitor is their mistake (400); a relay failure is ours (503).
+    """
     visitor = request.POST.get("email", "")
     message = EmailMultiAlternatives(
         subject="Contact form",
@@ -65,10 +76,17 @@ def contact(request: HttpRequest) -> JsonResponse:
         reply_to=[visitor] if visitor else None,
         headers={"X-Form": "contact"},
     )
-    message.send()
+    try:
+        message.send()
+    except MessageError as exc:  # raised before anything was sent: the input is invalid
+        return JsonResponse({"sent": False, "error": str(exc)}, status=400)
+    except MailError as exc:  # every relay failed (within the request's deadline)
+        log.warning("contact mail failed: %s", exc)
+        return JsonResponse({"sent": False}, status=503)
     result = message.mailsdk_result  # set by the mailsdk backend
     return JsonResponse(
         {
+            "sent": True,
             "message_id": result.message_id,
             "relay": result.relay,
             "attempts": [attempt.describe() for attempt in result.attempts],

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from mailsdk import MailError
+from mailsdk import MailError, MessageError
 from mailsdk.integrations.flask import Mail
 
 mail = Mail()
@@ -39,13 +39,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def contact() -> tuple[dict[str, Any], int]:
         visitor = request.form.get("email", "")
         try:
-            result = mail.send(
+            # Built first: what the visitor typed is checked before anything is sent.
+            message = mail.message(
                 to="team@example.com",
                 reply_to=visitor or None,
                 subject="Contact form",
                 text=request.form.get("text", ""),
             )
-        except MailError as exc:
+        except MessageError as exc:  # the visitor's input: their mistake, a 400
+            return {"sent": False, "error": str(exc)}, 400
+        try:
+            result = mail.send(message)
+        except MailError as exc:  # the relays': ours, a 503 (log it, maybe retry later)
             app.logger.warning("contact mail failed: %s", exc)
             return {"sent": False}, 503
         return {"sent": True, "message_id": result.message_id, "relay": result.relay}, 200

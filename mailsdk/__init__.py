@@ -37,6 +37,7 @@ from mailsdk.events import (
 )
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
+from mailsdk.options import SenderOptions
 from mailsdk.result import Attempt, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
@@ -90,6 +91,7 @@ __all__ = [
     "SMTPTransport",
     "SendResult",
     "Sender",
+    "SenderOptions",
     "TLSSession",
     "TaskFailed",
     "TransientError",

@@ -26,6 +26,7 @@ from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import HandoverHook, OutgoingMessage
+from mailsdk.options import SenderOptions, Strategy, TransportSpec, check_strategy
 from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
@@ -36,14 +37,16 @@ __all__ = ["AsyncSender", "Sender", "TransportSpec"]
 log = logging.getLogger("mailsdk")
 
 T = TypeVar("T")
-TransportSpec = str | Transport | Sequence[str | Transport]
-"""A URL, a comma-separated string of URLs, a Transport, or a list of URLs and Transports."""
 
 # Set by mailsdk.testing's ``mail_outbox`` fixture: while set, every sender delivers here.
 _override: list[Transport] = []
 
 
 def _build_transports(spec: TransportSpec) -> list[Transport]:
+    if _override:
+        # Capturing (mailsdk.testing): URLs are checked, but no secret is looked up.
+        _check_without_secrets(spec)
+        return [_override[-1]]
     if isinstance(spec, Transport):
         return [spec]
     items: Sequence[str | Transport] = [spec] if isinstance(spec, str) else spec
@@ -60,7 +63,13 @@ def _build_transports(spec: TransportSpec) -> list[Transport]:
     return out
 
 
-Strategy = Literal["failover", "round_robin"]
+def _check_without_secrets(spec: TransportSpec) -> None:
+    from mailsdk.preflight import check_urls
+
+    items = [spec] if isinstance(spec, (str, Transport)) else spec
+    for item in items:
+        if isinstance(item, str):
+            check_urls(item)
 
 
 def _combine(
@@ -71,8 +80,7 @@ def _combine(
     strategy: Strategy,
     on_event: EventHandler | None,
 ) -> Transport:
-    if strategy not in ("failover", "round_robin"):
-        raise ConfigurationError(f'strategy must be "failover" or "round_robin", not {strategy!r}')
+    check_strategy(strategy)
     if len(transports) == 1 and isinstance(transports[0], FailoverTransport):
         return transports[0]
     kind = RoundRobinTransport if strategy == "round_robin" else FailoverTransport
@@ -82,19 +90,17 @@ def _combine(
 def _configured_from_env(
     env_file: str | os.PathLike[str] | None,
     config_file: str | os.PathLike[str] | Literal[False] | None,
-) -> tuple[list[Transport], dict[str, Any]]:
-    """Transports and sender keywords from MailSettings (shared by both from_env)."""
+    on_event: EventHandler | None,
+) -> SenderOptions:
+    """The SenderOptions MailSettings describe (shared by both from_env)."""
+    if _override:  # capturing (mailsdk.testing): nothing needs to be configured
+        return SenderOptions(_override[-1], on_event=on_event)
     from mailsdk.settings import MailSettings
 
     settings = MailSettings.load(config_file=config_file, env_file=env_file)
-    transports = settings.transports()
+    options = SenderOptions.from_settings(settings, on_event=on_event)
     settings.export_default_sender()
-    options = {
-        "retry": settings.retry_policy(),
-        "cooldown": settings.cooldown,
-        "strategy": settings.strategy,
-    }
-    return transports, options
+    return options
 
 
 def _as_message(message: object) -> Message:
@@ -164,8 +170,12 @@ class AsyncSender:
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
         """
-        transports, options = _configured_from_env(env_file, config_file)
-        return cls(transports, on_event=on_event, **options)
+        return cls.from_options(_configured_from_env(env_file, config_file, on_event))
+
+    @classmethod
+    def from_options(cls, options: SenderOptions) -> AsyncSender:
+        """A sender built from :class:`~mailsdk.SenderOptions`."""
+        return cls(options.relays, **options.keywords())
 
     @property
     def name(self) -> str:
@@ -362,8 +372,12 @@ class Sender:
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :meth:`AsyncSender.from_env`.
         """
-        transports, options = _configured_from_env(env_file, config_file)
-        return cls(transports, on_event=on_event, **options)
+        return cls.from_options(_configured_from_env(env_file, config_file, on_event))
+
+    @classmethod
+    def from_options(cls, options: SenderOptions) -> Sender:
+        """A sender built from :class:`~mailsdk.SenderOptions`."""
+        return cls(options.relays, **options.keywords())
 
     @property
     def name(self) -> str:

@@ -35,6 +35,7 @@ from mailsdk.config import build_transports
 from mailsdk.credentials import ENV_PASSWORD, SecretSource, lookup_secrets
 from mailsdk.errors import ConfigurationError
 from mailsdk.message import Address
+from mailsdk.options import Strategy
 from mailsdk.retry import RetryPolicy
 from mailsdk.url import (
     TransportURL,
@@ -52,7 +53,6 @@ __all__ = ["CONFIG_FILE_NAME", "MailSettings", "read_toml"]
 CONFIG_FILE_NAME = "mailsdk.toml"
 """The configuration file looked for in the current directory."""
 
-Strategy = Literal["failover", "round_robin"]
 
 # What load() asked for, read by settings_customise_sources (which pydantic-settings calls
 # without the constructor's arguments). "auto": look in the current directory.

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from keyring.backend import KeyringBackend
 
 from mailsdk.devserver import LocalRelay
 
@@ -33,3 +34,19 @@ def relay_factory() -> Iterator[Callable[..., LocalRelay]]:
 def relay(relay_factory: Callable[..., LocalRelay]) -> LocalRelay:
     """A submission-style relay: STARTTLS required, AUTH required."""
     return relay_factory(tls="starttls", require_auth=True)
+
+
+class ForbiddenKeyring(KeyringBackend):
+    """A keyring backend that fails the test on any use: for code that must never look a
+    secret up (capturing mail, configuration checks)."""
+
+    priority = -1  # type: ignore[assignment]  # never chosen by keyring's own detection
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise AssertionError(f"keyring was asked for {service!r}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise AssertionError("keyring was written")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise AssertionError("keyring was written")

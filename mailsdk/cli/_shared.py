@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,9 @@ from mailsdk.errors import (
     MessageError,
     PermanentError,
 )
+from mailsdk.options import SenderOptions
 from mailsdk.result import SendResult
-from mailsdk.sender import Sender
+from mailsdk.sender import AsyncSender
 
 if TYPE_CHECKING:
     from mailsdk.settings import MailSettings
@@ -35,6 +37,12 @@ EXIT_FAILED = 3
 """Every relay failed."""
 EXIT_UNKNOWN = 4
 """The connection was lost after the message was handed over: it may have been delivered."""
+EXIT_INTERRUPTED = 130
+"""Stopped with Ctrl-C (SIGINT), as shells report it: 128 + 2."""
+
+_ARGS_KEY = "mailsdk.args"
+JSON_KEY = "mailsdk.json"
+"""``ctx.meta`` key set by a command's ``--json`` flag: every outcome is then printed as JSON."""
 
 URL_HELP = (
     "Relay URL or relay name from the TOML file; repeat (or separate with commas) for a "
@@ -59,10 +67,15 @@ def exit_code_for(error: MailError) -> int:
 
 
 class Group(click.Group):
-    """A click group whose usage errors exit 1: here 2 means "permanently refused"."""
+    """The ``mailsdk`` group: usage errors exit 1 (here 2 means "permanently refused"),
+    Ctrl-C exits 130, and a missing extra or an unexpected MailError is one line, not a
+    traceback."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Parse as click does; a usage error exits 1."""
+        # Remembered so that a usage error found before --json is parsed (an unknown
+        # option) is still printed as JSON when --json was given.
+        ctx.meta.setdefault(_ARGS_KEY, list(args))
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
@@ -70,12 +83,24 @@ class Group(click.Group):
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command as click does; a usage error exits 1."""
+        """Run the command; turn what escapes it into one line and its exit code."""
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
             exc.exit_code = EXIT_BAD_INPUT
+            if ctx.meta.get(JSON_KEY) or "--json" in ctx.meta.get(_ARGS_KEY, ()):
+                ctx.meta[JSON_KEY] = True
+                report(exc.format_message(), EXIT_BAD_INPUT, error="UsageError")
             raise
+        except KeyboardInterrupt:
+            # click would print "Aborted!" and exit 1, which scripts read as "bad input".
+            report("interrupted", EXIT_INTERRUPTED, error="Interrupted")
+        except ImportError as exc:
+            from mailsdk.preflight import missing_extra_hint
+
+            report(missing_extra_hint(exc), EXIT_BAD_INPUT, error="MissingExtra")
+        except MailError as exc:
+            report(describe(exc), exit_code_for(exc), error=type(exc).__name__)
 
 
 @dataclasses.dataclass
@@ -113,10 +138,31 @@ def cli(ctx: click.Context, config_file: Path | None, env_file: Path | None) -> 
     ctx.obj = GlobalOptions(config_file=config_file, env_file=env_file)
 
 
-def fail(text: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print ``error: text`` on standard error and exit with *code*."""
+def print_json(data: dict[str, Any]) -> None:
+    """*data* as indented JSON on standard output."""
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def report(text: str, code: int, *, error: str = "BadInput") -> NoReturn:
+    """Print ``error: text`` on standard error (and, under ``--json``, a JSON object on
+    standard output) and exit with *code*."""
     click.echo(f"error: {text}", err=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(JSON_KEY):
+        print_json({"ok": False, "error": error, "message": text, "exit_code": code})
     sys.exit(code)
+
+
+def fail(text: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Report bad input (options, files, configuration): nothing was sent."""
+    report(text, code, error="BadInput" if code == EXIT_BAD_INPUT else "Failed")
+
+
+def json_option(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Callback of an eager ``--json`` flag: later errors, usage errors included, print JSON."""
+    if value:
+        ctx.meta[JSON_KEY] = True
+    return value
 
 
 def load_settings(ctx: click.Context, **values: Any) -> MailSettings:
@@ -131,8 +177,16 @@ def load_settings(ctx: click.Context, **values: Any) -> MailSettings:
 
 
 def build_transports(settings: MailSettings) -> list[Transport]:
-    """The configured relays, or exit 1 saying what is wrong with them."""
+    """The configured relays, or exit 1 saying what is wrong with them.
+
+    Everything that needs no secret is checked first (:mod:`mailsdk.preflight`), so a typo
+    is reported as such and not after a keyring look-up.
+    """
+    from mailsdk.preflight import check_url
+
     try:
+        for url in settings.parsed_urls():
+            check_url(url)
         return settings.transports()
     except ConfigurationError as exc:
         fail(str(exc))
@@ -143,14 +197,23 @@ def url_values(urls: Sequence[str]) -> dict[str, Any]:
     return {"url": list(urls)} if urls else {}
 
 
-def build_sender(settings: MailSettings) -> Sender:
-    """A Sender over the configured relays with the configured retry policy."""
-    return Sender(
-        build_transports(settings),
-        retry=settings.retry_policy(),
-        cooldown=settings.cooldown,
-        strategy=settings.strategy,
-    )
+def sender_options(settings: MailSettings) -> SenderOptions:
+    """The SenderOptions of the configured relays (checked first, see
+    :func:`build_transports`), or exit 1 saying what is wrong."""
+    transports = build_transports(settings)
+    try:
+        return SenderOptions.from_settings(settings, relays=transports)
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
+def build_sender(settings: MailSettings) -> AsyncSender:
+    """An AsyncSender from the configured :class:`~mailsdk.SenderOptions`.
+
+    Commands drive it with ``asyncio.run``, which cancels the send and closes its
+    connections inside the loop when Ctrl-C arrives.
+    """
+    return AsyncSender.from_options(sender_options(settings))
 
 
 def describe(error: MailError) -> str:
@@ -177,7 +240,15 @@ def result_json(result: SendResult) -> dict[str, Any]:
     """A SendResult as JSON-ready data."""
     data = dataclasses.asdict(result)
     data["ok"] = result.ok
-    data["refused"] = {a: {"code": c, "text": t} for a, (c, t) in result.refused.items()}
+    data["refused"] = {
+        addr: {
+            "code": s.code,
+            "text": s.text,
+            "enhanced_code": s.enhanced_code,
+            "permanent": s.permanent,
+        }
+        for addr, s in result.refused.items()
+    }
     return data
 
 

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import click
 
-from mailsdk.cli._shared import EXIT_FAILED, build_transports, fail, load_settings, url_values
+from mailsdk.cli._shared import (
+    EXIT_FAILED,
+    build_transports,
+    fail,
+    json_option,
+    load_settings,
+    url_values,
+)
 from mailsdk.config import ConfigurationError
 from mailsdk.transports.smtp import SMTPTransport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
@@ -66,6 +76,28 @@ def report_lines(report: SMTPProbeReport) -> list[str]:
     return lines
 
 
+def report_json(report: SMTPProbeReport) -> dict[str, Any]:
+    """The probe report as JSON-ready data (the error as its class and text)."""
+    tls = report.tls
+    return {
+        "relay": report.relay,
+        "ok": report.ok,
+        "greeting": report.greeting,
+        "extensions": dict(report.extensions),
+        "extensions_after_tls": (
+            None if report.extensions_after_tls is None else dict(report.extensions_after_tls)
+        ),
+        "tls": None if tls is None else dataclasses.asdict(tls),
+        "auth_mechanisms": list(report.auth_mechanisms),
+        "username": report.username,
+        "auth_used": report.auth_used,
+        "timings": report.timings,
+        "error": None
+        if report.error is None
+        else {"error": type(report.error).__name__, "message": str(report.error)},
+    }
+
+
 @click.command("check")
 @click.argument("urls", nargs=-1, metavar="[URL|NAME]...")
 @click.option(
@@ -75,8 +107,16 @@ def report_lines(report: SMTPProbeReport) -> list[str]:
     show_default=True,
     help="Seconds for connecting and each command.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    is_eager=True,
+    callback=json_option,
+    help="Print one JSON object per relay (a list), or the error, on standard output.",
+)
 @click.pass_context
-def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
+def command(ctx: click.Context, urls: tuple[str, ...], timeout: float, as_json: bool) -> None:
     """Check each relay: connect, greeting, EHLO extensions, TLS version and certificate,
     AUTH. Sends nothing. Default: the relays of MAILSDK_URL.
 
@@ -91,21 +131,35 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
         fail(str(exc))
     transports = build_transports(settings)
     failed = 0
+    results: list[dict[str, Any]] = []
+
+    def echo(text: str) -> None:
+        if not as_json:  # under --json, standard output holds the JSON only
+            click.echo(text)
+
     for url, transport in zip(parsed, transports, strict=True):
-        click.echo(url.display())
+        echo(url.display())
         if isinstance(transport, SMTPTransport):
             report = asyncio.run(transport.probe())
             for line in report_lines(report):
-                click.echo(f"  {line}")
+                echo(f"  {line}")
             if not report.ok:
                 failed += 1
-        elif url.record.network:
-            click.echo(
+            results.append({"url": url.display(), "checked": "session", **report_json(report)})
+            continue
+        if url.record.network:
+            echo(
                 f"  configuration OK ({transport.name}); check does not call the "
                 f"{url.scheme} API, so the key itself is not tried"
             )
         else:
-            click.echo(f"  configuration OK ({transport.name}); nothing to connect to")
+            echo(f"  configuration OK ({transport.name}); nothing to connect to")
+        results.append(
+            {"url": url.display(), "checked": "configuration", "relay": transport.name, "ok": True}
+        )
+    if as_json:
+        click.echo(json.dumps(results, indent=2, default=str))
     if failed:
-        click.echo(f"{failed} of {len(parsed)} relays failed the check", err=True)
+        noun = "relay" if len(parsed) == 1 else "relays"
+        click.echo(f"{failed} of {len(parsed)} {noun} failed the check", err=True)
         sys.exit(EXIT_FAILED)

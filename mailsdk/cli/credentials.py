@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from mailsdk.cli._shared import Group, fail, load_settings
-from mailsdk.config import ConfigurationError, TransportURL, parse_url
+from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.preflight import check_url
 
 if TYPE_CHECKING:
     from mailsdk.credentials import KeyringEntry
@@ -31,7 +32,7 @@ def _entry_orfail(url: str) -> tuple[TransportURL, KeyringEntry]:
     from mailsdk.credentials import keyring_entry
 
     try:
-        parsed = parse_url(url)
+        parsed = check_url(url)  # scheme, options, extra: before keyring is asked
         return parsed, keyring_entry(parsed)
     except ConfigurationError as exc:
         fail(str(exc))
@@ -85,7 +86,7 @@ def credentials_check(ctx: click.Context, url: str) -> None:
     from mailsdk.credentials import ENV_PASSWORD, env_var_name
 
     try:
-        parsed = parse_url(url)
+        parsed = check_url(url)  # scheme, options, extra: before keyring is asked
     except ConfigurationError as exc:
         fail(str(exc))
     if parsed.password is not None:

@@ -12,10 +12,11 @@ from email import policy as email_policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
+from urllib.parse import quote
 
 import click
 
-from mailsdk.cli._shared import fail, print_result
+from mailsdk.cli._shared import EXIT_INTERRUPTED, fail, print_result
 from mailsdk.errors import MailError
 from mailsdk.message import Attachment, Message
 from mailsdk.retry import RetryPolicy
@@ -27,13 +28,21 @@ if TYPE_CHECKING:
 TLSMode = Literal["none", "starttls", "implicit"]
 
 
+def _require_extra() -> None:
+    """Raise ImportError (one line from the group: the pip install) without the extra."""
+    import aiosmtpd  # noqa: F401
+    import trustme  # noqa: F401
+
+
 @click.command("demo")
 def demo_command() -> None:
     """Send a real message through an embedded local relay and show what it received.
 
     The relay runs on loopback with STARTTLS (a certificate made on the spot) and AUTH, so
     this exercises the same path as a production relay without any account.
+    Needs the devserver extra: pip install 'mailsdk[devserver]'.
     """
+    _require_extra()
     from mailsdk.devserver import LocalRelay
 
     password = secrets.token_urlsafe(16)
@@ -109,9 +118,39 @@ def _summary(number: int, received: ReceivedMessage, saved: Path | None) -> str:
     )
 
 
+def _users(values: tuple[str, ...]) -> dict[str, str] | None:
+    users: dict[str, str] = {}
+    for value in values:
+        name, colon, password = value.partition(":")
+        if not colon or not name or not password:
+            # Never echo the value: its password part is a secret.
+            raise click.BadParameter("expected NAME:PASSWORD", param_hint="--user")
+        users[name] = password
+    return users or None
+
+
+def _listening_port(host: str, port: int) -> int:
+    """*port* if it is free (0: a free one), else exit 1 saying why."""
+    try:
+        # aiosmtpd reports a busy port only after its 5-second start-up timeout: ask first.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            return int(probe.getsockname()[1])
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 @click.command("devserver")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8025, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one (printed).",
+)
 @click.option(
     "--dir",
     "directory",
@@ -127,14 +166,31 @@ def _summary(number: int, received: ReceivedMessage, saved: Path | None) -> str:
     show_default=True,
     help="starttls: offer (and require) STARTTLS with a certificate made on the spot.",
 )
+@click.option(
+    "--user",
+    "user_values",
+    multiple=True,
+    metavar="NAME:PASSWORD",
+    help="Require AUTH and accept only these logins (repeatable). Default: any AUTH, none "
+    "required.",
+)
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many messages.")
-def devserver_command(host: str, port: int, directory: Path, tls: str, count: int | None) -> None:
-    """Run a local capture relay for development: it accepts every message (and any AUTH),
-    stores each as an .eml file and prints one line about it. Nothing is delivered.
-    Needs the devserver extra: pip install 'mailsdk[devserver]'.
+def devserver_command(
+    host: str,
+    port: int,
+    directory: Path,
+    tls: str,
+    user_values: tuple[str, ...],
+    count: int | None,
+) -> None:
+    """Run a local capture relay for development: it accepts every message, stores each as
+    an .eml file and prints one line about it. Nothing is delivered. Any AUTH is accepted
+    unless --user names the logins. Needs the devserver extra: pip install 'mailsdk[devserver]'.
     """
+    _require_extra()
     from mailsdk.devserver import LocalRelay
 
+    users = _users(user_values)
     directory.mkdir(parents=True, exist_ok=True)
     done = threading.Event()
     lock = threading.Lock()
@@ -159,19 +215,13 @@ def devserver_command(host: str, port: int, directory: Path, tls: str, count: in
         if count is not None and number >= count:
             done.set()
 
-    try:
-        # aiosmtpd reports a busy port only after its 5-second start-up timeout: ask first.
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    port = _listening_port(host, port)
     relay = LocalRelay(
         host=host,
         port=port,
         tls=cast(TLSMode, tls),
-        users=None,
+        users=users,
+        require_auth=users is not None,
         on_message=on_message,
         keep_messages=False,
     )
@@ -182,16 +232,23 @@ def devserver_command(host: str, port: int, directory: Path, tls: str, count: in
         fail(f"cannot listen on {host}:{port}: {exc}")
     try:
         mode = {"none": "no TLS", "starttls": "STARTTLS", "implicit": "implicit TLS"}[tls]
-        click.echo(f"mailsdk devserver on {host}:{port} ({mode}; any AUTH accepted)")
+        auth = "AUTH required: " + ", ".join(users) if users else "any AUTH accepted"
+        click.echo(f"mailsdk devserver on {host}:{relay.port} ({mode}; {auth})")
         url = relay.url()
+        if users:
+            # The login, never the password: that stays where the user typed it.
+            url = url.replace("://", f"://{quote(next(iter(users)), safe='')}@", 1)
         if tls == "none":
             url += "&allow_insecure_auth=true"
+        click.echo(f"  port     : {relay.port}")
         click.echo(f"  URL      : {url}")
         click.echo(f"  messages : {directory}/")
         click.echo("  Ctrl-C stops it")
+        sys.stdout.flush()
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
         click.echo("stopped")
+        sys.exit(EXIT_INTERRUPTED)  # what a shell reports for Ctrl-C
     finally:
         relay.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import IO
 import click
 
 from mailsdk.cli._shared import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
     URL_HELP,
@@ -19,16 +20,42 @@ from mailsdk.cli._shared import (
     error_json,
     exit_code_for,
     fail,
+    json_option,
     load_settings,
+    print_json,
+    report,
     result_json,
     url_values,
 )
 from mailsdk.errors import MailError, MessageError
 from mailsdk.message import Attachment, Message
+from mailsdk.result import SendResult
+from mailsdk.sender import AsyncSender
 
 
-def _read_body(stream: IO[str] | None) -> str | None:
-    return None if stream is None else stream.read()
+def _body(option: str, inline: str | None, stream: IO[str] | None) -> str | None:
+    """The body given inline (``--text``) or from a file (``--text-file``), not both."""
+    if inline is not None and stream is not None:
+        raise click.UsageError(f"give {option} or {option}-file, not both")
+    if stream is not None:
+        try:
+            return stream.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{option}-file: {exc}")
+    if inline == "-":
+        return click.get_text_stream("stdin").read()
+    if inline is not None and "\n" not in inline and len(inline) < 256 and Path(inline).is_file():
+        # Before 0.2 --text took a path: say so rather than mail the file name silently.
+        click.echo(
+            f"note: {option} is the body itself; to send the file {inline!r} use {option}-file",
+            err=True,
+        )
+    return inline
+
+
+async def _send(sender: AsyncSender, message: Message) -> SendResult:
+    async with sender:
+        return await sender.send(message)
 
 
 def _headers(values: Sequence[str]) -> dict[str, str]:
@@ -47,16 +74,16 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
 @click.option("--bcc", multiple=True, metavar="ADDRESS", help="Bcc recipient; repeatable.")
 @click.option("--reply-to", multiple=True, metavar="ADDRESS", help="Reply-To; repeatable.")
 @click.option("--subject", required=True, help="The subject line.")
+@click.option("--text", metavar="TEXT", help="Plain-text body (- reads standard input).")
 @click.option(
-    "--text",
-    "text_file",
+    "--text-file",
     type=click.File("r", encoding="utf-8"),
     metavar="FILE|-",
     help="Plain-text body from FILE, or from standard input with -.",
 )
+@click.option("--html", metavar="HTML", help="HTML body (- reads standard input).")
 @click.option(
-    "--html",
-    "html_file",
+    "--html-file",
     type=click.File("r", encoding="utf-8"),
     metavar="FILE|-",
     help="HTML body from FILE (or - for standard input).",
@@ -73,7 +100,14 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
 @click.option("--from", "from_", metavar="ADDRESS", help="Sender (default: MAILSDK_FROM).")
 @click.option("--url", "urls", multiple=True, metavar="URL|NAME", help=URL_HELP)
 @click.option("--dry-run", is_flag=True, help="Print the MIME message instead of sending it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the SendResult (or error) as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    is_eager=True,  # set first, so that even a usage error is printed as JSON
+    callback=json_option,
+    help="Print the SendResult, or the error, as JSON on standard output.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -82,7 +116,9 @@ def command(
     bcc: tuple[str, ...],
     reply_to: tuple[str, ...],
     subject: str,
+    text: str | None,
     text_file: IO[str] | None,
+    html: str | None,
     html_file: IO[str] | None,
     attach: tuple[Path, ...],
     extra_headers: tuple[str, ...],
@@ -95,13 +131,16 @@ def command(
 
     \b
     mailsdk send --to ops@example.com --subject "Nightly report" \\
-        --text report.txt --attach report.csv
-    echo "done" | mailsdk send --to me@example.com --subject done --text -
+        --text-file report.txt --attach report.csv
+    mailsdk send --to me@example.com --subject done --text "Backup finished."
+    echo "done" | mailsdk send --to me@example.com --subject done --text-file -
 
     Exit codes: 0 sent, 1 bad input, 2 permanently refused (the message or some
     recipients), 3 every relay failed, 4 delivery unknown (may have been delivered).
     """
     settings = load_settings(ctx, **url_values(urls))
+    body = _body("--text", text, text_file)
+    html_body = _body("--html", html, html_file)
     try:
         message = Message(
             from_=from_ or settings.from_,
@@ -110,8 +149,8 @@ def command(
             bcc=list(bcc),
             reply_to=list(reply_to),
             subject=subject,
-            text=_read_body(text_file),
-            html=_read_body(html_file),
+            text=body,
+            html=html_body,
             attachments=[Attachment.from_path(p) for p in attach],
             headers=_headers(extra_headers),
         )
@@ -127,18 +166,21 @@ def command(
         click.echo(raw, nl=False)
         return
     try:
-        with build_sender(settings) as sender:
-            result = sender.send(message)
+        result = asyncio.run(_send(build_sender(settings), message))
     except MailError as exc:
         click.echo(f"error: {describe(exc)}", err=True)
         if as_json:
-            click.echo(json.dumps(error_json(exc), indent=2))
+            print_json(error_json(exc))
         sys.exit(exit_code_for(exc))
+    except (OSError, TimeoutError) as exc:
+        # A network fault that escaped classification happened before the message was
+        # handed over (the data phase reports its own losses): the relay failed, not the input.
+        report(f"the relay failed: {type(exc).__name__}: {exc}", EXIT_FAILED, error="RelayFailed")
     if as_json:
-        click.echo(json.dumps(result_json(result), indent=2))
+        print_json(result_json(result))
     else:
         click.echo(f"sent {result.message_id} via {result.relay}")
         click.echo(f"  accepted: {', '.join(result.accepted)}")
-    for addr, (code, text) in result.refused.items():
-        click.echo(f"refused: {addr} ({code} {text})", err=True)
+    for addr, status in result.refused.items():
+        click.echo(f"refused: {addr} ({status.code} {status.text})", err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_REFUSED)

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import html
 import json
+import re
 import string
 import sys
 from collections.abc import Iterator, Mapping
@@ -21,25 +22,27 @@ from mailsdk.cli._shared import (
     EXIT_REFUSED,
     EXIT_UNKNOWN,
     URL_HELP,
-    build_transports,
     describe,
     exit_code_for,
     fail,
     load_settings,
+    sender_options,
     url_values,
 )
 from mailsdk.errors import MailError, MessageError
-from mailsdk.message import Attachment, Message
+from mailsdk.message import Address, Attachment, Message
+from mailsdk.options import SenderOptions
 from mailsdk.result import SendResult
 from mailsdk.sender import AsyncSender
 
 if TYPE_CHECKING:
-    from mailsdk.settings import MailSettings
-    from mailsdk.transports.base import Transport
+    pass
 
 
 _TEMPLATE_FIELDS = ("to", "from", "subject", "text", "html")
 _TEMPLATE_LIST_FIELDS = ("reply_to", "cc", "bcc", "attachments")
+# An address template "Display name <address>": both halves may hold placeholders.
+_NAME_AND_ADDRESS = re.compile(r"(?s)^(?P<name>[^<]*)<(?P<address>[^<>]*)>\s*$")
 _SIMPLE_HEADERS = {
     "subject": "subject",
     "from": "from",
@@ -123,13 +126,25 @@ class _Template:
             values = {k: html.escape(v) if escape else v for k, v in row.items()}
             return string.Template(text).substitute(values)
 
+        def address(text: str) -> Address | str:
+            # "$name <$email>" is split before filling: the name and the address are filled
+            # separately, so that a value like "Doe, Jane" or 'a "b" c' stays one display
+            # name instead of being re-parsed as a list of addresses.
+            match = _NAME_AND_ADDRESS.match(text)
+            if match is None:
+                return fill(text).strip()
+            name = fill(match["name"]).strip()
+            if len(name) >= 2 and name[0] == name[-1] == '"':
+                name = name[1:-1]  # the template quoted the name itself
+            return Address(name=name, email=fill(match["address"]).strip())
+
         f = self.fields
         return Message(
-            from_=fill(f["from"]) if "from" in f else None,
-            to=[fill(f["to"]) if "to" in f else row[email_column]],
-            cc=[fill(v) for v in self.lists["cc"]],
-            bcc=[fill(v) for v in self.lists["bcc"]],
-            reply_to=[fill(v) for v in self.lists["reply_to"]],
+            from_=address(f["from"]) if "from" in f else None,
+            to=[address(f["to"]) if "to" in f else row[email_column]],
+            cc=[address(v) for v in self.lists["cc"]],
+            bcc=[address(v) for v in self.lists["bcc"]],
+            reply_to=[address(v) for v in self.lists["reply_to"]],
             subject=fill(f["subject"]),
             text=fill(f["text"]) if "text" in f else None,
             # Column values are escaped in HTML: a name like "<b>" must not become markup.
@@ -164,33 +179,45 @@ def _parse_simple_template(text: str) -> dict[str, Any]:
     return data
 
 
-_RESULT_COLUMNS = ("email", "status", "message_id", "relay", "code", "error")
+_RESULT_COLUMNS = ("row", "email", "status", "message_id", "relay", "code", "error")
 _STATUS_EXIT = {"sent": 0, "invalid": 1, "refused": 2, "failed": 3, "unknown": 4}
 
+Outcome = SendResult | MailError | Exception
+"""How one row ended: a result, our error, or a fault that escaped classification."""
 
-def _row_result(email: str, outcome: SendResult | MailError) -> dict[str, Any]:
+
+def _row_result(number: int, email: str, outcome: Outcome) -> dict[str, Any]:
+    """The results-file row for CSV row *number* (1 is the first row after the header)."""
+    base = {"row": number, "email": email, "message_id": "", "relay": "", "code": ""}
     if isinstance(outcome, SendResult):
-        refused = next(iter(outcome.refused.items()), None)
         last = outcome.attempts[-1] if outcome.attempts else None
+        refused = list(outcome.refused.items())
         return {
-            "email": email,
+            **base,
             "status": "refused" if refused else "sent",
             "message_id": outcome.message_id,
             "relay": outcome.relay,
-            "code": refused[1][0] if refused else (last.code if last else ""),
-            "error": f"{refused[0]}: {refused[1][1]}" if refused else "",
+            "code": refused[0][1][0] if refused else (last.code if last else ""),
+            "error": " | ".join(f"{addr}: {code} {text}" for addr, (code, text) in refused),
         }
-    code = exit_code_for(outcome)
-    status = {EXIT_UNKNOWN: "unknown", EXIT_REFUSED: "refused", EXIT_BAD_INPUT: "invalid"}.get(
-        code, "failed"
-    )
+    if isinstance(outcome, MailError):
+        code = exit_code_for(outcome)
+        status = {EXIT_UNKNOWN: "unknown", EXIT_REFUSED: "refused", EXIT_BAD_INPUT: "invalid"}
+        return {
+            **base,
+            "status": status.get(code, "failed"),
+            "relay": outcome.relay or "",
+            "code": outcome.code if outcome.code is not None else "",
+            "error": describe(outcome).replace("\n", " | "),
+        }
+    # A network fault that escaped classification comes from before the hand-over (the data
+    # phase reports its own losses): failed. Anything else cannot be placed: unknown, so
+    # that nobody re-sends the row blindly.
+    network = isinstance(outcome, (OSError, TimeoutError))
     return {
-        "email": email,
-        "status": status,
-        "message_id": "",
-        "relay": outcome.relay or "",
-        "code": outcome.code if outcome.code is not None else "",
-        "error": describe(outcome).replace("\n", " | "),
+        **base,
+        "status": "failed" if network else "unknown",
+        "error": f"{type(outcome).__name__}: {outcome}",
     }
 
 
@@ -280,31 +307,34 @@ def command(
             fail("no sender: give --from, a 'from' in the template, or MAILSDK_FROM")
         template.fields["from"] = sender_address.replace("$", "$$")
 
-    prepared: list[tuple[str, Message | MailError]] = []
-    for row in rows:
+    prepared: list[tuple[int, str, Message | MailError]] = []
+    for number, row in enumerate(rows, start=1):
         values = {k: v or "" for k, v in row.items() if k is not None}
+        email = values.get(email_column, "")
         try:
-            prepared.append((values[email_column], template.render(values, email_column)))
+            prepared.append((number, email, template.render(values, email_column)))
         except MessageError as exc:
-            prepared.append((values[email_column], exc))
+            prepared.append((number, email, exc))
         except OSError as exc:
-            prepared.append((values[email_column], MessageError(f"attachment: {exc}")))
+            prepared.append((number, email, MessageError(f"attachment: {exc}")))
+        except (ValueError, KeyError) as exc:  # a value the template cannot take
+            prepared.append((number, email, MessageError(f"row {number}: {exc}")))
 
     if dry_run:
         from mailsdk.mime import OutgoingMessage
 
-        good = [m for _, m in prepared if isinstance(m, Message)]
-        for email, item in prepared:
+        good = [m for _, _, m in prepared if isinstance(m, Message)]
+        for number, email, item in prepared:
             if isinstance(item, MailError):
-                click.echo(f"invalid row {email!r}: {item}", err=True)
+                click.echo(f"invalid row {number} ({email!r}): {item}", err=True)
         click.echo(f"{len(good)} of {len(prepared)} rows render; the first:", err=True)
         if good:
             click.echo(OutgoingMessage(good[0]).raw, nl=False)
         sys.exit(EXIT_OK if len(good) == len(prepared) else EXIT_BAD_INPUT)
 
-    transports = build_transports(settings)
+    options = sender_options(settings)
     results_path = results_path or csv_path.with_name(f"{csv_path.stem}-results.csv")
-    counts = asyncio.run(_merge(prepared, transports, settings, results_path, concurrency))
+    counts = asyncio.run(_merge(prepared, options, results_path, concurrency))
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_EXIT)
     click.echo(f"{summary}; results in {results_path}")
     worst = max((_STATUS_EXIT[s] for s, n in counts.items() if n), default=EXIT_OK)
@@ -312,9 +342,8 @@ def command(
 
 
 async def _merge(
-    prepared: list[tuple[str, Message | MailError]],
-    transports: list[Transport],
-    settings: MailSettings,
+    prepared: list[tuple[int, str, Message | MailError]],
+    options: SenderOptions,
     results_path: Path,
     concurrency: int,
 ) -> dict[str, int]:
@@ -345,26 +374,21 @@ async def _merge(
             TimeRemainingColumn(),
             console=Console(stderr=True),
         )
-        async with AsyncSender(
-            transports,
-            retry=settings.retry_policy(),
-            cooldown=settings.cooldown,
-            strategy=settings.strategy,
-        ) as sender:
+        async with AsyncSender.from_options(options) as sender:
             with progress:
                 task = progress.add_task("send", total=len(prepared))
 
-                async def one(email: str, item: Message | MailError) -> None:
+                async def one(number: int, email: str, item: Message | MailError) -> None:
                     if isinstance(item, MailError):
-                        record(_row_result(email, item))
+                        record(_row_result(number, email, item))
                     else:
                         async with gate:
                             try:
-                                outcome: SendResult | MailError = await sender.send(item)
-                            except MailError as exc:
+                                outcome: Outcome = await sender.send(item)
+                            except Exception as exc:  # one row's fault never ends the batch
                                 outcome = exc
-                        record(_row_result(email, outcome))
+                        record(_row_result(number, email, outcome))
                     progress.advance(task)
 
-                await asyncio.gather(*(one(e, m) for e, m in prepared))
+                await asyncio.gather(*(one(*entry) for entry in prepared))
     return counts

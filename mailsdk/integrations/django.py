@@ -30,24 +30,29 @@ import logging
 import mimetypes
 import ssl
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.module_loading import import_string
 
-from mailsdk.config import ConfigurationError, parse_url, split_urls
+from mailsdk.config import ConfigurationError, split_urls
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
+from mailsdk.integrations._senders import freeze, shared_sender
 from mailsdk.integrations.django_tasks import TaskEmailBackend as TaskEmailBackend
 from mailsdk.message import Address, Attachment, Message
+from mailsdk.options import FRAMEWORK_DEADLINE, SenderOptions, Strategy, TransportSpec
+from mailsdk.preflight import check_url
 from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy
-from mailsdk.sender import Sender, Strategy, TransportSpec
+from mailsdk.sender import Sender
 from mailsdk.transports.base import Transport
 from mailsdk.transports.smtp import SMTPTransport, TLSMode
 
@@ -56,7 +61,7 @@ try:  # Django 6.1+: configuration errors of a MAILERS entry name the entry.
 except ImportError:  # pragma: no cover - Django < 6.1
     _InvalidMailer = None
 
-__all__ = ["EmailBackend", "convert_message"]
+__all__ = ["EmailBackend", "MailsdkConfig", "check_mail_settings", "convert_message"]
 
 log = logging.getLogger("mailsdk.django")
 
@@ -81,6 +86,8 @@ _MAILSDK_KEYS = {
     "STRATEGY": "strategy",
     "ON_EVENT": "on_event",
     "CONCURRENCY": "concurrency",
+    "DEADLINE": "deadline",
+    "KEEP_ALIVE": "keep_alive",
 }
 # Django's defaults for the legacy EMAIL_* settings (django/conf/global_settings.py). They are
 # read only when a project set them: Django 6.1 warns on every read of these settings.
@@ -139,13 +146,28 @@ def _setting(name: str) -> Any:
 
 @dataclass(frozen=True)
 class _Config:
-    transport: TransportSpec
+    """The backend's configuration: the sender's options and what only Django needs."""
+
+    options: SenderOptions
     from_email: str | None
-    retry: RetryPolicy | None
-    cooldown: float
-    strategy: Strategy
-    on_event: EventHandler | None
     concurrency: int
+    keep_alive: bool
+    key: Hashable
+    """The configuration as given (not as built): backends with equal keys share a sender."""
+
+
+def _deadline(options: Mapping[str, Any], alias: str | None) -> float | None:
+    """DEADLINE, else the retry policy's own when RETRY names one, else a web-request one."""
+    value = options.get("deadline")
+    if value is not None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise _improperly_configured(alias, f"deadline: {value!r} is not seconds") from None
+    retry = options.get("retry")
+    if isinstance(retry, RetryPolicy) or (isinstance(retry, Mapping) and "deadline" in retry):
+        return None
+    return FRAMEWORK_DEADLINE
 
 
 def _retry_policy(value: Any, alias: str | None) -> RetryPolicy | None:
@@ -215,7 +237,7 @@ def _check_urls(spec: Any, alias: str | None) -> TransportSpec:
         if isinstance(item, str):
             try:
                 for url in split_urls(item):
-                    parse_url(url)
+                    check_url(url)  # scheme, options and extra: no secret is looked up
             except ConfigurationError as exc:
                 raise _improperly_configured(alias, f"url: {exc.message}") from None
         elif not isinstance(item, Transport):
@@ -250,6 +272,7 @@ def _resolve(alias: str | None, options: dict[str, Any]) -> _Config:
             " put credentials in the URL",
         )
     transport: TransportSpec
+    legacy: dict[str, Any] = {}  # the EMAIL_* values used, part of the sharing key
     if url is not None:
         transport = _check_urls(url, alias)
     elif alias is not None:
@@ -269,25 +292,31 @@ def _resolve(alias: str | None, options: dict[str, Any]) -> _Config:
             "ssl_keyfile": _pick(options, "ssl_keyfile", "EMAIL_SSL_KEYFILE"),
         }
         transport = [_smtp_transport(smtp, None)]
-    strategy: Strategy = options.get("strategy") or "failover"
-    if strategy not in ("failover", "round_robin"):
-        raise _improperly_configured(
-            alias, f'strategy must be "failover" or "round_robin", not {strategy!r}'
-        )
+        legacy = smtp
     from_email = options.get("from_email")
     try:
         cooldown = float(options["cooldown"]) if options.get("cooldown") is not None else 30.0
         concurrency = int(options.get("concurrency") or 8)
+        sender_options = SenderOptions(
+            transport,
+            retry=_retry_policy(options.get("retry"), alias),
+            cooldown=cooldown,
+            strategy=options.get("strategy") or "failover",
+            deadline=_deadline(options, alias),
+            on_event=_event_handler(options.get("on_event"), alias),
+        )
+    except ConfigurationError as exc:
+        raise _improperly_configured(alias, exc.message) from None
     except (TypeError, ValueError) as exc:
         raise _improperly_configured(alias, str(exc)) from None
+    keep_alive = options.get("keep_alive")
+    given = {k: v for k, v in options.items() if k != "from_email"}
     return _Config(
-        transport=transport,
+        options=sender_options,
         from_email=str(from_email) if from_email else None,
-        retry=_retry_policy(options.get("retry"), alias),
-        cooldown=cooldown,
-        strategy=strategy,
-        on_event=_event_handler(options.get("on_event"), alias),
         concurrency=max(1, concurrency),
+        keep_alive=True if keep_alive is None else bool(keep_alive),
+        key=(alias, freeze(given), freeze(legacy)),
     )
 
 
@@ -313,6 +342,12 @@ class EmailBackend(BaseEmailBackend):
         on_event: a callable (or its dotted path) receiving :mod:`mailsdk.events`.
         concurrency: messages in flight at once when ``fail_silently`` lets a batch go on
             past a failure (``send_mass_mail``); strict batches are sent one by one.
+        deadline: seconds one send may take over every relay and retry. Default 10 s
+            (:data:`mailsdk.options.FRAMEWORK_DEADLINE`), so that a hung relay cannot hold a
+            request for minutes, unless ``retry`` sets its own ``deadline``.
+        keep_alive: share one sender (and its connection pool) per configuration for the
+            whole process (default True); False builds a sender per backend and closes it
+            when the backend closes, as Django's SMTP backend closes its connection.
         fail_silently: count failures instead of raising them.
 
     Django's SMTP options (``host``, ``port``, ``username``, ``password``, ``use_tls``,
@@ -321,12 +356,15 @@ class EmailBackend(BaseEmailBackend):
 
     Built by ``EMAIL_BACKEND`` (no ``alias``), missing keywords come from the ``MAILSDK``
     setting (``URL``, ``FROM``, ``RETRY``, ``COOLDOWN``, ``STRATEGY``, ``ON_EVENT``,
-    ``CONCURRENCY``) and, without a URL, from Django's ``EMAIL_*`` settings. Built from
-    ``MAILERS`` (with an ``alias``), only ``OPTIONS`` count, as for Django's own backends.
+    ``CONCURRENCY``, ``DEADLINE``, ``KEEP_ALIVE``) and, without a URL, from Django's
+    ``EMAIL_*`` settings. Built from ``MAILERS`` (with an ``alias``), only ``OPTIONS``
+    count, as for Django's own backends.
 
-    Connections are pooled by the sender: between :meth:`open` and :meth:`close` (or inside
-    ``with backend:``) every send reuses them; a ``send_messages`` call on a backend that was
-    not opened closes them when it returns, as Django's SMTP backend does.
+    Connections are pooled by one sender per configuration for the whole process (Django
+    builds a backend per ``send_mail``; the pool outlives them): a hundred ``send_mail``
+    calls through one relay open at most the pool's ``max_connections``. The sender is
+    fork-safe and closed at interpreter exit. With ``keep_alive=False`` a backend has its own
+    sender, closed by :meth:`close` (after each call on a backend that was not opened).
     """
 
     def __init__(
@@ -341,6 +379,8 @@ class EmailBackend(BaseEmailBackend):
         strategy: Strategy | None = None,
         on_event: EventHandler | str | None = None,
         concurrency: int | None = None,
+        deadline: float | None = None,
+        keep_alive: bool | None = None,
         **kwargs: Any,
     ) -> None:
         # Django 6.1's get_connection(**kwargs) names the keywords a MAILERS entry may not
@@ -369,21 +409,23 @@ class EmailBackend(BaseEmailBackend):
             "strategy": strategy,
             "on_event": on_event,
             "concurrency": concurrency,
+            "deadline": deadline,
+            "keep_alive": keep_alive,
             **smtp,
         }
         self.config = _resolve(alias, options)
         try:
-            self.sender = Sender(
-                self.config.transport,
-                retry=self.config.retry,
-                cooldown=self.config.cooldown,
-                strategy=self.config.strategy,
-                on_event=self.config.on_event,
-            )
+            if self.config.keep_alive:
+                self.sender = shared_sender(self.config.key, self._new_sender)
+            else:
+                self.sender = self._new_sender()
         except ConfigurationError as exc:
             raise _improperly_configured(alias, exc.message) from None
         self._lock = threading.RLock()
         self._opened = False
+
+    def _new_sender(self) -> Sender:
+        return Sender.from_options(self.config.options)
 
     def open(self) -> bool:
         """Keep the sender's connections between sends until :meth:`close`.
@@ -398,10 +440,15 @@ class EmailBackend(BaseEmailBackend):
             return True
 
     def close(self) -> None:
-        """Close pooled connections (a later send opens new ones)."""
+        """End this backend's use of the sender.
+
+        With ``keep_alive`` (the default) the process's sender and its pooled connections
+        stay for the next backend; without it they are closed here.
+        """
         with self._lock:
             self._opened = False
-            self.sender.close()
+            if not self.config.keep_alive:
+                self.sender.close()
 
     def send_messages(self, email_messages: Sequence[Any]) -> int:
         """Send Django messages; return how many were sent.
@@ -490,6 +537,61 @@ class EmailBackend(BaseEmailBackend):
     def __repr__(self) -> str:
         alias = f", alias={self.alias!r}" if self.alias is not None else ""
         return f"<mailsdk EmailBackend {self.sender.name!r}{alias}>"
+
+
+# -- system checks -------------------------------------------------------------------------
+
+_BACKEND_PATH = "mailsdk.integrations.django.EmailBackend"
+
+
+def _configured_backends() -> list[tuple[str | None, dict[str, Any]]]:
+    """(alias, OPTIONS) of each MAILERS entry using this backend, or (None, {}) for
+    EMAIL_BACKEND (its MAILSDK and EMAIL_* settings are read by _resolve)."""
+    mailers = getattr(settings, "MAILERS", None) if settings.is_overridden("MAILERS") else None
+    if isinstance(mailers, Mapping):
+        return [
+            (str(alias), dict(entry.get("OPTIONS") or {}))
+            for alias, entry in mailers.items()
+            if isinstance(entry, Mapping) and entry.get("BACKEND") == _BACKEND_PATH
+        ]
+    if settings.is_overridden("EMAIL_BACKEND") and settings.EMAIL_BACKEND == _BACKEND_PATH:
+        return [(None, {})]
+    return []
+
+
+def check_mail_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Django system check (``manage.py check``, and every ``runserver`` start): each mailer
+    using this backend has a configuration that resolves: URLs that parse, known schemes
+    (with a "did you mean"), options the transport takes, installed extras, valid retry,
+    strategy and deadline. Nothing is sent and no secret is looked up."""
+    found: list[checks.CheckMessage] = []
+    for alias, options in _configured_backends():
+        where = f"MAILERS[{alias!r}]" if alias is not None else "MAILSDK"
+        try:
+            _resolve(alias, {**options})
+        except ImproperlyConfigured as exc:
+            found.append(
+                checks.Error(
+                    str(exc),
+                    hint=f"fix the mail settings in {where}; see mailsdk's Django page",
+                    id="mailsdk.E001",
+                )
+            )
+        except TypeError as exc:  # an option of the wrong type
+            found.append(checks.Error(f"{where}: {exc}", id="mailsdk.E001"))
+    return found
+
+
+checks.register(check_mail_settings, "mailsdk")
+
+
+class MailsdkConfig(AppConfig):
+    """Add ``"mailsdk.integrations.django.MailsdkConfig"`` to ``INSTALLED_APPS`` so that
+    ``manage.py check`` (and ``runserver``) checks the mail settings at start-up."""
+
+    name = "mailsdk.integrations.django"
+    label = "mailsdk"
+    verbose_name = "mailsdk"
 
 
 # -- conversion ------------------------------------------------------------------------------

@@ -18,22 +18,24 @@ mail.send(to="alice@example.com", subject="Welcome", text="Hello!")
 
 Configuration keys: ``MAILSDK_URL`` (a URL, a comma-separated string of URLs or a list: a
 failover list), ``MAILSDK_FROM``, ``MAILSDK_RETRY`` (a RetryPolicy or a dict of its fields),
-``MAILSDK_COOLDOWN``, ``MAILSDK_STRATEGY``, ``MAILSDK_ON_EVENT`` (a callable or its dotted
-path), ``MAILSDK_KEEP_ALIVE`` and ``MAILSDK_TESTING`` (defaults to ``TESTING``: messages go to
-:attr:`Mail.outbox` instead of a relay).
+``MAILSDK_COOLDOWN``, ``MAILSDK_STRATEGY``, ``MAILSDK_DEADLINE`` (seconds one send may take;
+10 by default, so a hung relay cannot hold a request for minutes, unless ``MAILSDK_RETRY``
+sets its own ``deadline``), ``MAILSDK_ON_EVENT`` (a callable or its dotted path),
+``MAILSDK_KEEP_ALIVE`` and ``MAILSDK_TESTING`` (defaults to ``TESTING``: messages go to
+:attr:`Mail.outbox` instead of a relay). They make one :class:`~mailsdk.SenderOptions`.
 
-Each application context gets its own :class:`~mailsdk.Sender` on first use, and the sender
-(with its pooled connections) is closed when the context is torn down, at the end of the
-request or of the ``with app.app_context():`` block. With ``MAILSDK_KEEP_ALIVE = True`` the
-application keeps one sender, shared by every thread, for its whole life instead (closed at
-interpreter exit), which saves a connection and TLS handshake per request.
+By default the process keeps one :class:`~mailsdk.Sender` per configuration, shared by
+every request, thread and application configured alike; its connection pool outlives the
+requests (fork-safe, closed at interpreter exit), so requests do not pay a connection and
+TLS handshake each. Secrets are looked up by :meth:`Mail.init_app`. With
+``MAILSDK_KEEP_ALIVE = False`` each application context gets its own sender instead, closed
+when the context is torn down.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -42,11 +44,14 @@ from werkzeug.utils import import_string
 from mailsdk.config import ConfigurationError, transports_from_urls
 from mailsdk.errors import MailError
 from mailsdk.events import EventHandler
+from mailsdk.integrations._senders import freeze, shared_sender
 from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
+from mailsdk.options import FRAMEWORK_DEADLINE, SenderOptions, TransportSpec
+from mailsdk.preflight import check_urls
 from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy
-from mailsdk.sender import Sender, Strategy, TransportSpec
+from mailsdk.sender import Sender, _override
 from mailsdk.transports.memory import MemoryTransport
 
 __all__ = ["Mail"]
@@ -59,31 +64,24 @@ _G_SENDER = "_mailsdk_sender"
 class _MailState:
     """What :meth:`Mail.init_app` read from one application's config."""
 
-    transport: TransportSpec
+    options: SenderOptions
     from_email: str | None
-    retry: RetryPolicy | None
-    cooldown: float
-    strategy: Strategy
-    on_event: EventHandler | None
     keep_alive: bool
     memory: MemoryTransport | None
-    _shared: Sender | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    key: Hashable = None
+    """The configuration as given: applications with equal keys share one sender."""
+    _own: Sender | None = None
 
     def new_sender(self) -> Sender:
-        return Sender(
-            self.transport,
-            retry=self.retry,
-            cooldown=self.cooldown,
-            strategy=self.strategy,
-            on_event=self.on_event,
-        )
+        return Sender.from_options(self.options)
 
     def shared_sender(self) -> Sender:
-        with self._lock:
-            if self._shared is None:
-                self._shared = self.new_sender()
-            return self._shared
+        if self.memory is not None:
+            # A testing app's outbox is its own: its sender lives and dies with the app.
+            if self._own is None:
+                self._own = self.new_sender()
+            return self._own
+        return shared_sender(self.key, self.new_sender)
 
 
 def _retry(value: Any) -> RetryPolicy | None:
@@ -131,24 +129,46 @@ class Mail:
                 raise ConfigurationError(
                     "MAILSDK_URL is not set (or set TESTING / MAILSDK_TESTING to use the outbox)"
                 )
-            transports_from_urls(url)  # every URL is checked now, not at the first send
+            check_urls(url)  # typos and missing extras first, before any secret look-up
             transport = url
-        strategy = config.get("MAILSDK_STRATEGY", "failover")
-        if strategy not in ("failover", "round_robin"):
-            raise ConfigurationError(
-                f'MAILSDK_STRATEGY must be "failover" or "round_robin", not {strategy!r}'
+        retry = config.get("MAILSDK_RETRY")
+        deadline = config.get("MAILSDK_DEADLINE")
+        if deadline is None and not (
+            isinstance(retry, RetryPolicy) or (isinstance(retry, Mapping) and "deadline" in retry)
+        ):
+            deadline = FRAMEWORK_DEADLINE  # a hung relay must not hold a request for minutes
+        try:
+            options = SenderOptions(
+                transport,
+                retry=_retry(retry),
+                cooldown=config.get("MAILSDK_COOLDOWN", 30.0),
+                strategy=config.get("MAILSDK_STRATEGY", "failover"),
+                deadline=deadline,
+                on_event=_event_handler(config.get("MAILSDK_ON_EVENT")),
             )
+        except ConfigurationError as exc:
+            # SenderOptions names the field first ("strategy must be ..."): name the key.
+            field = exc.message.split(" ", 1)[0]
+            raise ConfigurationError(f"MAILSDK_{field.upper()}: {exc.message}") from None
         from_email = config.get("MAILSDK_FROM")
-        app.extensions[_EXTENSION] = _MailState(
-            transport=transport,
+        keep_alive = bool(config.get("MAILSDK_KEEP_ALIVE", True))
+        given = {
+            k: v for k, v in config.items() if k.startswith("MAILSDK_") and k != "MAILSDK_FROM"
+        }
+        state = _MailState(
+            options=options,
             from_email=str(from_email) if from_email else None,
-            retry=_retry(config.get("MAILSDK_RETRY")),
-            cooldown=float(config.get("MAILSDK_COOLDOWN", 30.0)),
-            strategy=strategy,
-            on_event=_event_handler(config.get("MAILSDK_ON_EVENT")),
-            keep_alive=bool(config.get("MAILSDK_KEEP_ALIVE", False)),
+            keep_alive=keep_alive,
             memory=memory,
+            key=("flask", freeze(given)),
         )
+        app.extensions[_EXTENSION] = state
+        if memory is None and not _override:
+            # Secrets are looked up now (keyring, environment), not at the first request.
+            if keep_alive:
+                state.shared_sender()
+            else:
+                transports_from_urls(config["MAILSDK_URL"])
         app.teardown_appcontext(_close_context_sender)
 
     @staticmethod

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal, NoReturn, cast
+from typing import Literal, NoReturn, cast
 
 import aiosmtplib
 from pydantic import SecretStr
@@ -39,9 +39,7 @@ from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
 from mailsdk.transports.base import Transport
-
-if TYPE_CHECKING:
-    from mailsdk.transports.smtp_probe import SMTPProbeReport
+from mailsdk.transports.smtp_probe import SMTPProbeReport, run_probe
 
 __all__ = ["SMTPTransport", "TLSMode"]
 
@@ -504,8 +502,6 @@ class SMTPTransport(Transport):
     async def probe(self) -> SMTPProbeReport:
         """Open one session as a send would (greeting, EHLO, STARTTLS, AUTH), send nothing,
         QUIT, and report what the relay showed; a failed step is the report's ``error``."""
-        from mailsdk.transports.smtp_probe import run_probe
-
         hostname = self.local_hostname or _default_local_hostname()
         return await run_probe(self, self._handshake, self._tls_context, hostname)
 

@@ -13,14 +13,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiosmtplib
 
 from mailsdk.errors import MailError, TransientError
-
-if TYPE_CHECKING:
-    from mailsdk.transports.smtp import SMTPTransport
 
 __all__ = ["ProbeStep", "SMTPProbeReport", "TLSCertificate", "TLSSession"]
 
@@ -208,8 +205,31 @@ class _ProbingSMTP(aiosmtplib.SMTP):
         return await self._auth("XOAUTH2", super().auth_xoauth2(*args, **kwargs))  # type: ignore[no-any-return]
 
 
+class ProbeTarget(Protocol):
+    """What the probe needs of :class:`~mailsdk.SMTPTransport` (kept apart so that this
+    module does not import the transport that imports it)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def tls(self) -> str: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+
 async def run_probe(
-    transport: SMTPTransport,
+    transport: ProbeTarget,
     handshake: Callable[[aiosmtplib.SMTP], Awaitable[None]],
     tls_context: ssl.SSLContext | None,
     local_hostname: str,

@@ -7,11 +7,15 @@ refused, 3 every relay failed, 4 delivery unknown.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -113,9 +117,9 @@ def test_send_with_every_part(relay: LocalRelay, url: str, tmp_path: Path) -> No
         "Support <support@example.com>",
         "--subject",
         "Report",
-        "--text",
+        "--text-file",
         "body.txt",
-        "--html",
+        "--html-file",
         "body.html",
         "--attach",
         "report.csv",
@@ -189,7 +193,7 @@ def test_a_relay_name_from_the_config_file(relay: LocalRelay, url: str) -> None:
     [
         (("--to", "not-an-address", "--subject", "x"), "invalid address"),
         (("--to", "a@example.com"), "Missing option '--subject'"),
-        (("--to", "a@example.com", "--subject", "x", "--text", "missing.txt"), "missing.txt"),
+        (("--to", "a@example.com", "--subject", "x", "--text-file", "no.txt"), "no.txt"),
         (("--to", "a@example.com", "--subject", "x", "--attach", "nope.pdf"), "nope.pdf"),
         (("--to", "a@example.com", "--subject", "x", "--nope"), "No such option"),
         (("--to", "a@example.com", "--subject", "x", "--header", "bad"), "Name: value"),
@@ -606,7 +610,7 @@ def test_send_many_reports_each_rows_fate(relay: LocalRelay, url: str) -> None:
     assert results["carol@example.com"]["code"] == "550"
     assert "No such user" in results["carol@example.com"]["error"]
     with Path("out.csv").open(encoding="utf-8") as handle:
-        assert handle.readline().strip() == "email,status,message_id,relay,code,error"
+        assert handle.readline().strip() == "row,email,status,message_id,relay,code,error"
 
 
 def test_send_many_with_a_json_template_and_failures(relay: LocalRelay) -> None:
@@ -733,3 +737,318 @@ def test_demo_still_runs() -> None:
     result = run("demo")
     assert result.exit_code == 0, result.output
     assert "Relay A stored 0 messages, relay B 1." in result.stdout
+
+
+# -- issue 10: the command line as a newcomer uses it ------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSDK_")}
+    env.update({"PYTHONPATH": str(REPO), "MAILSDK_RETRY_ATTEMPTS": "1", **extra})
+    return env
+
+
+def _mailsdk(*args: str, block: str = "", **popen: Any) -> subprocess.Popen[str]:
+    """``mailsdk ARGS`` in a fresh interpreter using this checkout; *block*: a module made
+    unimportable, as if its extra were not installed."""
+    code = (
+        "import sys\n"
+        + (f"sys.modules[{block!r}] = None\n" if block else "")
+        + "from mailsdk.cli import main\n"
+        + f"sys.argv = ['mailsdk', *{list(args)!r}]\n"
+        + "main()\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_subprocess_env(),
+        **popen,
+    )
+
+
+def test_text_is_the_body_and_text_file_reads_a_file(relay: LocalRelay, url: str) -> None:
+    Path("Hello").write_text("the file, not the text", encoding="utf-8")
+    inline = run(*SEND, "--url", url, "--subject", "a", "--text", "Hello", "--html", "<p>Hi</p>")
+    assert inline.exit_code == 0, inline.stderr
+    assert "--text-file" in inline.stderr  # a note: "Hello" is also a file's name
+    Path("body.txt").write_text("from the file\n", encoding="utf-8")
+    from_file = run(*SEND, "--url", url, "--subject", "b", "--text-file", "body.txt")
+    assert from_file.exit_code == 0, from_file.stderr
+    first, second = (parsed(m.data) for m in relay.wait_for(2))
+    text, html = first.get_body(("plain",)), first.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert text.get_content().strip() == "Hello"
+    assert html.get_content().strip() == "<p>Hi</p>"
+    body = second.get_body(("plain",))
+    assert body is not None
+    assert body.get_content().strip() == "from the file"
+    both = run(*SEND, "--url", url, "--subject", "c", "--text", "x", "--text-file", "body.txt")
+    assert both.exit_code == 1
+    assert "not both" in both.stderr
+
+
+def _silent_server() -> tuple[socket.socket, list[socket.socket]]:
+    """A TCP listener that accepts and never says a word (a hung relay)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, accepted
+
+
+def test_ctrl_c_exits_130_without_a_traceback() -> None:
+    server, accepted = _silent_server()
+    port = server.getsockname()[1]
+    try:
+        url = f"smtp://127.0.0.1:{port}?tls=none&timeout=60"
+        proc = _mailsdk(*SEND, "--subject", "x", "--text", "x", "--url", url)
+        deadline = time.monotonic() + 30
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert accepted, "the command never connected"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "block", "extra"),
+    [
+        (("devserver", "--port", "0"), "aiosmtpd", "devserver"),
+        (("demo",), "trustme", "devserver"),
+        (
+            (*SEND, "--subject", "x", "--url", "ses://AKIAEXAMPLE:s3cr3tKey@eu-west-1"),
+            "botocore",
+            "ses",
+        ),
+        (("check", "ses://eu-west-1"), "botocore", "ses"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_the_install(
+    args: tuple[str, ...], block: str, extra: str
+) -> None:
+    proc = _mailsdk(*args, block=block)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert f"pip install 'mailsdk[{extra}]'" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "s3cr3t" not in out + err
+
+
+def test_a_scheme_typo_gets_a_suggestion() -> None:
+    result = run(*SEND, "--subject", "x", "--url", "smpt://reports@mail.example.com:587")
+    assert result.exit_code == 1
+    assert "did you mean smtp://?" in result.stderr
+    assert "Traceback" not in result.output
+
+
+class RecordingKeyring(MemoryKeyring):
+    """Records every look-up, so a test can show none happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups: list[tuple[str, str]] = []
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.lookups.append((service, username))
+        return super().get_password(service, username)
+
+
+@pytest.mark.parametrize(
+    ("bad_url", "complaint"),
+    [
+        ("smtp://reports@mail.example.com:587?tmeout=5", "tmeout"),
+        ("smpt://reports@mail.example.com:587", "did you mean smtp://"),
+        ("smtp://reports@mail.example.com:587?tls=sometimes", "sometimes"),
+        ("sendgrid://default?region=mars", "region"),
+    ],
+)
+def test_configuration_errors_come_before_any_keyring_lookup(bad_url: str, complaint: str) -> None:
+    backend = RecordingKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        sent = run(*SEND, "--subject", "x", "--url", bad_url)
+        checked = run("check", bad_url)
+        stored = run("credentials", "set", bad_url, "--stdin", input="secret\n")
+        found = run("credentials", "check", bad_url)
+    finally:
+        keyring.set_keyring(previous)
+    for result in (sent, checked, stored, found):
+        assert result.exit_code == 1, result.output
+        assert complaint in result.stderr
+    assert backend.lookups == []
+
+
+def _json(result: Result) -> dict[str, Any]:
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_json_is_printed_for_every_outcome(relay: LocalRelay, url: str) -> None:
+    ok = run(*SEND, "--url", url, "--subject", "x", "--text", "x", "--json")
+    assert _json(ok)["ok"] is True
+    outcomes = {
+        "usage": run("send", "--to", "a@example.com", "--json"),  # no --subject
+        "unknown option": run(*SEND, "--subject", "x", "--json", "--nope"),
+        "bad address": run(*SEND, "--to", "nobody", "--subject", "x", "--url", url, "--json"),
+        "no relay": run(*SEND, "--subject", "x", "--json"),
+        "bad url": run(*SEND, "--subject", "x", "--url", "smpt://h", "--json"),
+        "missing file": run(*SEND, "--subject", "x", "--text-file", "no.txt", "--json"),
+        "failed": run(*SEND, "--subject", "x", "--url", relay.url(USER, "wrong"), "--json"),
+    }
+    for name, result in outcomes.items():
+        data = _json(result)
+        assert data["ok"] is False, name
+        assert data["message"], name
+        assert result.exit_code == data.get("exit_code", 1), name
+    assert outcomes["failed"].exit_code == 3
+
+
+def test_devserver_picks_a_free_port_and_requires_the_given_users(tmp_path: Path) -> None:
+    proc = _mailsdk(
+        "devserver", "--port", "0", "--user", "alice:pa55:word", "--count", "1", cwd=tmp_path
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "AUTH required: alice" in first
+        port_line = proc.stdout.readline()
+        port = int(port_line.split(":")[1])
+        url_line = proc.stdout.readline()
+        assert f"smtp://alice@127.0.0.1:{port}" in url_line
+        assert "pa55" not in first + port_line + url_line
+        message = Message(from_="a@example.com", to=["b@example.com"], subject="s", text="x")
+        base = f"smtp://alice:{quote('pa55:word', safe='')}@127.0.0.1:{port}"
+        from mailsdk import MailError, Sender
+
+        anonymous = Sender(f"smtp://127.0.0.1:{port}?tls=none", retry=None)
+        with anonymous, pytest.raises(MailError):
+            anonymous.send(message)  # AUTH is required
+        with Sender(f"{base}?tls=none&allow_insecure_auth=true") as sender:
+            sender.send(message)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "(login alice)" in out
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
+
+
+def test_send_many_builds_addresses_from_names_with_commas(relay: LocalRelay, url: str) -> None:
+    rows = [
+        {"email": "jane@example.com", "name": "Doe, Jane"},
+        {"email": "joe@example.com", "name": 'Joe "JJ" <Junior>'},
+        {"email": "not-an-address", "name": "Nobody"},
+        {"email": "ann@example.com", "name": "Ann"},
+    ]
+    write_csv(rows)
+    Path("t.toml").write_text(
+        'to = "$name <$email>"\nsubject = "Hi $name"\ntext = "Hello $name"\n', encoding="utf-8"
+    )
+    result = run(
+        "send-many", "--csv", "people.csv", "--template", "t.toml", "--url", url,
+        "--from", "Billing, Inc. <billing@example.com>",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output  # one invalid row, the others sent
+    received = {m.rcpt_tos[0]: parsed(m.data) for m in relay.wait_for(3)}
+    assert set(received) == {"jane@example.com", "joe@example.com", "ann@example.com"}
+    jane = received["jane@example.com"]["To"]
+    assert jane.addresses[0].display_name == "Doe, Jane"
+    assert received["joe@example.com"]["To"].addresses[0].display_name == 'Joe "JJ" <Junior>'
+    assert received["ann@example.com"]["From"].addresses[0].display_name == "Billing, Inc."
+    with Path("people-results.csv").open(newline="", encoding="utf-8") as handle:
+        rows_out = list(csv.DictReader(handle))
+    assert sorted(int(r["row"]) for r in rows_out) == [1, 2, 3, 4]
+    assert {r["row"]: r["status"] for r in rows_out}["3"] == "invalid"
+
+
+def _rude_relay() -> socket.socket:
+    """Greets, reads EHLO, hangs up: a fault in the handshake, on every connection."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    conn.sendall(b"220 rude.example ESMTP\r\n")
+                    conn.recv(1024)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def test_a_relay_failing_in_the_handshake_is_exit_3_and_a_failed_row() -> None:
+    server = _rude_relay()
+    url = f"smtp://127.0.0.1:{server.getsockname()[1]}?tls=none&timeout=5"
+    try:
+        sent = run(*SEND, "--subject", "x", "--text", "x", "--url", url)
+        write_csv(PEOPLE)
+        Path("t.txt").write_text("Subject: Hi $name\nFrom: billing@example.com\n\nBody\n")
+        many = run("send-many", "--csv", "people.csv", "--template", "t.txt", "--url", url)
+    finally:
+        server.close()
+    assert sent.exit_code == 3, sent.output
+    assert "Traceback" not in sent.output
+    assert many.exit_code == 3, many.output
+    results = read_results(Path("people-results.csv"))
+    assert len(results) == len(PEOPLE)
+    assert {r["status"] for r in results.values()} == {"failed"}
+
+
+def test_one_attempt_on_one_relay_is_said_in_the_singular() -> None:
+    result = run(*SEND, "--subject", "x", "--url", f"smtp://127.0.0.1:{_free_port()}?tls=none")
+    assert result.exit_code == 3
+    assert "(1 attempt on 1 relay)" in result.stderr
+
+
+def test_check_json_reports_each_relay(relay: LocalRelay, url: str) -> None:
+    result = run("check", url, "memory://", "--json")
+    assert result.exit_code == 0, result.output
+    session, local = json.loads(result.stdout)
+    assert session["checked"] == "session"
+    assert session["ok"] is True
+    assert session["tls"]["version"].startswith("TLSv1.")
+    assert "O=trustme" in session["tls"]["certificate"]["subject"]
+    assert session["auth_used"] == "PLAIN"
+    assert "PLAIN" in session["auth_mechanisms"]
+    assert set(session["timings"]) >= {"connect", "ehlo", "starttls", "auth"}
+    assert local == {
+        "url": "memory://",
+        "checked": "configuration",
+        "relay": "memory://",
+        "ok": True,
+    }
+    failed = run("check", relay.url(USER, "wrong"), "--json")
+    assert failed.exit_code == 3
+    (report,) = json.loads(failed.stdout)
+    assert report["error"]["error"] == "RelayError"
+    assert "wrong" not in failed.output
+    bad = run("check", "smpt://h.example.com", "--json")
+    assert bad.exit_code == 1
+    assert "did you mean" in json.loads(bad.stdout)["message"]

@@ -36,6 +36,16 @@ def django_project() -> None:
             django.setup()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_shared_senders() -> Iterator[None]:
+    """Each test starts without the process-wide senders of earlier tests (and their
+    threads and connections do not outlive the test)."""
+    from mailsdk.integrations._senders import close_shared_senders
+
+    yield
+    close_shared_senders()
+
+
 @pytest.fixture
 def smtp_relay(relay_factory: Callable[..., LocalRelay]) -> LocalRelay:
     """A submission relay (STARTTLS and AUTH required) on loopback."""

@@ -228,8 +228,10 @@ def test_open_and_close_reuse_one_connection(smtp_relay: LocalRelay) -> None:
     assert smtp_relay.sessions == 1
 
 
-def test_a_backend_that_was_not_opened_closes_after_each_call(smtp_relay: LocalRelay) -> None:
-    with via(smtp_relay):
+def test_without_keep_alive_a_backend_not_opened_closes_after_each_call(
+    smtp_relay: LocalRelay,
+) -> None:
+    with via(smtp_relay, KEEP_ALIVE=False):
         mail.send_mail("one", "x", None, ["a@example.com"])
         mail.send_mail("two", "x", None, ["a@example.com"])
     assert len(smtp_relay.wait_for(2)) == 2
@@ -429,10 +431,12 @@ def test_mailsdk_setting_keys() -> None:
         }
     ):
         backend = mail.get_connection()
-    assert backend.config.retry == RetryPolicy(attempts=5, deadline=10)
-    assert backend.config.cooldown == 2.0
-    assert backend.config.strategy == "round_robin"
-    assert backend.config.on_event is logging.debug
+    options = backend.config.options
+    assert options.retry == RetryPolicy(attempts=5, deadline=10)
+    assert options.deadline is None  # RETRY names its own deadline
+    assert options.cooldown == 2.0
+    assert options.strategy == "round_robin"
+    assert options.on_event is logging.debug
     assert backend.config.concurrency == 3
     assert (
         convert_message(
@@ -469,7 +473,8 @@ def test_mailers_style_construction_uses_only_its_options() -> None:
     backend = EmailBackend(alias="bulk", url=["memory://a", "memory://b"], retry={"attempts": 2})
     assert backend.alias == "bulk"
     assert backend.sender.name == "memory://a, memory://b"
-    assert backend.config.retry == RetryPolicy(attempts=2)
+    assert backend.config.options.retry == RetryPolicy(attempts=2)
+    assert backend.config.options.retry_policy() == RetryPolicy(attempts=2, deadline=10)
     with pytest.raises(ImproperlyConfigured, match=r"bulk.*'colour'"):
         EmailBackend(alias="bulk", url="memory://", colour="red")
     with pytest.raises(ImproperlyConfigured, match="'url' or 'host'"):

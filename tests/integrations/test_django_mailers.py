@@ -89,8 +89,9 @@ def test_options_reach_the_backend() -> None:
     backend = mail.mailers["bulk"]
     assert isinstance(backend, EmailBackend)
     assert backend.alias == "bulk"
-    assert backend.config.retry == RetryPolicy(attempts=1)
-    assert backend.config.cooldown == 5.0
+    assert backend.config.options.retry == RetryPolicy(attempts=1)
+    assert backend.config.options.deadline is None  # the RetryPolicy brings its own
+    assert backend.config.options.cooldown == 5.0
     assert backend.config.from_email == "News <news@example.com>"
 
 

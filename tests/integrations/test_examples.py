@@ -88,3 +88,40 @@ def test_async_bulk_example_fails_over_to_the_backup(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "5 sent via memory://backup" in out
     assert f"failed over {primary.partition('?')[0]} -> memory://backup" in out
+
+
+@pytest.mark.parametrize(
+    ("visitor", "status"), [("visitor@example.com", 200), ("not an address", 400)]
+)
+def test_flask_example_answers_a_bad_visitor_address_with_400(visitor: str, status: int) -> None:
+    app = load("flask_app").create_app({"TESTING": True})
+    response = app.test_client().post("/contact", data={"email": visitor, "text": "Hi"})
+    assert response.status_code == status
+    assert response.json is not None
+    assert response.json["sent"] is (status == 200)
+    if status == 400:
+        assert "reply_to" in response.json["error"]
+
+
+def test_flask_example_answers_relay_failures_with_503() -> None:
+    app = load("flask_app").create_app(
+        {"MAILSDK_URL": closed_port_url(), "MAILSDK_RETRY": {"attempts": 1}}
+    )
+    response = app.test_client().post("/contact", data={"email": "v@example.com", "text": "Hi"})
+    assert response.status_code == 503
+
+
+@pytest.mark.usefixtures("django_project")
+@pytest.mark.parametrize(
+    ("visitor", "status"), [("visitor@example.com", 200), ("not an address", 400)]
+)
+def test_django_example_answers_a_bad_visitor_address_with_400(visitor: str, status: int) -> None:
+    import json
+
+    from django.test import RequestFactory
+
+    view = load("django_app").contact
+    response = view(RequestFactory().post("/contact/", {"email": visitor, "text": "Hi"}))
+    assert response.status_code == status
+    body = json.loads(response.content)
+    assert body["sent"] is (status == 200)

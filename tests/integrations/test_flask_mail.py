@@ -78,7 +78,7 @@ def test_testing_mode_collects_an_outbox_per_app() -> None:
         assert [o.envelope.rcpt_to for o in mail.outbox] == [("b@example.com",)]
 
 
-def test_the_context_sender_is_closed_on_teardown(
+def test_without_keep_alive_the_context_sender_is_closed_on_teardown(
     monkeypatch: pytest.MonkeyPatch, relay_factory: Callable[..., LocalRelay]
 ) -> None:
     closed: list[Sender] = []
@@ -90,7 +90,7 @@ def test_the_context_sender_is_closed_on_teardown(
 
     monkeypatch.setattr(flask_integration, "Sender", RecordingSender)
     relay = relay_factory(tls="starttls", require_auth=True)
-    app = create_app(MAILSDK_URL=relay_url(relay))
+    app = create_app(MAILSDK_URL=relay_url(relay), MAILSDK_KEEP_ALIVE=False)
     client = app.test_client()
     client.post("/signup", data={"email": "a@example.com"})
     client.post("/signup", data={"email": "b@example.com"})
@@ -106,13 +106,17 @@ def test_keep_alive_shares_one_sender_across_requests(
     relay_factory: Callable[..., LocalRelay],
 ) -> None:
     relay = relay_factory(tls="starttls", require_auth=True)
-    app = create_app(MAILSDK_URL=relay_url(relay), MAILSDK_KEEP_ALIVE=True)
+    app = create_app(MAILSDK_URL=relay_url(relay))  # keep-alive is the default
     client = app.test_client()
     for n in range(3):
         client.post("/signup", data={"email": f"u{n}@example.com"})
     assert len(relay.wait_for(3)) == 3
     assert relay.sessions == 1  # the pooled connection outlived each request
     with app.app_context():
+        assert (
+            mail.sender
+            is create_app(MAILSDK_URL=relay_url(relay)).extensions["mailsdk"].shared_sender()
+        )  # another app configured alike shares the sender
         mail.sender.close()
 
 
@@ -144,7 +148,8 @@ def test_configuration() -> None:
     )
     with app.app_context():
         transport = mail.sender.async_sender.transport
-        assert transport.retry == RetryPolicy(attempts=4)  # type: ignore[attr-defined]
+        # A web request's deadline (10 s) unless MAILSDK_DEADLINE or the retry policy says.
+        assert transport.retry == RetryPolicy(attempts=4, deadline=10)  # type: ignore[attr-defined]
         assert transport.cooldown == 3.0  # type: ignore[attr-defined]
         assert type(transport).__name__ == "RoundRobinTransport"
 

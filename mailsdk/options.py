@@ -1,0 +1,130 @@
+"""SenderOptions: everything a sender is built from, in one value.
+
+Code (``Sender.from_options``), the environment (``Sender.from_env``), the command line and
+the Django and Flask integrations all build one :class:`SenderOptions`, so a setting means
+the same everywhere and is validated in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from mailsdk.config import ConfigurationError
+from mailsdk.events import EventHandler
+from mailsdk.retry import RetryPolicy
+from mailsdk.transports.base import Transport
+
+__all__ = ["FRAMEWORK_DEADLINE", "STRATEGIES", "SenderOptions", "Strategy", "check_strategy"]
+
+Strategy = Literal["failover", "round_robin"]
+"""``"failover"``: relays in order, the next one only when one fails. ``"round_robin"``:
+sends spread over the relays, failing over on error."""
+
+STRATEGIES: tuple[Strategy, ...] = ("failover", "round_robin")
+
+TransportSpec = str | Transport | Sequence[str | Transport]
+"""A URL, a comma-separated string of URLs, a Transport, or a list of URLs and Transports."""
+
+FRAMEWORK_DEADLINE = 10.0
+"""Default seconds one send may take inside a web request (Django and Flask): a hung relay
+must not hold a worker for minutes. Background jobs can set a longer one."""
+
+
+class SettingsSource(Protocol):
+    """What :meth:`SenderOptions.from_settings` reads: :class:`~mailsdk.MailSettings`."""
+
+    @property
+    def cooldown(self) -> float: ...
+
+    @property
+    def strategy(self) -> Strategy: ...
+
+    def transports(self) -> list[Transport]: ...
+
+    def retry_policy(self) -> RetryPolicy | None: ...
+
+
+def check_strategy(value: object) -> Strategy:
+    """*value* as a :data:`Strategy`; ConfigurationError otherwise."""
+    if value not in STRATEGIES:
+        raise ConfigurationError(f'strategy must be "failover" or "round_robin", not {value!r}')
+    return value
+
+
+@dataclass(frozen=True)
+class SenderOptions:
+    """How to build a sender: relays, retries, cooldown, strategy, deadline and hooks.
+
+    Args:
+        relays: a URL, a comma-separated string of URLs, a Transport, or a list of them
+            (a failover list, most preferred first).
+        retry: the :class:`~mailsdk.RetryPolicy`; None for the default policy.
+        cooldown: seconds a relay that failed is skipped by later sends.
+        strategy: ``"failover"`` or ``"round_robin"``.
+        deadline: seconds one send may take over every relay and retry; None keeps the
+            retry policy's (120 s by default). Overrides ``retry.deadline`` when given.
+        on_event: a callable receiving :mod:`mailsdk.events` (sync or async).
+    """
+
+    relays: TransportSpec
+    retry: RetryPolicy | None = None
+    cooldown: float = 30.0
+    strategy: Strategy = "failover"
+    deadline: float | None = None
+    on_event: EventHandler | None = None
+
+    def __post_init__(self) -> None:
+        check_strategy(self.strategy)
+        if self.retry is not None and not isinstance(self.retry, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, not {type(self.retry).__name__}"
+            )
+        try:
+            cooldown = float(self.cooldown)
+            deadline = None if self.deadline is None else float(self.deadline)
+        except (TypeError, ValueError):
+            raise ConfigurationError("cooldown and deadline must be numbers of seconds") from None
+        if cooldown < 0:
+            raise ConfigurationError(f"cooldown must not be negative, not {cooldown:g}")
+        if deadline is not None and deadline <= 0:
+            raise ConfigurationError(f"deadline must be positive, not {deadline:g}")
+        if self.on_event is not None and not callable(self.on_event):
+            raise ConfigurationError("on_event must be a callable")
+        object.__setattr__(self, "cooldown", cooldown)
+        object.__setattr__(self, "deadline", deadline)
+
+    @classmethod
+    def from_settings(cls, settings: SettingsSource, **overrides: Any) -> SenderOptions:
+        """The options :class:`~mailsdk.settings.MailSettings` describe (``MAILSDK_*``,
+        ``.env``, ``mailsdk.toml``); secrets are looked up now. *overrides* win."""
+        values: dict[str, Any] = {
+            "retry": settings.retry_policy(),
+            "cooldown": settings.cooldown,
+            "strategy": settings.strategy,
+            **overrides,
+        }
+        if "relays" not in values:
+            values["relays"] = settings.transports()
+        return cls(**values)
+
+    def retry_policy(self) -> RetryPolicy | None:
+        """The retry policy with :attr:`deadline` applied (None: the senders' default)."""
+        if self.deadline is None:
+            return self.retry
+        return replace(self.retry or RetryPolicy(), deadline=self.deadline)
+
+    def keywords(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~mailsdk.AsyncSender` and
+        :class:`~mailsdk.Sender` besides the relays."""
+        return {
+            "retry": self.retry_policy(),
+            "cooldown": self.cooldown,
+            "strategy": self.strategy,
+            "on_event": self.on_event,
+        }
+
+    def with_(self, **changes: Any) -> SenderOptions:
+        """A copy with *changes* applied (and validated)."""
+        return replace(self, **changes)
