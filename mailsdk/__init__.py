@@ -36,6 +36,7 @@ from mailsdk.events import (
 )
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
+from mailsdk.outbox import EntryState, Outbox, OutboxEntry, RecipientOutcome, RunStats
 from mailsdk.result import Attempt, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
@@ -66,6 +67,7 @@ __all__ = [
     "Delivered",
     "DeliveryFailed",
     "DeliveryUnknown",
+    "EntryState",
     "Envelope",
     "Event",
     "Failed",
@@ -77,13 +79,17 @@ __all__ = [
     "MemoryTransport",
     "Message",
     "MessageError",
+    "Outbox",
+    "OutboxEntry",
     "OutgoingMessage",
     "PermanentError",
+    "RecipientOutcome",
     "RecipientsRefused",
     "RelayError",
     "RetryPolicy",
     "Retrying",
     "RoundRobinTransport",
+    "RunStats",
     "SMTPProbeReport",
     "SMTPTransport",
     "SendResult",
