@@ -37,6 +37,7 @@ from mailsdk.events import (
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
 from mailsdk.outbox import EntryState, Outbox, OutboxEntry, RecipientOutcome, RunStats
+from mailsdk.ratelimit import RateLimitedTransport, TokenBucket
 from mailsdk.result import Attempt, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
@@ -83,6 +84,7 @@ __all__ = [
     "OutboxEntry",
     "OutgoingMessage",
     "PermanentError",
+    "RateLimitedTransport",
     "RecipientOutcome",
     "RecipientsRefused",
     "RelayError",
@@ -96,6 +98,7 @@ __all__ = [
     "Sender",
     "TLSSession",
     "TaskFailed",
+    "TokenBucket",
     "TransientError",
     "Transport",
     "TransportURL",

@@ -118,10 +118,17 @@ class Store:
             conn.close()
             raise sqlite3.OperationalError(f"{self.path}: cannot use WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        try:
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
         with self.transaction(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                conn.close()
                 raise SchemaError(
                     f"{self.path} has outbox schema {version}; this mailsdk knows "
                     f"{SCHEMA_VERSION}: upgrade mailsdk"
@@ -132,7 +139,6 @@ class Store:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        return conn
 
     class _Tx:
         def __init__(self, conn: sqlite3.Connection) -> None:
@@ -155,9 +161,10 @@ class Store:
     def close(self) -> None:
         """Close this thread's connection."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and self._pid == os.getpid():
-            conn.close()
-        self._local = threading.local()
+        if conn is not None:
+            del self._local.conn
+            if self._pid == os.getpid():
+                conn.close()
 
     # -- writing entries ---------------------------------------------------------------
 
@@ -290,30 +297,32 @@ class Store:
         return rows[0] if rows else None
 
     def select(self, state: str | None, limit: int | None = None) -> Iterator[Row]:
-        """Entries (in one state, or all) in creation order, read in pages."""
-        after = (-1.0, "")
+        """Entries (in one state, or all) in the order they were stored, read in pages."""
+        after = 0
         page = 500
         remaining = limit
         while remaining is None or remaining > 0:
             size = page if remaining is None else min(page, remaining)
-            where = "(created_at, id) > (?, ?)"
-            args: list[Any] = [*after]
+            where = "rowid > ?"
+            args: list[Any] = [after]
             if state is not None:
                 where += " AND state = ?"
                 args.append(state)
-            rows = _rows(
-                self.connection().execute(
-                    f"SELECT {_COLUMNS} FROM entries WHERE {where} "  # noqa: S608 - constants
-                    "ORDER BY created_at, id LIMIT ?",
+            found = (
+                self.connection()
+                .execute(
+                    f"SELECT rowid, {_COLUMNS} FROM entries WHERE {where} "  # noqa: S608 - constants
+                    "ORDER BY rowid LIMIT ?",
                     (*args, size),
                 )
+                .fetchall()
             )
-            yield from rows
-            if len(rows) < size:
+            yield from (Row(*r[1:]) for r in found)
+            if len(found) < size:
                 return
-            after = (rows[-1].created_at, rows[-1].id)
+            after = found[-1][0]
             if remaining is not None:
-                remaining -= len(rows)
+                remaining -= len(found)
 
     def counts(self) -> dict[str, int]:
         """How many entries are in each state."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -347,6 +347,12 @@ def transport_from_url(
     *environ* replaces ``os.environ`` for that look-up.
     """
     parsed = url if isinstance(url, TransportURL) else parse_url(url)
+    if "rate" in parsed.query:  # ?rate=20/s: a per-relay limit around the relay's transport
+        from mailsdk.ratelimit import RateLimitedTransport
+
+        query = {k: v for k, v in parsed.query.items() if k != "rate"}
+        inner = transport_from_url(replace(parsed, query=query), environ=environ)
+        return RateLimitedTransport(inner, parsed.query["rate"])
     target = _REGISTRY.get(parsed.scheme)
     if target is None:
         raise ConfigurationError(

@@ -230,6 +230,12 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
+def _ms(timestamp: float) -> float:
+    """Stored times are whole milliseconds, so a stored time and the datetime shown for it
+    (microsecond resolution) compare equal."""
+    return round(timestamp, 3)
+
+
 def _seconds(value: timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -285,7 +291,7 @@ class Outbox:
         now = self._clock()
         if now.tzinfo is None:
             raise ValueError("the outbox clock must return timezone-aware datetimes")
-        return now.timestamp()
+        return _ms(now.timestamp())
 
     # -- enqueueing --------------------------------------------------------------------
 
@@ -321,7 +327,7 @@ class Outbox:
             raise MessageError(f"{len(keys)} keys for {len(batch)} messages")
         now_dt = self._clock()
         now = self._now()
-        due = send_at.timestamp() if send_at is not None else now
+        due = _ms(send_at.timestamp()) if send_at is not None else now
         date = format_datetime(now_dt.astimezone(timezone.utc))
         rows = []
         for index, msg in enumerate(batch):
@@ -696,7 +702,7 @@ class _Worker:
             error=error,
             recipients=recipients,
             result=result,
-            next_attempt_at=now + delay,
+            next_attempt_at=_ms(now + delay),
         )
 
     async def _finish(

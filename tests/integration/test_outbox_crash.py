@@ -123,7 +123,7 @@ def test_a_worker_killed_at_each_phase_loses_nothing_and_duplicates_nothing(
     assert sorted(relay.deliveries.values()) == [1, 1, 1]
     assert set(relay.deliveries) == {e.message_id for e in entries.values()}  # type: ignore[union-attr]
     if expected == "unknown":
-        assert first_entry.handover == "final_dot"
+        assert first_entry.handover == "handed_over"
         assert "may have been delivered" in (first_entry.error or "")
 
 
