@@ -16,9 +16,10 @@ one (DESIGN.md decision 11): a committed entry is never lost, and by default nev
 How a crash is told apart from a send: a worker leases the entries it claims and renews the
 lease while it sends. Right before the point of no return (SMTP's final dot, an HTTP
 provider's request) every transport awaits ``OutgoingMessage.handing_over()``; the worker's
-``on_handover`` hook records the hand-over durably there, only if it still holds the lease. When a lease expires,
-the entry goes back to the queue if nothing was handed over, else to ``unknown`` (or back to
-the queue with ``on_unknown="retry"``, at-least-once, with the same Message-ID).
+``on_handover`` hook records the hand-over durably there, only if it still holds the lease.
+When a lease expires, the entry goes back to the queue if nothing was handed over, else to
+``unknown`` (or back to the queue with ``on_unknown="retry"``, at-least-once, with the same
+Message-ID).
 """
 
 from __future__ import annotations
