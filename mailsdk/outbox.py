@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -433,15 +434,22 @@ class Outbox:
             sender, concurrency=concurrency, until_empty=until_empty, poll_interval=poll_interval
         )
         if isinstance(sender, Sender):
-            loop = sender._loop().loop
-            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            finished = threading.Event()
+
+            async def guarded() -> RunStats:
+                try:
+                    return await coro
+                finally:
+                    finished.set()
+
+            future = asyncio.run_coroutine_threadsafe(guarded(), sender._loop().loop)
             try:
                 return future.result()
             except BaseException:
-                # Ctrl-C: stop the worker politely (leases released) before re-raising.
+                # Ctrl-C: cancel the worker and wait until it has put the entries it holds
+                # back in the queue, rather than leaving them to their leases' expiry.
                 future.cancel()
-                with contextlib.suppress(BaseException):
-                    future.result(timeout=30)
+                finished.wait(30)
                 raise
         return asyncio.run(coro)
 

@@ -30,9 +30,11 @@ def free_port() -> int:
 class CountingRelay:
     """Plain SMTP on loopback; no PIPELINING, so each command waits for its reply."""
 
-    def __init__(self, pause_at: Phase | None = None) -> None:
+    def __init__(self, pause_at: Phase | None = None, pause_after: int = 0) -> None:
         self.port = free_port()
         self.pause_at = pause_at
+        self.pause_after = pause_after
+        """Deliveries to let through before the pause."""
         self.paused = threading.Event()
         self.deliveries: Counter[str] = Counter()
         self.envelopes: list[tuple[str, list[str]]] = []
@@ -82,7 +84,8 @@ class CountingRelay:
 
     def _should_pause(self, phase: Phase) -> bool:
         with self._lock:
-            if self.pause_at == phase and not self._pause_used:
+            ready = sum(self.deliveries.values()) >= self.pause_after
+            if self.pause_at == phase and ready and not self._pause_used:
                 self._pause_used = True
                 return True
         return False
