@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["SCHEMA_VERSION", "Row", "Store"]
+__all__ = ["SCHEMA_VERSION", "Row", "Store", "Write", "finish_write", "handover_write"]
 
 SCHEMA_VERSION = 1
 
@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY,
     key TEXT UNIQUE,
     state TEXT NOT NULL,
-    message TEXT NOT NULL,
     message_id TEXT NOT NULL,
     date TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -44,13 +43,24 @@ CREATE TABLE IF NOT EXISTS entries (
     result TEXT,
     error TEXT
 );
+CREATE TABLE IF NOT EXISTS messages (
+    entry_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS entries_due ON entries (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS entries_lease ON entries (state, lease_until);
 """
 
 _COLUMNS = (
-    "id, key, state, message, message_id, date, attempts, created_at, next_attempt_at, "
+    "id, key, state, message_id, date, attempts, created_at, next_attempt_at, "
     "updated_at, lease_owner, lease_until, handover, recipients, result, error"
+)
+# The message body lives in its own table: state changes rewrite a small row, never the
+# message (a 34 KB message would otherwise be copied into the WAL on every update).
+_WITH_BODY = (
+    "SELECT e.id, e.key, e.state, m.body, e.message_id, e.date, e.attempts, e.created_at, "
+    "e.next_attempt_at, e.updated_at, e.lease_owner, e.lease_until, e.handover, "
+    "e.recipients, e.result, e.error FROM entries e JOIN messages m ON m.entry_id = e.id"
 )
 
 Synchronous = Literal["normal", "full"]
@@ -76,6 +86,38 @@ class Row:
     recipients: str | None
     result: str | None
     error: str | None
+
+
+Write = tuple[str, tuple[Any, ...]]
+"""One single-row UPDATE and its arguments, for :meth:`Store.apply`."""
+
+
+def handover_write(entry_id: str, owner: str, phase: str) -> Write:
+    """Mark the entry handed over, if *owner* still holds its lease."""
+    return (
+        "UPDATE entries SET handover = ? WHERE id = ? AND lease_owner = ? AND state = 'sending'",
+        (phase, entry_id, owner),
+    )
+
+
+def finish_write(
+    entry_id: str,
+    owner: str,
+    *,
+    state: str,
+    now: float,
+    next_attempt_at: float | None,
+    recipients: str | None,
+    result: str | None,
+    error: str | None,
+) -> Write:
+    """Store an attempt's outcome and release the lease, if *owner* still holds it."""
+    return (
+        "UPDATE entries SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), "
+        "recipients = ?, result = ?, error = ?, handover = NULL, lease_owner = NULL, "
+        "lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'sending'",
+        (state, next_attempt_at, recipients, result, error, now, entry_id, owner),
+    )
 
 
 def _rows(cursor: Iterable[Sequence[Any]]) -> list[Row]:
@@ -171,19 +213,21 @@ class Store:
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> list[str]:
         """Insert ``(id, key, message, message_id, date, created_at, next_attempt_at)`` rows in
         one transaction; a row whose key exists is skipped and the existing id returned."""
-        sql = (
-            "INSERT INTO entries (id, key, state, message, message_id, date, created_at, "
-            "next_attempt_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) "
+        entry_sql = (
+            "INSERT INTO entries (id, key, state, message_id, date, created_at, "
+            "next_attempt_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?) "
             "ON CONFLICT (key) DO NOTHING"
         )
+        body_sql = "INSERT INTO messages (entry_id, body) VALUES (?, ?)"
         with self.transaction() as conn:
             if all(r[1] is None for r in rows):
-                conn.executemany(sql, [(*r, r[5]) for r in rows])
+                conn.executemany(entry_sql, [(r[0], None, *r[3:], r[5]) for r in rows])
+                conn.executemany(body_sql, [(r[0], r[2]) for r in rows])
                 return [r[0] for r in rows]
             ids: list[str] = []
             for r in rows:
-                cursor = conn.execute(sql, (*r, r[5]))
-                if cursor.rowcount == 1:
+                if conn.execute(entry_sql, (r[0], r[1], *r[3:], r[5])).rowcount == 1:
+                    conn.execute(body_sql, (r[0], r[2]))
                     ids.append(r[0])
                 else:
                     found = conn.execute("SELECT id FROM entries WHERE key = ?", (r[1],))
@@ -193,14 +237,20 @@ class Store:
     def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[Row]:
         """Lease up to *limit* due queued entries to *owner*."""
         with self.transaction() as conn:
+            claimed = conn.execute(
+                "UPDATE entries SET state = 'sending', lease_owner = ?, lease_until = ?, "
+                "attempts = attempts + 1, handover = NULL, updated_at = ? "
+                "WHERE id IN (SELECT id FROM entries WHERE state = 'queued' "
+                "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING id",
+                (owner, lease_until, now, now, limit),
+            ).fetchall()
+            if not claimed:
+                return []
+            marks = ", ".join("?" for _ in claimed)
             return _rows(
                 conn.execute(
-                    f"UPDATE entries SET state = 'sending', lease_owner = ?, lease_until = ?, "  # noqa: S608 - only constants and placeholders are formatted in
-                    f"attempts = attempts + 1, handover = NULL, updated_at = ? "
-                    f"WHERE id IN (SELECT id FROM entries WHERE state = 'queued' "
-                    f"AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) "
-                    f"RETURNING {_COLUMNS}",
-                    (owner, lease_until, now, now, limit),
+                    f"{_WITH_BODY} WHERE e.id IN ({marks})",
+                    [c[0] for c in claimed],
                 )
             )
 
@@ -233,36 +283,18 @@ class Store:
 
     def mark_handover(self, entry_id: str, owner: str, phase: str) -> bool:
         """Record that *owner* is about to hand the entry over; False if it lost its lease."""
-        with self.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE entries SET handover = ? "
-                "WHERE id = ? AND lease_owner = ? AND state = 'sending'",
-                (phase, entry_id, owner),
-            )
-            return cursor.rowcount == 1
+        return self.apply([handover_write(entry_id, owner, phase)])[0]
 
-    def finish(
-        self,
-        entry_id: str,
-        owner: str,
-        *,
-        state: str,
-        now: float,
-        next_attempt_at: float | None,
-        recipients: str | None,
-        result: str | None,
-        error: str | None,
-    ) -> bool:
-        """Store the outcome of *owner*'s attempt; False if it no longer held the lease."""
+    def finish(self, entry_id: str, owner: str, **outcome: Any) -> bool:
+        """Store the outcome of *owner*'s attempt; False if it no longer held the lease.
+        See :func:`finish_write` for the keywords."""
+        return self.apply([finish_write(entry_id, owner, **outcome)])[0]
+
+    def apply(self, writes: Sequence[Write]) -> list[bool]:
+        """Run single-row updates in one transaction (a group commit: one WAL write for
+        many workers' hand-overs and outcomes). Each result says whether its row matched."""
         with self.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE entries SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), "
-                "recipients = ?, result = ?, error = ?, handover = NULL, lease_owner = NULL, "
-                "lease_until = NULL, updated_at = ? "
-                "WHERE id = ? AND lease_owner = ? AND state = 'sending'",
-                (state, next_attempt_at, recipients, result, error, now, entry_id, owner),
-            )
-            return cursor.rowcount == 1
+            return [conn.execute(sql, args).rowcount == 1 for sql, args in writes]
 
     def retry(self, entry_id: str, now: float) -> bool:
         """Make a queued, failed or unknown entry due now."""
@@ -277,20 +309,24 @@ class Store:
     def purge(self, states: Sequence[str], before: float | None) -> int:
         """Delete entries in *states* last updated before *before* (any time if None)."""
         marks = ", ".join("?" for _ in states)
-        sql = f"DELETE FROM entries WHERE state IN ({marks})"  # noqa: S608 - placeholders
+        where = f"state IN ({marks})"
         args: list[Any] = list(states)
         if before is not None:
-            sql += " AND updated_at < ?"
+            where += " AND updated_at < ?"
             args.append(before)
         with self.transaction() as conn:
-            return conn.execute(sql, args).rowcount
+            conn.execute(
+                f"DELETE FROM messages WHERE entry_id IN (SELECT id FROM entries WHERE {where})",  # noqa: S608 - placeholders
+                args,
+            )
+            return conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount  # noqa: S608
 
     # -- reading -----------------------------------------------------------------------
 
     def get(self, entry_id: str) -> Row | None:
         """The entry with this id (or this key), or None."""
         cursor = self.connection().execute(
-            f"SELECT {_COLUMNS} FROM entries WHERE id = ? OR key = ?",  # noqa: S608 - constant
+            f"{_WITH_BODY} WHERE e.id = ? OR e.key = ?",
             (entry_id, entry_id),
         )
         rows = _rows(cursor)
@@ -301,18 +337,18 @@ class Store:
         after = 0
         page = 500
         remaining = limit
+        columns = _WITH_BODY.removeprefix("SELECT ")
         while remaining is None or remaining > 0:
             size = page if remaining is None else min(page, remaining)
-            where = "rowid > ?"
+            where = "e.rowid > ?"
             args: list[Any] = [after]
             if state is not None:
-                where += " AND state = ?"
+                where += " AND e.state = ?"
                 args.append(state)
             found = (
                 self.connection()
                 .execute(
-                    f"SELECT rowid, {_COLUMNS} FROM entries WHERE {where} "  # noqa: S608 - constants
-                    "ORDER BY rowid LIMIT ?",
+                    f"SELECT e.rowid, {columns} WHERE {where} ORDER BY e.rowid LIMIT ?",
                     (*args, size),
                 )
                 .fetchall()
