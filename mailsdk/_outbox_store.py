@@ -44,11 +44,10 @@ CREATE TABLE IF NOT EXISTS entries (
     error TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
-    entry_id TEXT PRIMARY KEY,
+    entry_rowid INTEGER PRIMARY KEY,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_due ON entries (state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS entries_lease ON entries (state, lease_until);
 """
 
 _COLUMNS = (
@@ -60,7 +59,7 @@ _COLUMNS = (
 _WITH_BODY = (
     "SELECT e.id, e.key, e.state, m.body, e.message_id, e.date, e.attempts, e.created_at, "
     "e.next_attempt_at, e.updated_at, e.lease_owner, e.lease_until, e.handover, "
-    "e.recipients, e.result, e.error FROM entries e JOIN messages m ON m.entry_id = e.id"
+    "e.recipients, e.result, e.error FROM entries e JOIN messages m ON m.entry_rowid = e.rowid"
 )
 
 Synchronous = Literal["normal", "full"]
@@ -214,20 +213,23 @@ class Store:
         """Insert ``(id, key, message, message_id, date, created_at, next_attempt_at)`` rows in
         one transaction; a row whose key exists is skipped and the existing id returned."""
         entry_sql = (
-            "INSERT INTO entries (id, key, state, message_id, date, created_at, "
-            "next_attempt_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?) "
+            "INSERT INTO entries (rowid, id, key, state, message_id, date, created_at, "
+            "next_attempt_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) "
             "ON CONFLICT (key) DO NOTHING"
         )
-        body_sql = "INSERT INTO messages (entry_id, body) VALUES (?, ?)"
+        body_sql = "INSERT INTO messages (entry_rowid, body) VALUES (?, ?)"
         with self.transaction() as conn:
+            # Row numbers chosen here link an entry to its body without a look-up.
+            last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM entries").fetchone()[0]
+            numbered = [(last + 1 + i, r) for i, r in enumerate(rows)]
             if all(r[1] is None for r in rows):
-                conn.executemany(entry_sql, [(r[0], None, *r[3:], r[5]) for r in rows])
-                conn.executemany(body_sql, [(r[0], r[2]) for r in rows])
+                conn.executemany(entry_sql, [(n, r[0], None, *r[3:], r[5]) for n, r in numbered])
+                conn.executemany(body_sql, [(n, r[2]) for n, r in numbered])
                 return [r[0] for r in rows]
             ids: list[str] = []
-            for r in rows:
-                if conn.execute(entry_sql, (r[0], r[1], *r[3:], r[5])).rowcount == 1:
-                    conn.execute(body_sql, (r[0], r[2]))
+            for n, r in numbered:
+                if conn.execute(entry_sql, (n, r[0], r[1], *r[3:], r[5])).rowcount == 1:
+                    conn.execute(body_sql, (n, r[2]))
                     ids.append(r[0])
                 else:
                     found = conn.execute("SELECT id FROM entries WHERE key = ?", (r[1],))
@@ -315,10 +317,8 @@ class Store:
             where += " AND updated_at < ?"
             args.append(before)
         with self.transaction() as conn:
-            conn.execute(
-                f"DELETE FROM messages WHERE entry_id IN (SELECT id FROM entries WHERE {where})",  # noqa: S608 - placeholders
-                args,
-            )
+            bodies = f"SELECT rowid FROM entries WHERE {where}"  # noqa: S608 - placeholders
+            conn.execute(f"DELETE FROM messages WHERE entry_rowid IN ({bodies})", args)  # noqa: S608
             return conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount  # noqa: S608
 
     # -- reading -----------------------------------------------------------------------

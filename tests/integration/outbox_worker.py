@@ -13,7 +13,6 @@ import sys
 import time
 
 from mailsdk import Message, Outbox, Sender
-from mailsdk._outbox_store import Store
 from mailsdk.retry import NO_RETRY
 
 
@@ -33,14 +32,14 @@ def main() -> None:
             print(outbox.enqueue(msg), flush=True)
         return
     if args.hold_before_store:
-        original = Store.finish
+        import mailsdk.outbox
 
-        def hold(self: Store, *a: object, **kw: object) -> bool:
-            print("HOLDING", flush=True)
+        def hold(*args: object, **kwargs: object) -> tuple[str, tuple[object, ...]]:
+            print("HOLDING", flush=True)  # the relay has replied; the outcome is not stored
             time.sleep(3600)
-            return original(self, *a, **kw)  # type: ignore[arg-type]
+            raise AssertionError("not reached")
 
-        Store.finish = hold  # type: ignore[method-assign]
+        mailsdk.outbox.finish_write = hold  # type: ignore[assignment]
     print("READY", flush=True)
     with Sender(args.url, retry=NO_RETRY) as sender:
         stats = outbox.run(sender, concurrency=args.concurrency)
