@@ -1,4 +1,4 @@
-"""``python -m benchmarks [throughput|render|failover|memory|outbox ...]``: run and print the tables."""
+"""``python -m benchmarks [throughput|render|failover|memory|outbox ...]``: print the tables."""
 
 from __future__ import annotations
 
