@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
+import respx
 
 from mailsdk import (
     DeliveryUnknown,
@@ -351,3 +354,46 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         Outbox(tmp_path / "o", on_unknown="twice")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lease"):
         Outbox(tmp_path / "o", lease=0)
+
+
+@respx.mock
+async def test_an_http_provider_send_is_recorded_as_handed_over_before_the_request(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    from mailsdk.transports.http.postmark import PostmarkTransport
+
+    sent_id, lost_id = outbox.enqueue(message(1)), outbox.enqueue(message(2))
+    seen: list[tuple[str, str | None]] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        subject = json.loads(request.content)["Subject"]
+        with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:
+            handover = db.execute(
+                "SELECT handover FROM entries WHERE state = 'sending'"
+            ).fetchone()[0]
+        seen.append((subject, handover))
+        if subject == "#2":
+            raise httpx.ReadTimeout("the reply never came", request=request)
+        return httpx.Response(
+            200,
+            json={
+                "To": "bob@example.com",
+                "SubmittedAt": "2026-03-01T12:00:00Z",
+                "MessageID": "b7bc2f4a-e38e-4336-af7d-e6c392c2f817",
+                "ErrorCode": 0,
+                "Message": "OK",
+            },
+        )
+
+    respx.post("https://api.postmarkapp.com/email").mock(side_effect=reply)
+    async with PostmarkTransport("server-token") as relay:
+        await outbox.arun(relay, concurrency=1, poll_interval=0.01)
+
+    assert seen == [("#1", "handed_over"), ("#2", "handed_over")]
+    sent, lost = outbox.get(sent_id), outbox.get(lost_id)
+    assert sent is not None
+    assert lost is not None
+    assert sent.state == "sent"
+    assert sent.result is not None
+    assert sent.result.provider_id == "b7bc2f4a-e38e-4336-af7d-e6c392c2f817"
+    assert lost.state == "unknown"  # the request left: never sent again by default
