@@ -78,7 +78,10 @@ def entry_json(entry: OutboxEntry) -> dict[str, Any]:
         "next_attempt_at": entry.next_attempt_at.isoformat(),
         "updated_at": entry.updated_at.isoformat(),
         "message_id": entry.message_id,
-        "recipients": {r: o._asdict() for r, o in entry.recipients.items()},
+        "recipients": {
+            r: {"status": o.status, "code": o.code, "text": o.text}
+            for r, o in entry.recipients.items()
+        },
         "result": dataclasses.asdict(entry.result) if entry.result else None,
         "error": entry.error,
         "handover": entry.handover,
