@@ -91,17 +91,22 @@ Write = tuple[str, tuple[Any, ...]]
 """One single-row UPDATE and its arguments, for :meth:`Store.apply`."""
 
 
-def handover_write(entry_id: str, owner: str, phase: str) -> Write:
-    """Mark the entry handed over, if *owner* still holds its lease."""
+def handover_write(entry_id: str, owner: str, attempt: int, phase: str) -> Write:
+    """Mark the entry handed over, if *owner* still holds the lease of claim *attempt*.
+
+    The attempt number tells two claims by one worker apart: a worker whose lease expired
+    and who claimed the entry again must not let the older task hand it over too."""
     return (
-        "UPDATE entries SET handover = ? WHERE id = ? AND lease_owner = ? AND state = 'sending'",
-        (phase, entry_id, owner),
+        "UPDATE entries SET handover = ? "
+        "WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'sending'",
+        (phase, entry_id, owner, attempt),
     )
 
 
 def finish_write(
     entry_id: str,
     owner: str,
+    attempt: int,
     *,
     state: str,
     now: float,
@@ -110,12 +115,14 @@ def finish_write(
     result: str | None,
     error: str | None,
 ) -> Write:
-    """Store an attempt's outcome and release the lease, if *owner* still holds it."""
+    """Store an attempt's outcome and release the lease, if *owner* still holds the lease
+    of claim *attempt*."""
     return (
         "UPDATE entries SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), "
         "recipients = ?, result = ?, error = ?, handover = NULL, lease_owner = NULL, "
-        "lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'sending'",
-        (state, next_attempt_at, recipients, result, error, now, entry_id, owner),
+        "lease_until = NULL, updated_at = ? "
+        "WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'sending'",
+        (state, next_attempt_at, recipients, result, error, now, entry_id, owner, attempt),
     )
 
 
@@ -283,14 +290,14 @@ class Store:
             )
             return cursor.rowcount
 
-    def mark_handover(self, entry_id: str, owner: str, phase: str) -> bool:
+    def mark_handover(self, entry_id: str, owner: str, attempt: int, phase: str) -> bool:
         """Record that *owner* is about to hand the entry over; False if it lost its lease."""
-        return self.apply([handover_write(entry_id, owner, phase)])[0]
+        return self.apply([handover_write(entry_id, owner, attempt, phase)])[0]
 
-    def finish(self, entry_id: str, owner: str, **outcome: Any) -> bool:
+    def finish(self, entry_id: str, owner: str, attempt: int, **outcome: Any) -> bool:
         """Store the outcome of *owner*'s attempt; False if it no longer held the lease.
         See :func:`finish_write` for the keywords."""
-        return self.apply([finish_write(entry_id, owner, **outcome)])[0]
+        return self.apply([finish_write(entry_id, owner, attempt, **outcome)])[0]
 
     def apply(self, writes: Sequence[Write]) -> list[bool]:
         """Run single-row updates in one transaction (a group commit: one WAL write for

@@ -619,14 +619,17 @@ class _Worker:
         except asyncio.CancelledError:
             # Stopped mid-send: the entry goes back now rather than after its lease. If it
             # was being handed over, whether it arrived is unknown.
-            self._release(row.id)
+            self._release(row)
             raise
         except Exception:
             log.exception("outbox entry %s: unexpected failure", row.id)
 
-    def _release(self, entry_id: str) -> None:
-        current = self.store.get(entry_id)
-        if current is None or current.lease_owner != self.owner:
+    def _release(self, row: Row) -> None:
+        current = self.store.get(row.id)
+        if current is None or (current.lease_owner, current.attempts) != (
+            self.owner,
+            row.attempts,
+        ):
             return
         now = self.outbox._now()
         handed = current.handover is not None
@@ -638,8 +641,9 @@ class _Worker:
             else "the worker stopped before handing the message over"
         )
         self.store.finish(
-            entry_id,
+            row.id,
             self.owner,
+            row.attempts,
             state=state,
             now=now,
             next_attempt_at=now,
@@ -666,7 +670,8 @@ class _Worker:
             outgoing = outgoing.restricted_to(pending)
 
         async def record_handover(_: OutgoingMessage) -> None:
-            if not await self.write(handover_write(row.id, self.owner, "handed_over")):
+            handed = handover_write(row.id, self.owner, row.attempts, "handed_over")
+            if not await self.write(handed):
                 raise _LeaseLost(f"outbox entry {row.id}: lease lost before the hand-over")
 
         outgoing.on_handover = record_handover
@@ -792,6 +797,7 @@ class _Worker:
             finish_write(
                 row.id,
                 self.owner,
+                row.attempts,
                 state=state,
                 now=self.outbox._now(),
                 next_attempt_at=next_attempt_at,

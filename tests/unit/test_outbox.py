@@ -397,3 +397,52 @@ async def test_an_http_provider_send_is_recorded_as_handed_over_before_the_reque
     assert sent.result is not None
     assert sent.result.provider_id == "b7bc2f4a-e38e-4336-af7d-e6c392c2f817"
     assert lost.state == "unknown"  # the request left: never sent again by default
+
+
+async def test_a_live_worker_renews_its_leases_while_it_sends(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3", lease=1.0)  # renewed every third of a second
+    entry_id = outbox.enqueue(message())
+
+    def lease_until() -> float:
+        with sqlite3.connect(tmp_path / "o.sqlite3") as db:
+            value = db.execute("SELECT lease_until FROM entries").fetchone()[0]
+        # None: the lease lapsed and went back to the queue; the hand-over check then stops
+        # this send and the entry is sent once by the next claim.
+        return float("inf") if value is None else float(value)
+
+    class Slow(Scripted):
+        async def send(self, outgoing: OutgoingMessage) -> SendResult:
+            first = lease_until()
+            async with asyncio.timeout(30):  # only a broken renewer gets here
+                while lease_until() <= first:  # noqa: ASYNC110 - polling another connection
+                    await asyncio.sleep(0.02)
+            return await super().send(outgoing)
+
+    relay = Slow()
+    await outbox.arun(relay, poll_interval=0.01)
+    assert outbox.get(entry_id).state == "sent"  # type: ignore[union-attr]
+    assert len(relay.seen) == 1
+
+
+def test_a_stale_claim_of_the_same_worker_cannot_hand_over(outbox: Outbox) -> None:
+    # A worker whose lease lapsed and who claimed the entry again holds two claims; only the
+    # newer one may hand the message over or store an outcome.
+    from mailsdk._outbox_store import Store
+
+    entry_id = outbox.enqueue(message())
+    store = Store(outbox.path)
+    now = START.timestamp()
+    (first,) = store.claim("worker-1", now, now + 60, 10)
+    assert store.recover_expired(now + 61, resend_unknown=False) == 1
+    (second,) = store.claim("worker-1", now + 61, now + 121, 10)
+    assert (first.attempts, second.attempts) == (1, 2)
+
+    assert store.mark_handover(entry_id, "worker-1", first.attempts, "handed_over") is False
+    assert store.mark_handover(entry_id, "worker-1", second.attempts, "handed_over") is True
+    outcome = {"now": now, "next_attempt_at": None, "recipients": None, "result": None}
+    assert (
+        store.finish(entry_id, "worker-1", first.attempts, state="sent", error=None, **outcome)
+        is False
+    )
+    assert store.finish(entry_id, "worker-1", second.attempts, state="sent", error=None, **outcome)
+    assert outbox.get(entry_id).state == "sent"  # type: ignore[union-attr]
