@@ -29,6 +29,7 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -254,8 +255,8 @@ def _new_ids(count: int, now: float) -> list[str]:
 
 def _ms(timestamp: float) -> float:
     """Stored times are whole milliseconds, so a stored time and the datetime shown for it
-    (microsecond resolution) compare equal."""
-    return round(timestamp, 3)
+    (microsecond resolution) compare equal. Rounded down: "due now" is never in the future."""
+    return math.floor(timestamp * 1000) / 1000
 
 
 def _seconds(value: timedelta | float) -> float:
