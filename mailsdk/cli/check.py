@@ -10,6 +10,7 @@ import click
 
 from mailsdk.cli._shared import EXIT_FAILED, build_transports, fail, load_settings, url_values
 from mailsdk.config import ConfigurationError, secret_kind
+from mailsdk.ratelimit import RateLimitedTransport
 from mailsdk.transports.smtp import SMTPTransport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
 
@@ -93,6 +94,8 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
     failed = 0
     for url, transport in zip(parsed, transports, strict=True):
         click.echo(url.display())
+        if isinstance(transport, RateLimitedTransport):  # ?rate=: probe the relay itself
+            transport = transport.transport
         if isinstance(transport, SMTPTransport):
             report = asyncio.run(transport.probe())
             for line in report_lines(report):

@@ -164,3 +164,9 @@ def test_send_many_through_the_outbox_resumes_after_ctrl_c(tmp_path: Path) -> No
         results = list(csv.DictReader(handle))
     assert len(results) == 30
     assert {r["status"] for r in results} == {"sent"}
+
+
+def test_check_probes_a_rate_limited_relay(relay: CountingRelay) -> None:
+    checked = run("check", relay.url.replace("?", "?rate=5/s&"))
+    assert checked.exit_code == 0, checked.output
+    assert "8BITMIME" in checked.output.upper()
