@@ -25,7 +25,6 @@ Message-ID).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import logging
@@ -504,7 +503,7 @@ def _transport_of(sender: Sender | AsyncSender | Transport) -> Transport:
 
 
 class _Worker:
-    """One run of the worker loop: its lease owner id, its store thread, its tasks."""
+    """One run of the worker loop: its lease owner id, its group commits, its tasks."""
 
     def __init__(self, outbox: Outbox, transport: Transport, concurrency: int) -> None:
         self.outbox = outbox
@@ -513,9 +512,6 @@ class _Worker:
         self.concurrency = concurrency
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.stats = RunStats()
-        # SQLite calls block; one thread of our own keeps them off the event loop, and in
-        # order, on one connection.
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, "mailsdk-outbox")
         self._writes: list[tuple[Write, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -603,8 +599,7 @@ class _Worker:
             if self._flusher is not None:
                 with contextlib.suppress(Exception):
                     await self._flusher
-            self._executor.submit(self.store.close)
-            self._executor.shutdown(wait=True)
+            self.store.close()  # this thread's connection; it reopens on next use
 
     async def _renew_leases(self) -> None:
         while True:
