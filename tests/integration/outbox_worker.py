@@ -32,14 +32,14 @@ def main() -> None:
             print(outbox.enqueue(msg), flush=True)
         return
     if args.hold_before_store:
-        import mailsdk.outbox
+        import mailsdk._outbox_worker
 
         def hold(*args: object, **kwargs: object) -> tuple[str, tuple[object, ...]]:
             print("HOLDING", flush=True)  # the relay has replied; the outcome is not stored
             time.sleep(3600)
             raise AssertionError("not reached")
 
-        mailsdk.outbox.finish_write = hold  # type: ignore[assignment]
+        mailsdk._outbox_worker.finish_write = hold  # type: ignore[assignment]
     print("READY", flush=True)
     with Sender(args.url, retry=NO_RETRY) as sender:
         stats = outbox.run(sender, concurrency=args.concurrency)
