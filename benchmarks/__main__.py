@@ -1,16 +1,17 @@
-"""``python -m benchmarks [throughput|render|failover|memory ...]``: run and print the tables."""
+"""``python -m benchmarks [throughput|render|failover|memory|outbox ...]``: print the tables."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import failover, memory, render, throughput
+from benchmarks import failover, memory, outbox, render, throughput
 
 SUITES = {
     "render": render.main,
     "throughput": throughput.main,
     "failover": failover.main,
     "memory": memory.main,
+    "outbox": outbox.main,
 }
 
 

@@ -38,6 +38,8 @@ from mailsdk.events import (
 from mailsdk.message import Address, Attachment, Envelope, Message
 from mailsdk.mime import OutgoingMessage
 from mailsdk.options import SenderOptions
+from mailsdk.outbox import EntryState, Outbox, OutboxEntry, RecipientOutcome, RunStats
+from mailsdk.ratelimit import RateLimitedTransport, TokenBucket
 from mailsdk.result import Attempt, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
@@ -68,6 +70,7 @@ __all__ = [
     "Delivered",
     "DeliveryFailed",
     "DeliveryUnknown",
+    "EntryState",
     "Envelope",
     "Event",
     "Failed",
@@ -79,14 +82,19 @@ __all__ = [
     "MemoryTransport",
     "Message",
     "MessageError",
+    "Outbox",
+    "OutboxEntry",
     "OutgoingMessage",
     "PermanentError",
+    "RateLimitedTransport",
+    "RecipientOutcome",
     "RecipientStatus",
     "RecipientsRefused",
     "RelayError",
     "RetryPolicy",
     "Retrying",
     "RoundRobinTransport",
+    "RunStats",
     "SMTPProbeReport",
     "SMTPTransport",
     "SendResult",
@@ -94,6 +102,7 @@ __all__ = [
     "SenderOptions",
     "TLSSession",
     "TaskFailed",
+    "TokenBucket",
     "TransientError",
     "Transport",
     "TransportURL",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -100,6 +101,11 @@ def build_transport(url: TransportURL) -> Transport:
     The one function that turns a URL into a transport; a URL that still lacks its secret
     (see :func:`needs_secret`) reaches the transport as it is, which refuses it.
     """
+    if "rate" in url.query:  # ?rate=20/s: a per-relay limit around the relay's transport
+        from mailsdk.ratelimit import RateLimitedTransport
+
+        query = {k: v for k, v in url.query.items() if k != "rate"}
+        return RateLimitedTransport(build_transport(replace(url, query=query)), url.query["rate"])
     return _factory(_known(url.scheme))(url)
 
 

@@ -19,7 +19,7 @@ would read as "refused").
 
 from __future__ import annotations
 
-from mailsdk.cli import check, completion, credentials, devserver, send, send_many
+from mailsdk.cli import check, completion, credentials, devserver, outbox, send, send_many
 from mailsdk.cli._shared import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -48,6 +48,7 @@ cli.add_command(devserver.devserver_command)
 cli.add_command(devserver.demo_command)
 cli.add_command(credentials.command)
 cli.add_command(completion.command)
+cli.add_command(outbox.group)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from mailsdk.cli._shared import (
     url_values,
 )
 from mailsdk.config import ConfigurationError
+from mailsdk.ratelimit import RateLimitedTransport
 from mailsdk.transports.smtp import SMTPTransport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
 
@@ -139,6 +140,8 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float, as_json: 
 
     for url, transport in zip(parsed, transports, strict=True):
         echo(url.display())
+        if isinstance(transport, RateLimitedTransport):  # ?rate=: probe the relay itself
+            transport = transport.transport
         if isinstance(transport, SMTPTransport):
             report = asyncio.run(transport.probe())
             for line in report_lines(report):

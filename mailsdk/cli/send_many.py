@@ -254,6 +254,12 @@ def _row_result(number: int, email: str, outcome: Outcome) -> dict[str, Any]:
 )
 @click.option("--email-column", default="email", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Render every row, print the first, send nothing.")
+@click.option(
+    "--outbox",
+    "outbox_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Go through this durable outbox: a rerun after Ctrl-C skips rows already sent.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -265,6 +271,7 @@ def command(
     concurrency: int,
     email_column: str,
     dry_run: bool,
+    outbox_path: Path | None,
 ) -> None:
     """Mail-merge: one message per CSV row from a template, with a progress bar, and a
     result CSV (email, status, message_id, relay, code, error) written as sends finish.
@@ -332,8 +339,16 @@ def command(
             click.echo(OutgoingMessage(good[0]).raw, nl=False)
         sys.exit(EXIT_OK if len(good) == len(prepared) else EXIT_BAD_INPUT)
 
-    options = sender_options(settings)
     results_path = results_path or csv_path.with_name(f"{csv_path.stem}-results.csv")
+    if outbox_path is not None:
+        from mailsdk.cli import outbox
+
+        counts = outbox.send_many_via_outbox(
+            outbox_path, prepared, settings, results_path, concurrency
+        )
+        click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())}; results in {results_path}")
+        sys.exit(outbox.exit_code_for_states(counts))
+    options = sender_options(settings)
     counts = asyncio.run(_merge(prepared, options, results_path, concurrency))
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_EXIT)
     click.echo(f"{summary}; results in {results_path}")
