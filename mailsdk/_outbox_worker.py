@@ -63,7 +63,7 @@ def _result_to_json(result: SendResult) -> str:
             "message_id": result.message_id,
             "relay": result.relay,
             "accepted": result.accepted,
-            "refused": result.refused,
+            "refused": {addr: [s.code, s.text] for addr, s in result.refused.items()},
             "provider_id": result.provider_id,
             "attempts": [{f: getattr(a, f) for f in _ATTEMPT_FIELDS} for a in result.attempts],
         }
@@ -243,10 +243,14 @@ class Worker:
             # was being handed over, whether it arrived is unknown.
             self._release(row)
             raise
-        except Exception:
+        except Exception as exc:
+            # A defect, not a relay's answer: the entry must not stay leased by this live
+            # worker (run(until_empty=True) would wait for it forever), nor be retried in a
+            # tight loop. It ends failed (retry() re-queues it), or unknown if handed over.
             log.exception("outbox entry %s: unexpected failure", row.id)
+            self._release(row, crashed=exc)
 
-    def _release(self, row: Row) -> None:
+    def _release(self, row: Row, crashed: Exception | None = None) -> None:
         current = self.store.get(row.id)
         if current is None or (current.lease_owner, current.attempts) != (
             self.owner,
@@ -255,13 +259,17 @@ class Worker:
             return
         now = self.outbox._now()
         handed = current.handover is not None
-        state = "unknown" if handed and self.outbox.on_unknown == "fail" else "queued"
-        reason = (
-            f"the worker stopped after handing the message over ({current.handover}); "
-            "it may have been delivered"
-            if handed
-            else "the worker stopped before handing the message over"
-        )
+        if crashed is not None:
+            state = "unknown" if handed else "failed"
+            reason = f"internal error while sending: {type(crashed).__name__}: {crashed}"
+        else:
+            state = "unknown" if handed and self.outbox.on_unknown == "fail" else "queued"
+            reason = (
+                f"the worker stopped after handing the message over ({current.handover}); "
+                "it may have been delivered"
+                if handed
+                else "the worker stopped before handing the message over"
+            )
         self.store.finish(
             row.id,
             self.owner,
@@ -291,10 +299,14 @@ class Worker:
         if len(pending) != len(outgoing.envelope.rcpt_to):
             outgoing = outgoing.restricted_to(pending)
 
+        handed_over = False
+
         async def record_handover(_: OutgoingMessage) -> None:
+            nonlocal handed_over
             handed = handover_write(row.id, self.owner, row.attempts, "handed_over")
             if not await self.write(handed):
                 raise _LeaseLost(f"outbox entry {row.id}: lease lost before the hand-over")
+            handed_over = True
 
         outgoing.on_handover = record_handover
         previous = _result_from_json(row.result)
@@ -307,10 +319,16 @@ class Worker:
             await self._failed(row, recipients, previous, exc)
             return
         except Exception as exc:
-            # Nothing was handed over unless the hand-over was recorded, and then the
-            # lease's expiry decides; a bug or a database error must not lose the entry.
+            # A defect or a database error must not lose the entry, nor send it twice: once
+            # the hand-over was recorded the message may be out, as after DeliveryUnknown.
             log.exception("outbox entry %s: send raised", row.id)
-            await self._requeue(row, recipients, previous, f"{type(exc).__name__}: {exc}", None)
+            error = f"{type(exc).__name__}: {exc}"
+            if handed_over and self.outbox.on_unknown == "fail":
+                await self._finish(
+                    row, "unknown", error=error, recipients=recipients, result=previous
+                )
+            else:
+                await self._requeue(row, recipients, previous, error, None)
             return
         merged = _merge(previous, result)
         for rcpt in result.accepted:

@@ -446,3 +446,66 @@ def test_a_stale_claim_of_the_same_worker_cannot_hand_over(outbox: Outbox) -> No
     )
     assert store.finish(entry_id, "worker-1", second.attempts, state="sent", error=None, **outcome)
     assert outbox.get(entry_id).state == "sent"  # type: ignore[union-attr]
+
+
+class _Broken(Transport):
+    """A transport with a defect: it raises something that is not a MailError."""
+
+    name = "broken://relay"
+
+    def __init__(self, *, after_handover: bool) -> None:
+        self.after_handover = after_handover
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        if self.after_handover:
+            await outgoing.handing_over()
+        raise RuntimeError("a defect")
+
+
+@pytest.mark.parametrize(("after_handover", "state"), [(False, "queued"), (True, "unknown")])
+async def test_a_transport_defect_requeues_the_entry_unless_it_was_handed_over(
+    outbox: Outbox, after_handover: bool, state: str
+) -> None:
+    entry_id = outbox.enqueue(message())
+    await drain(outbox, _Broken(after_handover=after_handover))
+    entry = outbox.get(entry_id)
+    assert entry is not None
+    assert entry.state == state
+    assert entry.error is not None
+    assert "RuntimeError: a defect" in entry.error
+
+
+async def test_a_partly_refused_result_is_stored_with_its_statuses(
+    outbox: Outbox, clock: Clock
+) -> None:
+    entry_id = outbox.enqueue(message(to=("a@example.com", "c@example.com")))
+    await drain(outbox, Scripted(partly({"c@example.com": (550, "5.1.1 no such user")})))
+    entry = outbox.get(entry_id)
+    assert entry is not None
+    assert entry.result is not None
+    status = entry.result.refused["c@example.com"]
+    assert (status.code, status.text, status.enhanced_code, status.permanent) == (
+        550,
+        "5.1.1 no such user",
+        "5.1.1",
+        True,
+    )
+
+
+async def test_a_worker_defect_after_the_send_does_not_hold_the_lease_forever(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailsdk import _outbox_worker
+
+    def broken(result: SendResult) -> str:
+        raise TypeError("not serialisable")
+
+    monkeypatch.setattr(_outbox_worker, "_result_to_json", broken)
+    entry_id = outbox.enqueue(message())
+    async with asyncio.timeout(30):  # until_empty used to wait for the dead claim forever
+        await drain(outbox, Scripted())
+    entry = outbox.get(entry_id)
+    assert entry is not None
+    assert entry.state == "unknown"  # it was handed over: never sent twice
+    assert entry.error is not None
+    assert "TypeError: not serialisable" in entry.error
