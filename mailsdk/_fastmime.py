@@ -66,6 +66,9 @@ def _encoded_words(text: str, header_name: str) -> str:
 
 
 def _unstructured(name: str, value: str) -> bytes:
+    if value[:1] in (" ", "\t"):
+        # Readers drop white space right after the colon; in an encoded word it survives.
+        return f"{name}: {_encoded_words(value, name)}".encode("ascii")
     line = f"{name}: {value}"
     if value.isascii() and len(line) <= _FOLD_AT:
         return line.encode("ascii")

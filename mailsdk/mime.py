@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from email import policy as _policies
+from email.header import Header
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from functools import partial
@@ -223,17 +224,27 @@ def build_email_message(outgoing: OutgoingMessage) -> EmailMessage:
     ):
         if addrs:
             em.set_raw(name, address_field(name, addrs, utf8).split(": ", 1)[1])
-    em["Subject"] = message.subject
+    _set_unstructured(em, "Subject", message.subject)
     em["Date"] = outgoing.date
     em["Message-ID"] = outgoing.message_id
     for name, value in message.headers.items():
         if name.lower() not in ("date", "message-id"):
-            em[name] = value
+            _set_unstructured(em, name, value)
 
     em["MIME-Version"] = "1.0"
     _attach_body(em, _body_tree(message, policy), message)
     _set_boundaries(em, outgoing.message_id)
     return em
+
+
+def _set_unstructured(em: EmailMessage, name: str, value: str) -> None:
+    if value[:1] in (" ", "\t"):
+        # A reader drops white space right after the colon, and the stdlib's header
+        # registry writes leading white space there: only an encoded word keeps it, so
+        # the value is written as encoded words (email.header) and kept as written.
+        em.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
+    else:
+        em[name] = value
 
 
 def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) -> MIMEPart:
