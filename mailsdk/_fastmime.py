@@ -26,7 +26,16 @@ if TYPE_CHECKING:
     from mailsdk.message import Address, Attachment, Message
     from mailsdk.mime import OutgoingMessage
 
-__all__ = ["STREAM_ABOVE", "Encoded", "Piece", "checked", "needs_dot_stuffing", "render_fast"]
+__all__ = [
+    "STREAM_ABOVE",
+    "Encoded",
+    "Piece",
+    "checked",
+    "content_type_value",
+    "name_parameter",
+    "needs_dot_stuffing",
+    "render_fast",
+]
 
 _CRLF = b"\r\n"
 _FOLD_AT = 78
@@ -196,28 +205,28 @@ class Encoded:
     """A base64 attachment part too large to hold encoded: its header now, its body streamed.
 
     Its length is known without encoding (SMTP SIZE needs it), and :meth:`chunks` encodes
-    about a megabyte at a time, so sending it never holds a second copy of the attachment.
+    about a megabyte at a time (reading a file attachment from disk as it goes), so sending
+    it never holds a second copy of the attachment.
     """
 
-    __slots__ = ("content", "head")
+    __slots__ = ("attachment", "head")
 
     _SLICE = 57 * 18_000  # whole 76-character lines per chunk, about 1.4 MB encoded
 
-    def __init__(self, head: bytes, content: bytes) -> None:
+    def __init__(self, head: bytes, attachment: Attachment) -> None:
         self.head = head
-        self.content = content
+        self.attachment = attachment
 
     def __len__(self) -> int:
-        lines, rest = divmod(len(self.content), 57)
+        lines, rest = divmod(self.attachment.size, 57)
         encoded = lines * 78 + ((4 * -(-rest // 3)) + 2 if rest else 0)
         return len(self.head) + encoded
 
     def chunks(self) -> Iterator[bytes]:
         """The part's bytes in slices, each ending at a line end."""
         yield self.head
-        view = memoryview(self.content)
-        for start in range(0, len(view), self._SLICE):
-            yield _base64_lines(view[start : start + self._SLICE])
+        for piece in self.attachment.read_slices(self._SLICE):
+            yield _base64_lines(piece)
 
     def __bytes__(self) -> bytes:
         return b"".join(self.chunks())
@@ -254,6 +263,27 @@ def _disposition(att: Attachment, kind: str) -> str:
     return f"Content-Disposition: {kind};\r\n " + ";\r\n ".join(params)
 
 
+def name_parameter(filename: str) -> str:
+    """The Content-Type ``name=`` parameter for *filename*, as both renderers write it.
+
+    Readers that ignore RFC 2231 (Outlook, several webmail readers) show only this name, so
+    a name that ``filename*=`` carries in RFC 2231 form is given here as RFC 2047 encoded
+    words in a quoted string: not what RFC 2047 allows, but what those readers decode.
+    """
+    if filename.isascii() and filename.isprintable() and len(filename) <= _MAX_QUOTED_NAME:
+        escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
+        return f'name="{escaped}"'
+    return f'name="{_encoded_words(filename, "Content-Type")}"'
+
+
+def content_type_value(att: Attachment, stdlib_value: str | None = None) -> str:
+    """An attachment part's Content-Type value: type, charset (text/*) and ``name=``."""
+    head = stdlib_value or (
+        f'{att.content_type}; charset="{att.charset}"' if att.charset else att.content_type
+    )
+    return f"{head};\r\n {name_parameter(att.filename)}"
+
+
 def _attachment_part(att: Attachment, kind: str) -> Piece:
     cache_key = (kind, att.inline)
     if att._mime_cache is None:
@@ -261,13 +291,14 @@ def _attachment_part(att: Attachment, kind: str) -> Piece:
     cached = att._mime_cache.get(cache_key)
     if cached is not None:
         return cached
-    lines = [f"Content-Type: {att.content_type}", "Content-Transfer-Encoding: base64"]
-    lines.append(_disposition(att, kind))
+    # The stdlib's order (the reference renderer sets Content-Type last, with its params).
+    lines = ["Content-Transfer-Encoding: base64", _disposition(att, kind)]
     if att.inline:
         lines.append(f"Content-ID: <{att.cid}>")
+    lines.append(f"Content-Type: {content_type_value(att)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-    if len(att.content) > STREAM_ABOVE:
-        return Encoded(head, att.content)
+    if att.size > STREAM_ABOVE:
+        return Encoded(head, att)
     part = head + _base64_lines(att.content)
     att._mime_cache[cache_key] = part
     return part

@@ -8,14 +8,17 @@ built from these validated values, never from re-parsed headers.
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.charset import Charset as EmailCharset
 from email.header import decode_header
-from email.utils import parsedate_to_datetime
+from email.message import Message as _Compat32Message
+from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +31,8 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -51,6 +56,7 @@ _MESSAGE_ID = re.compile(
 )
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _CONTENT_ID = re.compile(r"^[!-;=?-~]+$")  # printable ASCII without '<', '>' or spaces
+_TOKEN_CHARSET = re.compile(r"^[A-Za-z0-9!#$%&'+^_`{}~.-]{1,40}$")
 
 # Headers the model builds itself from its own fields, so they cannot be set through `headers`
 # (a custom "Bcc" must never add a recipient, a custom Content-Type must not break the tree).
@@ -352,62 +358,130 @@ class _Model(BaseModel):
             raise _raise_as_message_error(exc, cls.__name__) from None
 
 
+def _read_file_object(value: Any) -> bytes:
+    """The rest of a binary file object's content (text files are refused: no guessing of
+    their encoding)."""
+    data = value.read()
+    if isinstance(data, str):
+        raise MessageError("attachment content: open the file in binary mode ('rb')")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MessageError(f"attachment content: read() gave {type(data).__name__}, not bytes")
+    return bytes(data)
+
+
+def _split_content_type(value: str) -> tuple[str, str | None]:
+    """``type/subtype`` and the charset of a content type such as ``text/plain; charset=x``."""
+    check_header_text(value, "attachment content type")
+    main, _, rest = value.partition(";")
+    charset = None
+    if rest.strip():
+        probe = _Compat32Message()
+        probe["Content-Type"] = f"x/x;{rest}"
+        for key, raw in (probe.get_params() or [])[1:]:
+            if key.lower() != "charset":
+                raise MessageError(
+                    f"content type parameter {key!r} is not supported (only charset= is)"
+                )
+            charset = str(collapse_rfc2231_value(raw)).strip()
+        if charset is None:
+            raise MessageError(f"content type {value!r} has a malformed parameter")
+    return main.strip().lower(), charset
+
+
+def _checked_charset(charset: str) -> str:
+    if not _TOKEN_CHARSET.match(charset):
+        raise MessageError(f"invalid charset {charset!r}")
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise MessageError(f"unknown charset {charset!r}") from None
+    # The MIME name of the charset ("latin-1" is Python's alias; readers know "iso-8859-1").
+    return str(EmailCharset(charset.lower()).input_charset)
+
+
 class Attachment(_Model):
     """A file attached to the message, or an inline image referenced by ``cid:`` in the HTML.
 
-    ``content_type`` is guessed from the file name when omitted. The file name is reduced to
-    its base name, so a path never leaks into the message. In JSON (``model_dump_json``)
-    the content travels as its bytes, base64 (URL-safe alphabet), never as a path.
+    ``content`` is bytes, or a binary file object that is read once when the attachment is
+    made; :meth:`from_path` reads nothing up front and streams the file when the message is
+    rendered. ``content_type`` is guessed from the file name when omitted and may carry a
+    charset (``'text/plain; charset="utf-8"'``); a ``text/*`` attachment is labelled with
+    its ``charset``, ``utf-8`` by default when its bytes are UTF-8 (text given as ``str`` is
+    encoded with that charset). The file name is reduced to its base name, so a path never
+    leaks into the message. In JSON (``model_dump_json``) the content travels as its bytes,
+    base64 (URL-safe alphabet), never as a path (a file attached by path is read for it).
     """
 
     # Attachments are binary: JSON carries them as base64 so that any bytes survive.
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     filename: str
-    content: bytes
+    content: bytes = b""
     content_type: str = ""
+    charset: str | None = None
+    """The charset of a ``text/*`` attachment (lower case); None for other types."""
     inline: bool = False
     cid: str | None = None
     # Rendered MIME part, keyed by disposition: a mail-merge that shares this attachment
     # encodes it once.
     _mime_cache: dict[tuple[str, bool], bytes] | None = PrivateAttr(default=None)
+    # A file read at render time (from_path), and its size when the attachment was made.
+    _path: Path | None = PrivateAttr(default=None)
+    _path_size: int = PrivateAttr(default=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_files_and_text(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if info.mode == "json":
+            return data  # JSON content is base64 of the bytes, never text to encode
+        data = dict(data)
+        content = data.get("content")
+        ctype = data.get("content_type")
+        if isinstance(ctype, str) and ";" in ctype:
+            data["content_type"], given = _split_content_type(ctype)
+            if given is not None:
+                if data.get("charset") not in (None, given):
+                    raise MessageError(
+                        f"charset {data['charset']!r} disagrees with content type {ctype!r}"
+                    )
+                data["charset"] = given
+        if hasattr(content, "read") and not isinstance(content, (bytes, bytearray, str)):
+            data["content"] = _read_file_object(content)
+        elif isinstance(content, str):
+            charset = data.get("charset") or "utf-8"
+            try:
+                data["content"] = content.encode(_checked_charset(charset))
+            except UnicodeEncodeError as exc:
+                raise MessageError(f"attachment text cannot be encoded as {charset}: {exc}") from None
+            data["charset"] = charset
+        return data
 
     @field_validator("filename")
     @classmethod
     def _base_name(cls, value: str) -> str:
-        check_header_text(value, "attachment file name")
-        base = re.split(r"[\\/]", value)[-1].strip()
-        if base in ("", ".", ".."):
-            raise MessageError(f"attachment file name {value!r} has no base name")
-        return base
+        return _attachment_base_name(value)
 
     @field_validator("cid")
     @classmethod
     def _check_cid(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().removeprefix("<").removesuffix(">")
-        if not _CONTENT_ID.match(value):
-            raise MessageError(f"invalid content id {value!r}")
-        return value
+        return _checked_cid(value)
 
     @model_validator(mode="after")
     def _fill_in(self) -> Attachment:
-        ctype = self.content_type.strip().lower()
-        if not ctype:
-            ctype = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
-            if ctype.startswith(("message/", "multipart/")):
-                # An attached .eml travels as opaque bytes: message/* may not be base64
-                # encoded (RFC 2046 5.2.1), and re-encoding it would change it.
-                ctype = "application/octet-stream"
-        if not _CONTENT_TYPE.match(ctype):
-            raise MessageError(f"invalid content type {self.content_type!r}")
-        if ctype.startswith(("message/", "multipart/")):
-            raise MessageError(
-                f"content type {ctype} cannot be an attachment's type (it is base64 encoded); "
-                "use application/octet-stream"
-            )
+        ctype = _checked_content_type(self.content_type, self.filename)
         object.__setattr__(self, "content_type", ctype)
+        charset = self.charset
+        if charset is not None:
+            if not ctype.startswith("text/"):
+                raise MessageError(f"a charset is given for {ctype}, which is not text/*")
+            charset = _checked_charset(charset)
+        elif ctype.startswith("text/") and _is_utf8(self.__dict__["content"]):
+            # Bytes that are not UTF-8 are left unlabelled rather than mislabelled: give
+            # charset= for them (readers then need not guess).
+            charset = "utf-8"
+        object.__setattr__(self, "charset", charset)
         if self.inline and self.cid is None:
             object.__setattr__(self, "cid", f"{uuid.uuid4().hex}@mailsdk")
         return self
@@ -419,24 +493,156 @@ class Attachment(_Model):
         *,
         filename: str | None = None,
         content_type: str | None = None,
+        charset: str | None = None,
         inline: bool = False,
         cid: str | None = None,
     ) -> Attachment:
-        """Read a file into an attachment named after the file's base name."""
+        """An attachment named after the file's base name, read when the message is rendered.
+
+        Nothing is read now: a large file is encoded a slice at a time while it is sent, so
+        it is never held in memory whole. The file must stay in place, unchanged, until the
+        message is sent; a ``text/*`` file is labelled ``charset=utf-8`` unless *charset*
+        (or a charset in *content_type*) is given. Raises MessageError when the path is not
+        a readable file.
+        """
         p = Path(path)
-        return cls(
+        try:
+            with p.open("rb"):
+                size = p.stat().st_size
+        except OSError as exc:
+            raise MessageError(f"attachment {p.name!r} cannot be read: {exc.strerror}") from None
+        ctype, given = (
+            _split_content_type(content_type)
+            if content_type and ";" in content_type
+            else (content_type or "", None)
+        )
+        guessed = _checked_content_type(ctype, filename or p.name)
+        if guessed.startswith("text/") and charset is None and given is None:
+            charset = "utf-8"  # the file is not read to check: the documented default
+        attachment = cls(
             filename=filename or p.name,
-            content=p.read_bytes(),
-            content_type=content_type or "",
+            content=b"",
+            content_type=ctype,
+            charset=charset or given,
             inline=inline,
             cid=cid,
         )
+        attachment._path = p
+        attachment._path_size = size
+        return attachment
+
+    @property
+    def size(self) -> int:
+        """The content's length in octets (for a file, its size when it was attached)."""
+        return self._path_size if self._path is not None else len(self.__dict__["content"])
+
+    def read_slices(self, slice_size: int) -> Iterator[bytes]:
+        """The content in slices of exactly *slice_size* octets (the last may be shorter).
+
+        A file attached with :meth:`from_path` is read from disk here, slice by slice;
+        MessageError if it changed size or cannot be read any more.
+        """
+        if self._path is None:
+            data = memoryview(self.__dict__["content"])
+            for start in range(0, len(data), slice_size):
+                yield bytes(data[start : start + slice_size])
+            return
+        total = 0
+        try:
+            with self._path.open("rb") as f:
+                while True:
+                    chunk = f.read(slice_size)
+                    while chunk and len(chunk) < slice_size:
+                        more = f.read(slice_size - len(chunk))
+                        if not more:
+                            break
+                        chunk += more
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > self._path_size:
+                        break
+                    yield chunk
+        except OSError as exc:
+            raise MessageError(
+                f"attachment {self.filename!r} cannot be read: {exc.strerror}"
+            ) from None
+        if total != self._path_size:
+            raise MessageError(
+                f"attachment {self.filename!r} changed size after it was attached "
+                f"({self._path_size} octets then)"
+            )
+
+    @field_serializer("content")
+    def _content_for_dump(self, value: bytes) -> bytes:
+        # A file attachment is serialised with its bytes, so the dump stands on its own.
+        return _attachment_content(self)
 
     def __repr__(self) -> str:
         return (
             f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, "
-            f"size={len(self.content)}, inline={self.inline})"
+            f"size={self.size}, inline={self.inline})"
         )
+
+    __str__ = __repr__
+
+
+def _attachment_content(attachment: Attachment) -> bytes:
+    if attachment._path is None:
+        data: bytes = attachment.__dict__["content"]
+        return data
+    return b"".join(attachment.read_slices(1 << 20))
+
+
+# Reading ``content`` reads a file attachment's bytes from disk (each time: they are not kept).
+# Set after the class is built so pydantic still sees ``content`` as an ordinary field.
+Attachment.content = property(  # type: ignore[assignment]
+    _attachment_content, doc="The attachment's bytes (a file attached by path is read now)."
+)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _attachment_base_name(value: str) -> str:
+    check_header_text(value, "attachment file name")
+    base = re.split(r"[\\/]", value)[-1].strip()
+    if base in ("", ".", ".."):
+        raise MessageError(f"attachment file name {value!r} has no base name")
+    return base
+
+
+def _checked_cid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    check_header_text(value, "content id")
+    value = value.strip().removeprefix("<").removesuffix(">")
+    if not _CONTENT_ID.match(value):
+        raise MessageError(f"invalid content id {value!r}")
+    return value
+
+
+def _checked_content_type(value: str, filename: str) -> str:
+    ctype = value.strip().lower()
+    if not ctype:
+        ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if ctype.startswith(("message/", "multipart/")):
+            # An attached .eml travels as opaque bytes: message/* may not be base64
+            # encoded (RFC 2046 5.2.1), and re-encoding it would change it.
+            ctype = "application/octet-stream"
+    if not _CONTENT_TYPE.match(ctype):
+        raise MessageError(f"invalid content type {value!r}")
+    if ctype.startswith(("message/", "multipart/")):
+        raise MessageError(
+            f"content type {ctype} cannot be an attachment's type (it is base64 encoded); "
+            "use application/octet-stream"
+        )
+    return ctype
 
 
 class Message(_Model):

@@ -20,8 +20,15 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from functools import partial
 
-from mailsdk._fastmime import Piece, address_field, checked, needs_dot_stuffing, render_fast
-from mailsdk.message import Address, Envelope, Message
+from mailsdk._fastmime import (
+    Piece,
+    address_field,
+    checked,
+    content_type_value,
+    needs_dot_stuffing,
+    render_fast,
+)
+from mailsdk.message import Address, Attachment, Envelope, Message
 
 __all__ = [
     "MAX_LINE_OCTETS",
@@ -275,8 +282,21 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
             cid=f"<{att.cid}>",
             filename=att.filename,
             disposition="inline",
+            params=_charset_param(att),
         )
+        _add_name_parameter(related.get_payload()[-1], att)
     return related
+
+
+def _charset_param(att: Attachment) -> dict[str, str] | None:
+    return {"charset": att.charset} if att.charset else None
+
+
+def _add_name_parameter(part: MIMEPart, att: Attachment) -> None:
+    # The stdlib writes a name as RFC 2231 only; the RFC 2047 fallback is written as is.
+    value = content_type_value(att, str(part["Content-Type"]))
+    del part["Content-Type"]
+    part.set_raw("Content-Type", value)
 
 
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -305,7 +325,9 @@ def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
                 filename=att.filename,
                 disposition="inline" if att.inline else "attachment",
                 cid=f"<{att.cid}>" if att.inline else None,
+                params=_charset_param(att),
             )
+            _add_name_parameter(mixed.get_payload()[-1], att)
         body = mixed
     for name, value in body.items():
         em[name] = value

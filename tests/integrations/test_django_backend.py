@@ -116,6 +116,8 @@ def test_attachments_given_as_tuples_and_files(smtp_relay: LocalRelay, tmp_path:
     }
     assert set(parts) == {"notes.txt", "data.bin", "report.pdf"}
     assert parts["notes.txt"].get_content_type() == "text/plain"
+    assert parts["notes.txt"].get_content_charset() == "utf-8"  # as Django's docs promise
+    assert parts["notes.txt"].get_content() == "naïve notes"
     assert parts["notes.txt"].get_payload(decode=True) == "naïve notes".encode()
     assert parts["data.bin"].get_payload(decode=True) == b"\x00\x01\x02"
     assert parts["report.pdf"].get_content_type() == "application/pdf"

@@ -57,7 +57,15 @@ def messages(draw: Any) -> Message:
                 filename=draw(filenames),
                 content=draw(st.binary(max_size=120)),
                 content_type=draw(
-                    st.sampled_from(["", "image/png", "text/csv", "application/pdf"])
+                    st.sampled_from(
+                        [
+                            "",
+                            "image/png",
+                            "text/csv",
+                            "application/pdf",
+                            "text/plain; charset=latin-1",
+                        ]
+                    )
                 ),
                 inline=inline,
                 cid=f"part{i}@example.com" if inline else None,
@@ -98,6 +106,8 @@ def shape(raw: bytes) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
                 part.get_filename(),
                 part.get("Content-ID"),
                 part.get_content_charset(),
+                # The RFC 2047 fallback name readers without RFC 2231 show (see name_parameter).
+                None if part.is_multipart() else part["Content-Type"].params.get("name"),
                 payload,
             )
         )
