@@ -211,7 +211,7 @@ class Encoded:
 
     __slots__ = ("attachment", "head")
 
-    _SLICE = 57 * 18_000  # whole 76-character lines per chunk, about 1.4 MB encoded
+    _SLICE = 57 * 4096  # whole 76-character lines per chunk, about 320 KB encoded
 
     def __init__(self, head: bytes, attachment: Attachment) -> None:
         self.head = head

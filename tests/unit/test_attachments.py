@@ -164,7 +164,7 @@ def test_from_path_reads_nothing_until_the_message_is_rendered(
 
 def test_a_large_file_is_streamed_slice_by_slice(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
-    content = bytes(range(256)) * (16 * STREAM_ABOVE // 256 + 77)  # 16 MiB and a bit
+    content = bytes(range(256)) * (6 * STREAM_ABOVE // 256 + 77)  # 6 MiB and a bit
     path.write_bytes(content)
     outgoing = OutgoingMessage(message(Attachment.from_path(path)))
     assert any(isinstance(piece, Encoded) for piece in outgoing._rendered())
@@ -179,7 +179,7 @@ def test_a_large_file_is_streamed_slice_by_slice(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert total == size
-    # Never the whole file nor its encoded form (22 MB): a slice and its encoding at a time.
+    # Never the whole file nor its encoded form (8 MB): a slice and its encoding at a time.
     assert peak < len(content) // 2
     in_memory = OutgoingMessage(message(Attachment(filename="big.bin", content=content)))
     assert b"".join(outgoing.chunks()) == in_memory.raw
