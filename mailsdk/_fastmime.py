@@ -102,12 +102,14 @@ def _fold_words(name: str, words: list[str]) -> str:
 
 
 def _phrase(name: str, utf8: bool) -> str:
-    if _PLAIN_PHRASE.match(name) and name.strip() == name:
+    # Lengths are counted in octets, escapes included: it is octets that RFC 5322 limits.
+    if _PLAIN_PHRASE.match(name) and name.strip() == name and len(name) <= _MAX_PHRASE:
         return name
     printable = name.isprintable() and (utf8 or name.isascii())
-    if printable and len(name) <= _MAX_PHRASE:
+    if printable:
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        if len(escaped.encode("utf-8")) + 2 <= _MAX_PHRASE:
+            return f'"{escaped}"'
     # Non-ASCII without SMTPUTF8, or too long for one line even as a quoted string: encoded
     # words fold safely. (A quoted string is never folded here: address_field folds only
     # between mailboxes, so the stdlib's quote-losing folder, CPython gh-80222, never runs.)
@@ -285,12 +287,15 @@ def content_type_value(att: Attachment, stdlib_value: str | None = None) -> str:
 
 
 def _attachment_part(att: Attachment, kind: str) -> Piece:
-    cache_key = (kind, att.inline)
+    # Keyed by everything the part is made of: model_copy() shares the cache between an
+    # attachment and its copy, whose file name or content may differ.
+    content = att.__dict__["content"]
+    cache_key = (kind, att.inline, att.filename, att.content_type, att.charset, att.cid)
     if att._mime_cache is None:
         att._mime_cache = {}
     cached = att._mime_cache.get(cache_key)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] is content and att._path is None:
+        return cached[1]
     # The stdlib's order (the reference renderer sets Content-Type last, with its params).
     lines = ["Content-Transfer-Encoding: base64", _disposition(att, kind)]
     if att.inline:
@@ -300,7 +305,8 @@ def _attachment_part(att: Attachment, kind: str) -> Piece:
     if att.size > STREAM_ABOVE:
         return Encoded(head, att)
     part = head + _base64_lines(att.content)
-    att._mime_cache[cache_key] = part
+    if att._path is None:  # a file is read again each time: it may have changed on disk
+        att._mime_cache[cache_key] = (content, part)
     return part
 
 

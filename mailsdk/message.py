@@ -241,13 +241,29 @@ class Address:
         return f"{self.name} <{self.email}>"
 
 
+def _is_name_pair(value: Any) -> bool:
+    """True for ``(name, address)``: two items, the first a name (no "@", so not an
+    address itself)."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and (value[0] is None or (isinstance(value[0], str) and "@" not in value[0]))
+    )
+
+
 def _to_address(value: Any) -> Any:
     if isinstance(value, Address):
         return value
     if isinstance(value, str):
         return Address.parse(value)
-    if isinstance(value, tuple) and len(value) == 2:
+    if _is_name_pair(value):
         return Address(str(value[0] or ""), str(value[1]))
+    if isinstance(value, tuple):
+        # ("a@x", "b@x") is not a name and an address: never read it as one.
+        raise MessageError(
+            f"{value!r} is not a (name, address) pair (its first item must be a name "
+            "without '@'); give one address here, or a list where several are allowed"
+        )
     if isinstance(value, Mapping):
         return Address(str(value.get("name") or ""), str(value.get("email") or ""))
     raise MessageError(f"expected an address string or Address, got {type(value).__name__}")
@@ -256,7 +272,9 @@ def _to_address(value: Any) -> Any:
 def _to_address_list(value: Any) -> Any:
     if value is None:
         return []
-    if isinstance(value, (str, Address, tuple, Mapping)):
+    # A tuple is a sequence of addresses, like a list, unless it is one (name, address)
+    # pair: to=("a@x", "b@x") is two recipients, to=("Bob", "b@x") is Bob.
+    if isinstance(value, (str, Address, Mapping)) or _is_name_pair(value):
         value = [value]
     if not isinstance(value, Iterable):
         raise MessageError(f"expected a list of addresses, got {type(value).__name__}")
@@ -266,7 +284,9 @@ def _to_address_list(value: Any) -> Any:
 AddressInput = str | Address | tuple[str, str] | Mapping[str, str]
 """An address as ``"Name <addr>"``, an :class:`Address`, ``(name, addr)`` or a dict."""
 AddressesInput = AddressInput | Sequence[AddressInput] | None
-"""One address or a list of them."""
+"""One address or a list (or tuple) of them. A tuple is a sequence of addresses unless it is
+one ``(name, addr)`` pair, whose name has no "@": ``to=("a@x", "b@x")`` is two recipients,
+``to=("Bob", "b@x")`` is Bob."""
 
 AddressField = Annotated[Address, BeforeValidator(_to_address)]
 AddressList = Annotated[list[Address], BeforeValidator(_to_address_list)]
@@ -416,7 +436,7 @@ class Attachment(_Model):
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     filename: str
-    content: bytes = b""
+    content: bytes
     content_type: str = ""
     charset: str | None = None
     """The charset of a ``text/*`` attachment (lower case); None for other types."""
@@ -424,7 +444,7 @@ class Attachment(_Model):
     cid: str | None = None
     # Rendered MIME part, keyed by disposition: a mail-merge that shares this attachment
     # encodes it once.
-    _mime_cache: dict[tuple[str, bool], bytes] | None = PrivateAttr(default=None)
+    _mime_cache: dict[tuple[Any, ...], tuple[bytes, bytes]] | None = PrivateAttr(default=None)
     # A file read at render time (from_path), and its size when the attachment was made.
     _path: Path | None = PrivateAttr(default=None)
     _path_size: int = PrivateAttr(default=0)
@@ -454,7 +474,9 @@ class Attachment(_Model):
             try:
                 data["content"] = content.encode(_checked_charset(charset))
             except UnicodeEncodeError as exc:
-                raise MessageError(f"attachment text cannot be encoded as {charset}: {exc}") from None
+                raise MessageError(
+                    f"attachment text cannot be encoded as {charset}: {exc}"
+                ) from None
             data["charset"] = charset
         return data
 
@@ -502,15 +524,13 @@ class Attachment(_Model):
         Nothing is read now: a large file is encoded a slice at a time while it is sent, so
         it is never held in memory whole. The file must stay in place, unchanged, until the
         message is sent; a ``text/*`` file is labelled ``charset=utf-8`` unless *charset*
-        (or a charset in *content_type*) is given. Raises MessageError when the path is not
-        a readable file.
+        (or a charset in *content_type*) is given. Raises OSError (FileNotFoundError, ...)
+        when the file cannot be opened now, and MessageError at render time when it can no
+        longer be read or changed size.
         """
         p = Path(path)
-        try:
-            with p.open("rb"):
-                size = p.stat().st_size
-        except OSError as exc:
-            raise MessageError(f"attachment {p.name!r} cannot be read: {exc.strerror}") from None
+        with p.open("rb") as f:  # fails now (OSError) when the file is missing or unreadable
+            size = os.fstat(f.fileno()).st_size
         ctype, given = (
             _split_content_type(content_type)
             if content_type and ";" in content_type
@@ -599,6 +619,45 @@ def _attachment_content(attachment: Attachment) -> bytes:
 Attachment.content = property(  # type: ignore[assignment]
     _attachment_content, doc="The attachment's bytes (a file attached by path is read now)."
 )
+
+
+def _recheck_address(address: Any, what: str) -> None:
+    if not isinstance(address, Address):
+        raise MessageError(f"{what} holds {type(address).__name__}, not an Address")
+    if not isinstance(address.name, str) or not isinstance(address.email, str):
+        raise MessageError(f"{what}: an Address holds something other than text")
+    check_header_text(address.name, f"{what} display name")
+    check_header_text(address.email, f"{what} address")
+    # Cached, so cheap; a changed email or IDNA form means the Address was altered in place.
+    if _validated_email(address.email) != (address.email, address.ascii_email):
+        raise MessageError(f"{what}: address {address.email!r} was changed after validation")
+
+
+def _recheck_attachment(attachment: Any) -> None:
+    if not isinstance(attachment, Attachment):
+        raise MessageError(
+            f"attachments holds {type(attachment).__name__}, not an Attachment value"
+        )
+    name = attachment.filename
+    if not isinstance(name, str) or _attachment_base_name(name) != name:
+        raise MessageError(f"attachment file name {name!r} is not a plain base name")
+    ctype = attachment.content_type
+    if not isinstance(ctype, str) or _checked_content_type(ctype, name) != ctype:
+        raise MessageError(f"attachment {name!r}: invalid content type {ctype!r}")
+    charset = attachment.charset
+    if charset is not None and (
+        not isinstance(charset, str)
+        or not ctype.startswith("text/")
+        or _checked_charset(charset) != charset
+    ):
+        raise MessageError(f"attachment {name!r}: invalid charset {charset!r}")
+    cid = attachment.cid
+    if cid is not None and (not isinstance(cid, str) or _checked_cid(cid) != cid):
+        raise MessageError(f"attachment {name!r}: invalid content id {cid!r}")
+    if attachment.inline and cid is None:
+        raise MessageError(f"inline attachment {name!r} has no content id")
+    if not isinstance(attachment.__dict__.get("content"), bytes):
+        raise MessageError(f"attachment {name!r}: content is not bytes")
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -724,19 +783,50 @@ class Message(_Model):
         return _checked_headers(value)
 
     def recheck(self) -> None:
-        """Re-validate what a caller can still change in place after construction.
+        """Check again, cheaply, every field that reaches a header or the envelope.
 
-        The model is frozen, but its dicts and lists are not: ``msg.headers["X"] = ...``
-        would otherwise reach the wire unchecked. Called once per send, before rendering.
+        Validation runs when a Message is made, but ``model_copy(update=...)``,
+        ``model_construct()`` and in-place changes to its lists and dicts skip it; an
+        injected CR/LF or a header-shaped value must still never reach the wire. Called once
+        per send, before rendering; raises MessageError naming the field.
         """
+        if not isinstance(self.subject, str):
+            raise MessageError("subject is not text")
+        check_header_text(self.subject, "subject")
+        for body in ("text", "html"):
+            if not isinstance(getattr(self, body), (str, type(None))):
+                raise MessageError(f"{body} is neither text nor None")
+        if not isinstance(self.headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
+        ):
+            raise MessageError("headers must map names to text")
         _checked_headers(self.headers)
+        if not isinstance(self.from_, Address):
+            raise MessageError("from_ is not set to an Address")
+        _recheck_address(self.from_, "from_")
+        if self.envelope_from is not None:
+            _recheck_address(self.envelope_from, "envelope_from")
         for field_name in ("to", "cc", "bcc", "reply_to"):
-            if not all(isinstance(a, Address) for a in getattr(self, field_name)):
-                raise MessageError(f"{field_name} holds something other than Address values")
-        if not all(isinstance(a, Attachment) for a in self.attachments):
-            raise MessageError("attachments holds something other than Attachment values")
+            addresses = getattr(self, field_name)
+            if not isinstance(addresses, (list, tuple)):
+                raise MessageError(f"{field_name} is not a list of Address values")
+            for address in addresses:
+                _recheck_address(address, field_name)
+        if not (self.to or self.cc or self.bcc):
+            raise MessageError("no recipient: set at least one of to, cc or bcc")
+        if not isinstance(self.attachments, (list, tuple)):
+            raise MessageError("attachments is not a list of Attachment values")
+        for attachment in self.attachments:
+            _recheck_attachment(attachment)
+        cids = [a.cid for a in self.attachments if a.inline]
+        if len(set(cids)) != len(cids):
+            raise MessageError("two inline attachments share a content id")
+        if not all(isinstance(tag, str) for tag in self.tags):
+            raise MessageError("tags must be text")
         for tag in self.tags:
             check_header_text(tag, "tag")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
+            raise MessageError("metadata must map text to text")
         for key, text in self.metadata.items():
             check_header_text(key, "metadata key")
             check_header_text(text, f"metadata {key}")

@@ -284,12 +284,18 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
             disposition="inline",
             params=_charset_param(att),
         )
-        _add_name_parameter(related.get_payload()[-1], att)
+        _add_name_parameter(_last_part(related), att)
     return related
 
 
 def _charset_param(att: Attachment) -> dict[str, str] | None:
     return {"charset": att.charset} if att.charset else None
+
+
+def _last_part(multipart: MIMEPart) -> MIMEPart:
+    *_, last = multipart.iter_parts()
+    assert isinstance(last, MIMEPart)
+    return last
 
 
 def _add_name_parameter(part: MIMEPart, att: Attachment) -> None:
@@ -327,7 +333,7 @@ def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
                 cid=f"<{att.cid}>" if att.inline else None,
                 params=_charset_param(att),
             )
-            _add_name_parameter(mixed.get_payload()[-1], att)
+            _add_name_parameter(_last_part(mixed), att)
         body = mixed
     for name, value in body.items():
         em[name] = value

@@ -8,7 +8,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -210,7 +209,7 @@ def test_shared_attachment_is_encoded_once() -> None:
     )
     first.raw  # noqa: B018
     assert shared._mime_cache
-    cached = next(iter(shared._mime_cache.values()))
+    cached = next(iter(shared._mime_cache.values()))[1]
     second = OutgoingMessage(
         Message(from_="a@example.com", to="c@example.com", attachments=[shared])
     )
