@@ -38,6 +38,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
+from mailsdk.defaults import resolve_default_sender
 from mailsdk.errors import MessageError
 
 __all__ = ["Address", "Attachment", "Envelope", "Message"]
@@ -710,8 +711,10 @@ class Message(_Model):
     Addresses are ``"Name <addr>"`` strings, bare addresses or :class:`Address` values. Build
     it from keywords (``from_=``) or from a dict with :meth:`model_validate` (``"from"``).
     Any invalid part raises :class:`~mailsdk.MessageError` (also a ``ValueError``) before
-    anything is sent. When ``from_`` is omitted the ``MAILSDK_FROM`` environment variable is
-    used.
+    anything is sent. When ``from_`` is omitted the default sender is used (see
+    :mod:`mailsdk.defaults`: a :func:`~mailsdk.default_sender` block, a framework's
+    setting such as Flask's ``MAILSDK_FROM``, :func:`~mailsdk.set_default_sender`, or the
+    ``MAILSDK_FROM`` environment variable).
 
     ``model_dump_json()`` and ``model_validate_json()`` round-trip a message exactly
     (attachments included), so that it can cross processes: with a fixed Message-ID and Date
@@ -849,10 +852,16 @@ class Message(_Model):
     @model_validator(mode="after")
     def _check_whole(self) -> Message:
         if self.from_ is None:
-            default = os.environ.get("MAILSDK_FROM", "").strip()
-            if not default:
-                raise MessageError("no sender: set from_ (or the MAILSDK_FROM variable)")
-            object.__setattr__(self, "from_", Address.parse(default))
+            default = resolve_default_sender()
+            if default is None:
+                raise MessageError(
+                    "no sender: set from_, or a default sender (MAILSDK_FROM, "
+                    "mailsdk.set_default_sender() or a framework's setting)"
+                )
+            try:
+                object.__setattr__(self, "from_", _to_address(default))
+            except MessageError as exc:
+                raise MessageError(f"the default sender is not valid: {exc}") from None
         if not (self.to or self.cc or self.bcc):
             raise MessageError("no recipient: set at least one of to, cc or bcc")
         cids = [a.cid for a in self.attachments if a.inline]
@@ -862,7 +871,7 @@ class Message(_Model):
 
     @property
     def sender(self) -> Address:
-        """The From address (after the MAILSDK_FROM fallback)."""
+        """The From address (``from_``, or the default sender it was given)."""
         assert self.from_ is not None  # guaranteed by validation
         return self.from_
 

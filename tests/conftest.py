@@ -8,10 +8,18 @@ from typing import Any
 import pytest
 from keyring.backend import KeyringBackend
 
+from mailsdk.defaults import set_default_sender
 from mailsdk.devserver import LocalRelay
 
 USER = "alice@example.test"
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _no_default_sender_left_behind() -> Iterator[None]:
+    """Sender.from_env() sets a process-wide default sender: no test may see another's."""
+    yield
+    set_default_sender(None)
 
 
 @pytest.fixture
