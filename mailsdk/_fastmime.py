@@ -17,25 +17,43 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from mailsdk.errors import MessageError
 
 if TYPE_CHECKING:
-    from mailsdk.message import Address, Attachment, Message
-    from mailsdk.mime import OutgoingMessage
+    from mailsdk.message import Address, Attachment, Envelope, Message
 
 __all__ = [
     "STREAM_ABOVE",
     "Encoded",
     "Piece",
+    "Prepared",
     "checked",
     "content_type_value",
     "name_parameter",
     "needs_dot_stuffing",
     "render_fast",
 ]
+
+
+class Prepared(Protocol):
+    """What both renderers read of a message prepared for sending
+    (:class:`~mailsdk.OutgoingMessage` is one): they never import that class itself."""
+
+    @property
+    def message(self) -> Message: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def date(self) -> str: ...
+
+    @property
+    def envelope(self) -> Envelope: ...
+
 
 _CRLF = b"\r\n"
 _FOLD_AT = 78
@@ -328,7 +346,7 @@ def _has_encoded_word(message: Message) -> bool:
 
 
 def render_fast(
-    outgoing: OutgoingMessage,
+    outgoing: Prepared,
     boundary_for: Callable[[int, list[bytes]], str],
 ) -> tuple[list[Piece], bool] | None:
     """Render *outgoing* to pieces (see :data:`Piece`) and whether any line starts with a

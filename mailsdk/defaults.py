@@ -22,10 +22,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
-if TYPE_CHECKING:
-    from mailsdk.message import AddressInput
+# Anything Message's from_ takes ("Name <addr>", an Address, a (name, addr) pair, a dict).
+# Typed loosely so that this module, which mailsdk.message imports, imports nothing back.
+AddressInput = Any
 
 __all__ = [
     "DefaultSender",
@@ -35,13 +36,14 @@ __all__ = [
     "set_default_sender",
 ]
 
-DefaultSender = Union["AddressInput", Callable[[], "AddressInput | None"]]
-"""A default sender: an address as ``from_`` takes it, or a callable returning one (or None)."""
+DefaultSender = Any
+"""A default sender: an address as ``from_`` takes it, or a callable returning one (or
+None)."""
 
 _UNSET: Any = object()
 _scoped: ContextVar[Any] = ContextVar("mailsdk_default_sender", default=_UNSET)
 _lock = threading.Lock()
-_providers: list[Callable[[], AddressInput | None]] = []
+_providers: list[Callable[[], AddressInput]] = []
 _process_default: DefaultSender | None = None
 
 
@@ -66,7 +68,7 @@ def set_default_sender(sender: DefaultSender | None) -> None:
 
 
 def add_default_sender_provider(
-    provider: Callable[[], AddressInput | None],
+    provider: Callable[[], AddressInput],
 ) -> Callable[[], None]:
     """Ask *provider* for a default sender (it returns None when it has no opinion).
 
@@ -88,12 +90,12 @@ def _value(sender: Any) -> Any:
     return sender() if callable(sender) else sender
 
 
-def resolve_default_sender() -> AddressInput | None:
+def resolve_default_sender() -> AddressInput:
     """The default sender now, looked up in the order the module docstring gives; None
     when there is none."""
     scoped = _scoped.get()
     if scoped is not _UNSET:
-        return _value(scoped)  # type: ignore[no-any-return]
+        return _value(scoped)
     with _lock:
         providers = list(_providers)
         process_default = _process_default
@@ -104,5 +106,5 @@ def resolve_default_sender() -> AddressInput | None:
     if process_default is not None:
         found = _value(process_default)
         if found is not None and found != "":
-            return found  # type: ignore[no-any-return]
+            return found
     return os.environ.get("MAILSDK_FROM", "").strip() or None

@@ -13,7 +13,7 @@ import mimetypes
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.charset import Charset as EmailCharset
 from email.header import decode_header
@@ -907,12 +907,24 @@ class Message(_Model):
         A Message-ID and a Date are generated unless given in ``headers``; with both given,
         the output is deterministic.
         """
-        from mailsdk.mime import render
-
-        return render(self).raw
+        if _renderer is None:  # pragma: no cover - mailsdk/__init__ imports the renderer
+            raise RuntimeError("import mailsdk to render messages")
+        return _renderer(self)
 
     def __repr__(self) -> str:
         return (
             f"Message(from_={str(self.from_)!r}, to={[str(a) for a in self.to]!r}, "
             f"subject={self.subject!r}, attachments={len(self.attachments)})"
         )
+
+
+# The renderer sits above this module (mailsdk.outgoing imports the model), so the model does
+# not import it: mailsdk.outgoing installs itself here when it is imported, as the package
+# always does. This keeps the import graph free of cycles.
+_renderer: Callable[[Message], bytes] | None = None
+
+
+def install_renderer(renderer: Callable[[Message], bytes]) -> None:
+    """Set what :meth:`Message.as_bytes` renders with (called by :mod:`mailsdk.outgoing`)."""
+    global _renderer
+    _renderer = renderer
