@@ -165,6 +165,7 @@ def _address_header(name: str, addrs: list[Address]) -> bytes:
     return address_field(name, addrs).encode("ascii")
 
 
+_MAX_LINE = 998
 _LONG_LINE = re.compile(rb"(?m)^[^\r\n]{999}")  # anchored at line starts: linear time
 
 
@@ -174,7 +175,7 @@ def checked(raw: bytes) -> bytes:
     crlf = raw.count(b"\r\n")
     if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:
         raise MessageError("rendered message has a bare CR or LF")
-    if _LONG_LINE.search(raw):
+    if len(raw) > _MAX_LINE and _LONG_LINE.search(raw):
         raise MessageError(
             "rendered message has a line over 998 octets; a header value has a word too long "
             "to fold"
@@ -191,8 +192,16 @@ def needs_dot_stuffing(data: bytes) -> bool:
 def _text_part(text: str, subtype: str) -> tuple[bytes, bool]:
     """The checked part and whether it needs dot-stuffing; cached, so a mail-merge with a
     shared body encodes, checks and scans it once."""
-    part = checked(_encode_text_part(text, subtype))
+    part = _encode_text_part(text, subtype)
+    if not part.startswith(_SEVEN_BIT_HEAD, part.index(b"\r\n") + 2):
+        # A 7bit part is safe by construction (ASCII, no control character, lines of at
+        # most 78 octets, every line end written as CRLF): the scan is skipped for it, as
+        # it is the costliest step of rendering a body no cache can help with.
+        part = checked(part)
     return part, needs_dot_stuffing(part)
+
+
+_SEVEN_BIT_HEAD = b"Content-Transfer-Encoding: 7bit\r\n"
 
 
 def _encode_text_part(text: str, subtype: str) -> bytes:
