@@ -6,10 +6,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from keyring.backend import KeyringBackend
 
 from mailsdk.defaults import set_default_sender
 from mailsdk.devserver import LocalRelay
+
+# Hypothesis loads its "ci" profile when CI is set, and that profile derandomizes: the same
+# examples on every run, so a property would only ever be tried on what it already passed.
+# Our CI keeps exploring (every found failure is fixed and pinned with @example), with the
+# rest of that profile (no example database, no deadline, the reproduction blob printed).
+settings.register_profile("mailsdk-ci", settings.get_profile("ci"), derandomize=False)
+if settings.get_current_profile_name() == "ci":
+    settings.load_profile("mailsdk-ci")
 
 USER = "alice@example.test"
 PASSWORD = "correct horse battery staple"
