@@ -14,6 +14,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.charset import Charset as EmailCharset
 from email.header import decode_header
@@ -366,6 +367,9 @@ class _Model(BaseModel):
         by_name: bool | None = None,
     ) -> Self:
         """Rebuild a model from :meth:`model_dump_json` output; raise MessageError."""
+        # Our custom __init__ makes pydantic validate nested models in Python mode even for
+        # JSON input, so validators learn that the input is JSON from this flag instead.
+        token = _VALIDATING_JSON.set(True)
         try:
             return super().model_validate_json(
                 json_data,
@@ -377,6 +381,11 @@ class _Model(BaseModel):
             )
         except ValidationError as exc:
             raise _raise_as_message_error(exc, cls.__name__) from None
+        finally:
+            _VALIDATING_JSON.reset(token)
+
+
+_VALIDATING_JSON: ContextVar[bool] = ContextVar("mailsdk_validating_json", default=False)
 
 
 def _read_file_object(value: Any) -> bytes:
@@ -455,7 +464,7 @@ class Attachment(_Model):
     def _accept_files_and_text(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
-        if info.mode == "json":
+        if info.mode == "json" or _VALIDATING_JSON.get():
             return data  # JSON content is base64 of the bytes, never text to encode
         data = dict(data)
         content = data.get("content")

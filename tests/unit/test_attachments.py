@@ -240,3 +240,19 @@ def test_a_text_mode_file_is_refused(tmp_path: Path) -> None:
     path.write_text("text")
     with path.open() as f, pytest.raises(MessageError, match="binary mode"):
         Attachment(filename="t.txt", content=f)
+
+
+def test_json_round_trip_keeps_bytes_charset_and_reads_files(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes("naïve".encode())
+    latin = Attachment(filename="l.txt", content="café", charset="latin-1")
+    binary = Attachment(filename="b.bin", content=b"\x00\xff")
+    for att in (Attachment.from_path(path), latin, binary):
+        again = Attachment.model_validate_json(att.model_dump_json())
+        assert (again.content, again.charset, again.content_type) == (
+            att.content,
+            att.charset,
+            att.content_type,
+        )
+    msg = message(Attachment.from_path(path), latin)
+    assert Message.model_validate_json(msg.model_dump_json()).attachments[1].content == b"caf\xe9"
