@@ -394,7 +394,7 @@ async def test_retry_after_as_http_date(
 async def test_retry_after_as_a_future_http_date_reads_the_transport_clock(
     transport: AcmeTransport, respx_mock: respx.MockRouter, simple: OutgoingMessage
 ) -> None:
-    transport.clock = lambda: 1_445_412_000.0  # Wed, 21 Oct 2015 07:20:00 GMT, frozen
+    transport.wall_clock = lambda: 1_445_412_000.0  # Wed, 21 Oct 2015 07:20:00 GMT, frozen
     respx_mock.post(URL).mock(
         return_value=httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
     )

@@ -235,7 +235,7 @@ async def test_429_for_the_daily_quota_waits_for_its_reset(
     reset: str,
     expected: float,
 ) -> None:
-    transport.clock = NOW.timestamp
+    transport.wall_clock = NOW.timestamp
     # Not the per-minute limit: its Retry-After would send a retry into the same wall.
     headers = {"Retry-After": "60", "x-apiquota-remaining": "0", "x-apiquota-reset": reset}
     respx_mock.post(URL).mock(
@@ -261,7 +261,7 @@ async def test_429_for_the_daily_quota_without_a_reset_waits_for_utc_midnight(
     now: datetime,
     expected: float,
 ) -> None:
-    transport.clock = now.timestamp
+    transport.wall_clock = now.timestamp
     headers = {"x-apiquota-remaining": "0"}
     respx_mock.post(URL).mock(return_value=httpx.Response(429, json={}, headers=headers))
     with pytest.raises(TransientError) as info:

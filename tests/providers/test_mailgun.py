@@ -176,7 +176,7 @@ async def test_429_reads_the_reset_time_from_the_text(
 ) -> None:
     # Mailgun has no rate-limit headers; its text names the time (RFC 2822, "UTC").
     now = datetime(2026, 3, 3, 9, 30, 0, tzinfo=timezone.utc)
-    transport.clock = now.timestamp  # frozen: no race with the wall clock
+    transport.wall_clock = now.timestamp  # frozen: no race with the wall clock
     when = now + timedelta(minutes=minutes)
     text = (
         f"Domain {DOMAIN} is not allowed to send: recipient limit exceeded, try again after "

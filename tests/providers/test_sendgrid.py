@@ -139,7 +139,7 @@ async def test_repeated_tags_are_sent_once(post: Post) -> None:
 async def test_429_without_retry_after_uses_rate_limit_reset(
     transport: SendGridTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
-    transport.clock = lambda: 1_772_530_000.5  # frozen: no race with the wall clock
+    transport.wall_clock = lambda: 1_772_530_000.5  # frozen: no race with the wall clock
     reset = "1772530030"
     respx_mock.post(URL).mock(
         return_value=httpx.Response(

@@ -356,12 +356,12 @@ class HTTPTransport(Transport):
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
         self.clients_created = 0
         """How many httpx clients this transport has made (for tests and diagnostics)."""
-        self.clock: Callable[[], float] = time.time
+        self.wall_clock: Callable[[], float] = time.time
         """Wall-clock seconds since the epoch, read only to turn a reply's absolute reset time
         (an HTTP-date ``Retry-After``, a quota reset) into seconds to wait; tests replace it."""
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), timezone.utc)
+        return datetime.fromtimestamp(self.wall_clock(), timezone.utc)
 
     def api_key_value(self) -> str:
         """The API key itself, for :meth:`authenticate` (a provider that requires one has one)."""

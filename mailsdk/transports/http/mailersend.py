@@ -256,5 +256,7 @@ class MailerSendTransport(base.HTTPTransport):
         retry_after = None
         if status == 429 and response.headers.get("x-apiquota-remaining") == "0":
             # The daily API quota, not the per-minute limit: it resets at UTC midnight.
-            retry_after = _seconds_until(response.headers.get("x-apiquota-reset"), self.clock())
+            retry_after = _seconds_until(
+                response.headers.get("x-apiquota-reset"), self.wall_clock()
+            )
         return base.ErrorReply(text, error=error, retry_after=retry_after)

@@ -162,7 +162,7 @@ class SendGridTransport(base.HTTPTransport):
         reset = response.headers.get("X-RateLimit-Reset")  # epoch seconds
         if response.status_code == 429 and "Retry-After" not in response.headers and reset:
             try:
-                retry_after = max(0.0, float(reset) - self.clock())
+                retry_after = max(0.0, float(reset) - self.wall_clock())
             except ValueError:
                 retry_after = None
         return base.ErrorReply(text, error=error, retry_after=retry_after)
