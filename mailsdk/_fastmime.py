@@ -70,6 +70,7 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: each encoded word stays under 75
+_ENCODED_LINE = 76
 
 
 def _encoded_words(text: str, header_name: str) -> str:
@@ -81,9 +82,14 @@ def _encoded_words(text: str, header_name: str) -> str:
     """
     words: list[str] = []
     chunk = bytearray()
+    # RFC 2047 section 2: a line holding an encoded word is at most 76 characters, so the
+    # first word, which shares its line with "Name: ", carries fewer bytes (at least one
+    # character's worth, so a very long header name cannot leave it empty).
+    first_line = _ENCODED_LINE - len(header_name) - 2 - len("=?utf-8?b??=")
+    budget = max(4, first_line // 4 * 3)
     for char in text:
         encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > _WORD_BYTES:
+        if len(chunk) + len(encoded) > (budget if not words else _WORD_BYTES) and chunk:
             words.append(f"=?utf-8?b?{binascii.b2a_base64(bytes(chunk), newline=False).decode()}?=")
             chunk.clear()
         chunk += encoded

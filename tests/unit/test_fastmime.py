@@ -214,3 +214,16 @@ def test_shared_attachment_is_encoded_once() -> None:
         Message(from_="a@example.com", to="c@example.com", attachments=[shared])
     )
     assert cached in second.raw
+
+
+@pytest.mark.parametrize("value", ["é" * 200, "🎉" * 50, "x" * 10 + "é", "日本語の件名" * 20])
+@pytest.mark.parametrize("header", ["Subject", "X-Note", "X-Campaign-Identifier-Long"])
+def test_lines_with_encoded_words_stay_within_76_characters(value: str, header: str) -> None:
+    # RFC 2047 section 2: the first word shares its line with the header's name.
+    fields: dict[str, Any] = {"subject": value} if header == "Subject" else {}
+    if header != "Subject":
+        fields["headers"] = {**FIXED, header: value}
+    raw = OutgoingMessage(pinned(**fields)).raw
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert max(len(line) for line in head if b"=?" in line) <= 76
+    assert str(email.message_from_bytes(raw, policy=policy.default)[header]) == value
