@@ -13,6 +13,11 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 import logging
 
 from mailsdk.config import TransportURL, parse_url, register_scheme
+from mailsdk.defaults import (
+    add_default_sender_provider,
+    default_sender,
+    set_default_sender,
+)
 from mailsdk.errors import (
     ConfigurationError,
     CredentialError,
@@ -107,6 +112,9 @@ __all__ = [
     "Transport",
     "TransportURL",
     "__version__",
+    "add_default_sender_provider",
+    "default_sender",
     "parse_url",
     "register_scheme",
+    "set_default_sender",
 ]

@@ -17,16 +17,43 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from mailsdk.errors import MessageError
 
 if TYPE_CHECKING:
-    from mailsdk.message import Address, Attachment, Message
-    from mailsdk.mime import OutgoingMessage
+    from mailsdk.message import Address, Attachment, Envelope, Message
 
-__all__ = ["STREAM_ABOVE", "Encoded", "Piece", "checked", "needs_dot_stuffing", "render_fast"]
+__all__ = [
+    "STREAM_ABOVE",
+    "Encoded",
+    "Piece",
+    "Prepared",
+    "checked",
+    "content_type_value",
+    "name_parameter",
+    "needs_dot_stuffing",
+    "render_fast",
+]
+
+
+class Prepared(Protocol):
+    """What both renderers read of a message prepared for sending
+    (:class:`~mailsdk.OutgoingMessage` is one): they never import that class itself."""
+
+    @property
+    def message(self) -> Message: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def date(self) -> str: ...
+
+    @property
+    def envelope(self) -> Envelope: ...
+
 
 _CRLF = b"\r\n"
 _FOLD_AT = 78
@@ -43,6 +70,7 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: each encoded word stays under 75
+_ENCODED_LINE = 76
 
 
 def _encoded_words(text: str, header_name: str) -> str:
@@ -54,9 +82,14 @@ def _encoded_words(text: str, header_name: str) -> str:
     """
     words: list[str] = []
     chunk = bytearray()
+    # RFC 2047 section 2: a line holding an encoded word is at most 76 characters, so the
+    # first word, which shares its line with "Name: ", carries fewer bytes (at least one
+    # character's worth, so a very long header name cannot leave it empty).
+    first_line = _ENCODED_LINE - len(header_name) - 2 - len("=?utf-8?b??=")
+    budget = max(4, first_line // 4 * 3)
     for char in text:
         encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > _WORD_BYTES:
+        if len(chunk) + len(encoded) > (budget if not words else _WORD_BYTES) and chunk:
             words.append(f"=?utf-8?b?{binascii.b2a_base64(bytes(chunk), newline=False).decode()}?=")
             chunk.clear()
         chunk += encoded
@@ -66,6 +99,9 @@ def _encoded_words(text: str, header_name: str) -> str:
 
 
 def _unstructured(name: str, value: str) -> bytes:
+    if value[:1] in (" ", "\t"):
+        # Readers drop white space right after the colon; in an encoded word it survives.
+        return f"{name}: {_encoded_words(value, name)}".encode("ascii")
     line = f"{name}: {value}"
     if value.isascii() and len(line) <= _FOLD_AT:
         return line.encode("ascii")
@@ -90,12 +126,14 @@ def _fold_words(name: str, words: list[str]) -> str:
 
 
 def _phrase(name: str, utf8: bool) -> str:
-    if _PLAIN_PHRASE.match(name) and name.strip() == name:
+    # Lengths are counted in octets, escapes included: it is octets that RFC 5322 limits.
+    if _PLAIN_PHRASE.match(name) and name.strip() == name and len(name) <= _MAX_PHRASE:
         return name
     printable = name.isprintable() and (utf8 or name.isascii())
-    if printable and len(name) <= _MAX_PHRASE:
+    if printable:
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        if len(escaped.encode("utf-8")) + 2 <= _MAX_PHRASE:
+            return f'"{escaped}"'
     # Non-ASCII without SMTPUTF8, or too long for one line even as a quoted string: encoded
     # words fold safely. (A quoted string is never folded here: address_field folds only
     # between mailboxes, so the stdlib's quote-losing folder, CPython gh-80222, never runs.)
@@ -133,6 +171,7 @@ def _address_header(name: str, addrs: list[Address]) -> bytes:
     return address_field(name, addrs).encode("ascii")
 
 
+_MAX_LINE = 998
 _LONG_LINE = re.compile(rb"(?m)^[^\r\n]{999}")  # anchored at line starts: linear time
 
 
@@ -142,7 +181,7 @@ def checked(raw: bytes) -> bytes:
     crlf = raw.count(b"\r\n")
     if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:
         raise MessageError("rendered message has a bare CR or LF")
-    if _LONG_LINE.search(raw):
+    if len(raw) > _MAX_LINE and _LONG_LINE.search(raw):
         raise MessageError(
             "rendered message has a line over 998 octets; a header value has a word too long "
             "to fold"
@@ -159,8 +198,16 @@ def needs_dot_stuffing(data: bytes) -> bool:
 def _text_part(text: str, subtype: str) -> tuple[bytes, bool]:
     """The checked part and whether it needs dot-stuffing; cached, so a mail-merge with a
     shared body encodes, checks and scans it once."""
-    part = checked(_encode_text_part(text, subtype))
+    part = _encode_text_part(text, subtype)
+    if not part.startswith(_SEVEN_BIT_HEAD, part.index(b"\r\n") + 2):
+        # A 7bit part is safe by construction (ASCII, no control character, lines of at
+        # most 78 octets, every line end written as CRLF): the scan is skipped for it, as
+        # it is the costliest step of rendering a body no cache can help with.
+        part = checked(part)
     return part, needs_dot_stuffing(part)
+
+
+_SEVEN_BIT_HEAD = b"Content-Transfer-Encoding: 7bit\r\n"
 
 
 def _encode_text_part(text: str, subtype: str) -> bytes:
@@ -193,28 +240,28 @@ class Encoded:
     """A base64 attachment part too large to hold encoded: its header now, its body streamed.
 
     Its length is known without encoding (SMTP SIZE needs it), and :meth:`chunks` encodes
-    about a megabyte at a time, so sending it never holds a second copy of the attachment.
+    about a megabyte at a time (reading a file attachment from disk as it goes), so sending
+    it never holds a second copy of the attachment.
     """
 
-    __slots__ = ("content", "head")
+    __slots__ = ("attachment", "head")
 
-    _SLICE = 57 * 18_000  # whole 76-character lines per chunk, about 1.4 MB encoded
+    _SLICE = 57 * 4096  # whole 76-character lines per chunk, about 320 KB encoded
 
-    def __init__(self, head: bytes, content: bytes) -> None:
+    def __init__(self, head: bytes, attachment: Attachment) -> None:
         self.head = head
-        self.content = content
+        self.attachment = attachment
 
     def __len__(self) -> int:
-        lines, rest = divmod(len(self.content), 57)
+        lines, rest = divmod(self.attachment.size, 57)
         encoded = lines * 78 + ((4 * -(-rest // 3)) + 2 if rest else 0)
         return len(self.head) + encoded
 
     def chunks(self) -> Iterator[bytes]:
         """The part's bytes in slices, each ending at a line end."""
         yield self.head
-        view = memoryview(self.content)
-        for start in range(0, len(view), self._SLICE):
-            yield _base64_lines(view[start : start + self._SLICE])
+        for piece in self.attachment.read_slices(self._SLICE):
+            yield _base64_lines(piece)
 
     def __bytes__(self) -> bytes:
         return b"".join(self.chunks())
@@ -251,22 +298,48 @@ def _disposition(att: Attachment, kind: str) -> str:
     return f"Content-Disposition: {kind};\r\n " + ";\r\n ".join(params)
 
 
+def name_parameter(filename: str) -> str:
+    """The Content-Type ``name=`` parameter for *filename*, as both renderers write it.
+
+    Readers that ignore RFC 2231 (Outlook, several webmail readers) show only this name, so
+    a name that ``filename*=`` carries in RFC 2231 form is given here as RFC 2047 encoded
+    words in a quoted string: not what RFC 2047 allows, but what those readers decode.
+    """
+    if filename.isascii() and filename.isprintable() and len(filename) <= _MAX_QUOTED_NAME:
+        escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
+        return f'name="{escaped}"'
+    return f'name="{_encoded_words(filename, "Content-Type")}"'
+
+
+def content_type_value(att: Attachment, stdlib_value: str | None = None) -> str:
+    """An attachment part's Content-Type value: type, charset (text/*) and ``name=``."""
+    head = stdlib_value or (
+        f'{att.content_type}; charset="{att.charset}"' if att.charset else att.content_type
+    )
+    return f"{head};\r\n {name_parameter(att.filename)}"
+
+
 def _attachment_part(att: Attachment, kind: str) -> Piece:
-    cache_key = (kind, att.inline)
+    # Keyed by everything the part is made of: model_copy() shares the cache between an
+    # attachment and its copy, whose file name or content may differ.
+    content = att.__dict__["content"]
+    cache_key = (kind, att.inline, att.filename, att.content_type, att.charset, att.cid)
     if att._mime_cache is None:
         att._mime_cache = {}
     cached = att._mime_cache.get(cache_key)
-    if cached is not None:
-        return cached
-    lines = [f"Content-Type: {att.content_type}", "Content-Transfer-Encoding: base64"]
-    lines.append(_disposition(att, kind))
+    if cached is not None and cached[0] is content and att._path is None:
+        return cached[1]
+    # The stdlib's order (the reference renderer sets Content-Type last, with its params).
+    lines = ["Content-Transfer-Encoding: base64", _disposition(att, kind)]
     if att.inline:
         lines.append(f"Content-ID: <{att.cid}>")
+    lines.append(f"Content-Type: {content_type_value(att)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-    if len(att.content) > STREAM_ABOVE:
-        return Encoded(head, att.content)
+    if att.size > STREAM_ABOVE:
+        return Encoded(head, att)
     part = head + _base64_lines(att.content)
-    att._mime_cache[cache_key] = part
+    if att._path is None:  # a file is read again each time: it may have changed on disk
+        att._mime_cache[cache_key] = (content, part)
     return part
 
 
@@ -288,7 +361,7 @@ def _has_encoded_word(message: Message) -> bool:
 
 
 def render_fast(
-    outgoing: OutgoingMessage,
+    outgoing: Prepared,
     boundary_for: Callable[[int, list[bytes]], str],
 ) -> tuple[list[Piece], bool] | None:
     """Render *outgoing* to pieces (see :data:`Piece`) and whether any line starts with a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import logging
 import socket
@@ -64,6 +65,9 @@ class ReceivedMessage:
     peer: tuple[str, int]
     login: str | None
     mail_options: list[str]
+
+
+_PORT_TRIES = 5
 
 
 def _free_port(host: str) -> int:
@@ -190,6 +194,7 @@ class LocalRelay:
             ) from _IMPORT_ERROR
         self.host = host
         self.port = port or _free_port(host)
+        self._port_chosen = not port  # ours to change if another process takes it first
         self.tls = tls
         self.users = users
         self.require_auth = require_auth
@@ -274,10 +279,22 @@ class LocalRelay:
 
     def start(self) -> LocalRelay:
         """Start listening (on a thread of its own)."""
+        for _ in range(_PORT_TRIES - 1):
+            try:
+                return self._start_on(self.port)
+            except OSError as exc:
+                # The free port was found before it is bound: another process may have
+                # taken it in between. A port we chose is replaced; a given one is not.
+                if exc.errno != errno.EADDRINUSE or not self._port_chosen:
+                    raise
+                self.port = _free_port(self.host)
+        return self._start_on(self.port)
+
+    def _start_on(self, port: int) -> LocalRelay:
         controller = Controller(
             self._handler,
             hostname=self.host,
-            port=self.port,
+            port=port,
             ssl_context=self._server_context if self.tls == "implicit" else None,
             data_size_limit=self.size_limit,
             enable_SMTPUTF8=self.smtputf8,

@@ -8,14 +8,18 @@ built from these validated values, never from re-parsed headers.
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from email.charset import Charset as EmailCharset
 from email.header import decode_header
-from email.utils import parsedate_to_datetime
+from email.message import Message as _Compat32Message
+from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,11 +32,14 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
 from typing_extensions import Self
 
+from mailsdk.defaults import resolve_default_sender
 from mailsdk.errors import MessageError
 
 __all__ = ["Address", "Attachment", "Envelope", "Message"]
@@ -51,6 +58,7 @@ _MESSAGE_ID = re.compile(
 )
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _CONTENT_ID = re.compile(r"^[!-;=?-~]+$")  # printable ASCII without '<', '>' or spaces
+_TOKEN_CHARSET = re.compile(r"^[A-Za-z0-9!#$%&'+^_`{}~.-]{1,40}$")
 
 # Headers the model builds itself from its own fields, so they cannot be set through `headers`
 # (a custom "Bcc" must never add a recipient, a custom Content-Type must not break the tree).
@@ -235,13 +243,29 @@ class Address:
         return f"{self.name} <{self.email}>"
 
 
+def _is_name_pair(value: Any) -> bool:
+    """True for ``(name, address)``: two items, the first a name (no "@", so not an
+    address itself)."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and (value[0] is None or (isinstance(value[0], str) and "@" not in value[0]))
+    )
+
+
 def _to_address(value: Any) -> Any:
     if isinstance(value, Address):
         return value
     if isinstance(value, str):
         return Address.parse(value)
-    if isinstance(value, tuple) and len(value) == 2:
+    if _is_name_pair(value):
         return Address(str(value[0] or ""), str(value[1]))
+    if isinstance(value, tuple):
+        # ("a@x", "b@x") is not a name and an address: never read it as one.
+        raise MessageError(
+            f"{value!r} is not a (name, address) pair (its first item must be a name "
+            "without '@'); give one address here, or a list where several are allowed"
+        )
     if isinstance(value, Mapping):
         return Address(str(value.get("name") or ""), str(value.get("email") or ""))
     raise MessageError(f"expected an address string or Address, got {type(value).__name__}")
@@ -250,7 +274,9 @@ def _to_address(value: Any) -> Any:
 def _to_address_list(value: Any) -> Any:
     if value is None:
         return []
-    if isinstance(value, (str, Address, tuple, Mapping)):
+    # A tuple is a sequence of addresses, like a list, unless it is one (name, address)
+    # pair: to=("a@x", "b@x") is two recipients, to=("Bob", "b@x") is Bob.
+    if isinstance(value, (str, Address, Mapping)) or _is_name_pair(value):
         value = [value]
     if not isinstance(value, Iterable):
         raise MessageError(f"expected a list of addresses, got {type(value).__name__}")
@@ -260,7 +286,9 @@ def _to_address_list(value: Any) -> Any:
 AddressInput = str | Address | tuple[str, str] | Mapping[str, str]
 """An address as ``"Name <addr>"``, an :class:`Address`, ``(name, addr)`` or a dict."""
 AddressesInput = AddressInput | Sequence[AddressInput] | None
-"""One address or a list of them."""
+"""One address or a list (or tuple) of them. A tuple is a sequence of addresses unless it is
+one ``(name, addr)`` pair, whose name has no "@": ``to=("a@x", "b@x")`` is two recipients,
+``to=("Bob", "b@x")`` is Bob."""
 
 AddressField = Annotated[Address, BeforeValidator(_to_address)]
 AddressList = Annotated[list[Address], BeforeValidator(_to_address_list)]
@@ -339,6 +367,9 @@ class _Model(BaseModel):
         by_name: bool | None = None,
     ) -> Self:
         """Rebuild a model from :meth:`model_dump_json` output; raise MessageError."""
+        # Our custom __init__ makes pydantic validate nested models in Python mode even for
+        # JSON input, so validators learn that the input is JSON from this flag instead.
+        token = _VALIDATING_JSON.set(True)
         try:
             return super().model_validate_json(
                 json_data,
@@ -350,14 +381,65 @@ class _Model(BaseModel):
             )
         except ValidationError as exc:
             raise _raise_as_message_error(exc, cls.__name__) from None
+        finally:
+            _VALIDATING_JSON.reset(token)
+
+
+_VALIDATING_JSON: ContextVar[bool] = ContextVar("mailsdk_validating_json", default=False)
+
+
+def _read_file_object(value: Any) -> bytes:
+    """The rest of a binary file object's content (text files are refused: no guessing of
+    their encoding)."""
+    data = value.read()
+    if isinstance(data, str):
+        raise MessageError("attachment content: open the file in binary mode ('rb')")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MessageError(f"attachment content: read() gave {type(data).__name__}, not bytes")
+    return bytes(data)
+
+
+def _split_content_type(value: str) -> tuple[str, str | None]:
+    """``type/subtype`` and the charset of a content type such as ``text/plain; charset=x``."""
+    check_header_text(value, "attachment content type")
+    main, _, rest = value.partition(";")
+    charset = None
+    if rest.strip():
+        probe = _Compat32Message()
+        probe["Content-Type"] = f"x/x;{rest}"
+        for key, raw in (probe.get_params() or [])[1:]:
+            if key.lower() != "charset":
+                raise MessageError(
+                    f"content type parameter {key!r} is not supported (only charset= is)"
+                )
+            charset = str(collapse_rfc2231_value(raw)).strip()
+        if charset is None:
+            raise MessageError(f"content type {value!r} has a malformed parameter")
+    return main.strip().lower(), charset
+
+
+def _checked_charset(charset: str) -> str:
+    if not _TOKEN_CHARSET.match(charset):
+        raise MessageError(f"invalid charset {charset!r}")
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise MessageError(f"unknown charset {charset!r}") from None
+    # The MIME name of the charset ("latin-1" is Python's alias; readers know "iso-8859-1").
+    return str(EmailCharset(charset.lower()).input_charset)
 
 
 class Attachment(_Model):
     """A file attached to the message, or an inline image referenced by ``cid:`` in the HTML.
 
-    ``content_type`` is guessed from the file name when omitted. The file name is reduced to
-    its base name, so a path never leaks into the message. In JSON (``model_dump_json``)
-    the content travels as its bytes, base64 (URL-safe alphabet), never as a path.
+    ``content`` is bytes, or a binary file object that is read once when the attachment is
+    made; :meth:`from_path` reads nothing up front and streams the file when the message is
+    rendered. ``content_type`` is guessed from the file name when omitted and may carry a
+    charset (``'text/plain; charset="utf-8"'``); a ``text/*`` attachment is labelled with
+    its ``charset``, ``utf-8`` by default when its bytes are UTF-8 (text given as ``str`` is
+    encoded with that charset). The file name is reduced to its base name, so a path never
+    leaks into the message. In JSON (``model_dump_json``) the content travels as its bytes,
+    base64 (URL-safe alphabet), never as a path (a file attached by path is read for it).
     """
 
     # Attachments are binary: JSON carries them as base64 so that any bytes survive.
@@ -366,48 +448,72 @@ class Attachment(_Model):
     filename: str
     content: bytes
     content_type: str = ""
+    charset: str | None = None
+    """The charset of a ``text/*`` attachment (lower case); None for other types."""
     inline: bool = False
     cid: str | None = None
     # Rendered MIME part, keyed by disposition: a mail-merge that shares this attachment
     # encodes it once.
-    _mime_cache: dict[tuple[str, bool], bytes] | None = PrivateAttr(default=None)
+    _mime_cache: dict[tuple[Any, ...], tuple[bytes, bytes]] | None = PrivateAttr(default=None)
+    # A file read at render time (from_path), and its size when the attachment was made.
+    _path: Path | None = PrivateAttr(default=None)
+    _path_size: int = PrivateAttr(default=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_files_and_text(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if info.mode == "json" or _VALIDATING_JSON.get():
+            return data  # JSON content is base64 of the bytes, never text to encode
+        data = dict(data)
+        content = data.get("content")
+        ctype = data.get("content_type")
+        if isinstance(ctype, str) and ";" in ctype:
+            data["content_type"], given = _split_content_type(ctype)
+            if given is not None:
+                if data.get("charset") not in (None, given):
+                    raise MessageError(
+                        f"charset {data['charset']!r} disagrees with content type {ctype!r}"
+                    )
+                data["charset"] = given
+        if hasattr(content, "read") and not isinstance(content, (bytes, bytearray, str)):
+            data["content"] = _read_file_object(content)
+        elif isinstance(content, str):
+            charset = data.get("charset") or "utf-8"
+            try:
+                data["content"] = content.encode(_checked_charset(charset))
+            except UnicodeEncodeError as exc:
+                raise MessageError(
+                    f"attachment text cannot be encoded as {charset}: {exc}"
+                ) from None
+            data["charset"] = charset
+        return data
 
     @field_validator("filename")
     @classmethod
     def _base_name(cls, value: str) -> str:
-        check_header_text(value, "attachment file name")
-        base = re.split(r"[\\/]", value)[-1].strip()
-        if base in ("", ".", ".."):
-            raise MessageError(f"attachment file name {value!r} has no base name")
-        return base
+        return _attachment_base_name(value)
 
     @field_validator("cid")
     @classmethod
     def _check_cid(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().removeprefix("<").removesuffix(">")
-        if not _CONTENT_ID.match(value):
-            raise MessageError(f"invalid content id {value!r}")
-        return value
+        return _checked_cid(value)
 
     @model_validator(mode="after")
     def _fill_in(self) -> Attachment:
-        ctype = self.content_type.strip().lower()
-        if not ctype:
-            ctype = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
-            if ctype.startswith(("message/", "multipart/")):
-                # An attached .eml travels as opaque bytes: message/* may not be base64
-                # encoded (RFC 2046 5.2.1), and re-encoding it would change it.
-                ctype = "application/octet-stream"
-        if not _CONTENT_TYPE.match(ctype):
-            raise MessageError(f"invalid content type {self.content_type!r}")
-        if ctype.startswith(("message/", "multipart/")):
-            raise MessageError(
-                f"content type {ctype} cannot be an attachment's type (it is base64 encoded); "
-                "use application/octet-stream"
-            )
+        ctype = _checked_content_type(self.content_type, self.filename)
         object.__setattr__(self, "content_type", ctype)
+        charset = self.charset
+        if charset is not None:
+            if not ctype.startswith("text/"):
+                raise MessageError(f"a charset is given for {ctype}, which is not text/*")
+            charset = _checked_charset(charset)
+        elif ctype.startswith("text/") and _is_utf8(self.__dict__["content"]):
+            # Bytes that are not UTF-8 are left unlabelled rather than mislabelled: give
+            # charset= for them (readers then need not guess).
+            charset = "utf-8"
+        object.__setattr__(self, "charset", charset)
         if self.inline and self.cid is None:
             object.__setattr__(self, "cid", f"{uuid.uuid4().hex}@mailsdk")
         return self
@@ -419,24 +525,193 @@ class Attachment(_Model):
         *,
         filename: str | None = None,
         content_type: str | None = None,
+        charset: str | None = None,
         inline: bool = False,
         cid: str | None = None,
     ) -> Attachment:
-        """Read a file into an attachment named after the file's base name."""
+        """An attachment named after the file's base name, read when the message is rendered.
+
+        Nothing is read now: a large file is encoded a slice at a time while it is sent, so
+        it is never held in memory whole. The file must stay in place, unchanged, until the
+        message is sent; a ``text/*`` file is labelled ``charset=utf-8`` unless *charset*
+        (or a charset in *content_type*) is given. Raises OSError (FileNotFoundError, ...)
+        when the file cannot be opened now, and MessageError at render time when it can no
+        longer be read or changed size.
+        """
         p = Path(path)
-        return cls(
+        with p.open("rb") as f:  # fails now (OSError) when the file is missing or unreadable
+            size = os.fstat(f.fileno()).st_size
+        ctype, given = (
+            _split_content_type(content_type)
+            if content_type and ";" in content_type
+            else (content_type or "", None)
+        )
+        guessed = _checked_content_type(ctype, filename or p.name)
+        if guessed.startswith("text/") and charset is None and given is None:
+            charset = "utf-8"  # the file is not read to check: the documented default
+        attachment = cls(
             filename=filename or p.name,
-            content=p.read_bytes(),
-            content_type=content_type or "",
+            content=b"",
+            content_type=ctype,
+            charset=charset or given,
             inline=inline,
             cid=cid,
         )
+        attachment._path = p
+        attachment._path_size = size
+        return attachment
+
+    @property
+    def size(self) -> int:
+        """The content's length in octets (for a file, its size when it was attached)."""
+        return self._path_size if self._path is not None else len(self.__dict__["content"])
+
+    def read_slices(self, slice_size: int) -> Iterator[bytes]:
+        """The content in slices of exactly *slice_size* octets (the last may be shorter).
+
+        A file attached with :meth:`from_path` is read from disk here, slice by slice;
+        MessageError if it changed size or cannot be read any more.
+        """
+        if self._path is None:
+            data = memoryview(self.__dict__["content"])
+            for start in range(0, len(data), slice_size):
+                yield bytes(data[start : start + slice_size])
+            return
+        total = 0
+        try:
+            with self._path.open("rb") as f:
+                while True:
+                    chunk = f.read(slice_size)
+                    while chunk and len(chunk) < slice_size:
+                        more = f.read(slice_size - len(chunk))
+                        if not more:
+                            break
+                        chunk += more
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > self._path_size:
+                        break
+                    yield chunk
+        except OSError as exc:
+            raise MessageError(
+                f"attachment {self.filename!r} cannot be read: {exc.strerror}"
+            ) from None
+        if total != self._path_size:
+            raise MessageError(
+                f"attachment {self.filename!r} changed size after it was attached "
+                f"({self._path_size} octets then)"
+            )
+
+    @field_serializer("content")
+    def _content_for_dump(self, value: bytes) -> bytes:
+        # A file attachment is serialised with its bytes, so the dump stands on its own.
+        return _attachment_content(self)
 
     def __repr__(self) -> str:
         return (
             f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, "
-            f"size={len(self.content)}, inline={self.inline})"
+            f"size={self.size}, inline={self.inline})"
         )
+
+    __str__ = __repr__
+
+
+def _attachment_content(attachment: Attachment) -> bytes:
+    if attachment._path is None:
+        data: bytes = attachment.__dict__["content"]
+        return data
+    return b"".join(attachment.read_slices(1 << 20))
+
+
+# Reading ``content`` reads a file attachment's bytes from disk (each time: they are not kept).
+# Set after the class is built so pydantic still sees ``content`` as an ordinary field.
+Attachment.content = property(  # type: ignore[assignment]
+    _attachment_content, doc="The attachment's bytes (a file attached by path is read now)."
+)
+
+
+def _recheck_address(address: Any, what: str) -> None:
+    if not isinstance(address, Address):
+        raise MessageError(f"{what} holds {type(address).__name__}, not an Address")
+    if not isinstance(address.name, str) or not isinstance(address.email, str):
+        raise MessageError(f"{what}: an Address holds something other than text")
+    check_header_text(address.name, f"{what} display name")
+    check_header_text(address.email, f"{what} address")
+    # Cached, so cheap; a changed email or IDNA form means the Address was altered in place.
+    if _validated_email(address.email) != (address.email, address.ascii_email):
+        raise MessageError(f"{what}: address {address.email!r} was changed after validation")
+
+
+def _recheck_attachment(attachment: Any) -> None:
+    if not isinstance(attachment, Attachment):
+        raise MessageError(
+            f"attachments holds {type(attachment).__name__}, not an Attachment value"
+        )
+    name = attachment.filename
+    if not isinstance(name, str) or _attachment_base_name(name) != name:
+        raise MessageError(f"attachment file name {name!r} is not a plain base name")
+    ctype = attachment.content_type
+    if not isinstance(ctype, str) or _checked_content_type(ctype, name) != ctype:
+        raise MessageError(f"attachment {name!r}: invalid content type {ctype!r}")
+    charset = attachment.charset
+    if charset is not None and (
+        not isinstance(charset, str)
+        or not ctype.startswith("text/")
+        or _checked_charset(charset) != charset
+    ):
+        raise MessageError(f"attachment {name!r}: invalid charset {charset!r}")
+    cid = attachment.cid
+    if cid is not None and (not isinstance(cid, str) or _checked_cid(cid) != cid):
+        raise MessageError(f"attachment {name!r}: invalid content id {cid!r}")
+    if attachment.inline and cid is None:
+        raise MessageError(f"inline attachment {name!r} has no content id")
+    if not isinstance(attachment.__dict__.get("content"), bytes):
+        raise MessageError(f"attachment {name!r}: content is not bytes")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _attachment_base_name(value: str) -> str:
+    check_header_text(value, "attachment file name")
+    base = re.split(r"[\\/]", value)[-1].strip()
+    if base in ("", ".", ".."):
+        raise MessageError(f"attachment file name {value!r} has no base name")
+    return base
+
+
+def _checked_cid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    check_header_text(value, "content id")
+    value = value.strip().removeprefix("<").removesuffix(">")
+    if not _CONTENT_ID.match(value):
+        raise MessageError(f"invalid content id {value!r}")
+    return value
+
+
+def _checked_content_type(value: str, filename: str) -> str:
+    ctype = value.strip().lower()
+    if not ctype:
+        ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if ctype.startswith(("message/", "multipart/")):
+            # An attached .eml travels as opaque bytes: message/* may not be base64
+            # encoded (RFC 2046 5.2.1), and re-encoding it would change it.
+            ctype = "application/octet-stream"
+    if not _CONTENT_TYPE.match(ctype):
+        raise MessageError(f"invalid content type {value!r}")
+    if ctype.startswith(("message/", "multipart/")):
+        raise MessageError(
+            f"content type {ctype} cannot be an attachment's type (it is base64 encoded); "
+            "use application/octet-stream"
+        )
+    return ctype
 
 
 class Message(_Model):
@@ -445,8 +720,10 @@ class Message(_Model):
     Addresses are ``"Name <addr>"`` strings, bare addresses or :class:`Address` values. Build
     it from keywords (``from_=``) or from a dict with :meth:`model_validate` (``"from"``).
     Any invalid part raises :class:`~mailsdk.MessageError` (also a ``ValueError``) before
-    anything is sent. When ``from_`` is omitted the ``MAILSDK_FROM`` environment variable is
-    used.
+    anything is sent. When ``from_`` is omitted the default sender is used (see
+    :mod:`mailsdk.defaults`: a :func:`~mailsdk.default_sender` block, a framework's
+    setting such as Flask's ``MAILSDK_FROM``, :func:`~mailsdk.set_default_sender`, or the
+    ``MAILSDK_FROM`` environment variable).
 
     ``model_dump_json()`` and ``model_validate_json()`` round-trip a message exactly
     (attachments included), so that it can cross processes: with a fixed Message-ID and Date
@@ -518,19 +795,50 @@ class Message(_Model):
         return _checked_headers(value)
 
     def recheck(self) -> None:
-        """Re-validate what a caller can still change in place after construction.
+        """Check again, cheaply, every field that reaches a header or the envelope.
 
-        The model is frozen, but its dicts and lists are not: ``msg.headers["X"] = ...``
-        would otherwise reach the wire unchecked. Called once per send, before rendering.
+        Validation runs when a Message is made, but ``model_copy(update=...)``,
+        ``model_construct()`` and in-place changes to its lists and dicts skip it; an
+        injected CR/LF or a header-shaped value must still never reach the wire. Called once
+        per send, before rendering; raises MessageError naming the field.
         """
+        if not isinstance(self.subject, str):
+            raise MessageError("subject is not text")
+        check_header_text(self.subject, "subject")
+        for body in ("text", "html"):
+            if not isinstance(getattr(self, body), (str, type(None))):
+                raise MessageError(f"{body} is neither text nor None")
+        if not isinstance(self.headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
+        ):
+            raise MessageError("headers must map names to text")
         _checked_headers(self.headers)
+        if not isinstance(self.from_, Address):
+            raise MessageError("from_ is not set to an Address")
+        _recheck_address(self.from_, "from_")
+        if self.envelope_from is not None:
+            _recheck_address(self.envelope_from, "envelope_from")
         for field_name in ("to", "cc", "bcc", "reply_to"):
-            if not all(isinstance(a, Address) for a in getattr(self, field_name)):
-                raise MessageError(f"{field_name} holds something other than Address values")
-        if not all(isinstance(a, Attachment) for a in self.attachments):
-            raise MessageError("attachments holds something other than Attachment values")
+            addresses = getattr(self, field_name)
+            if not isinstance(addresses, (list, tuple)):
+                raise MessageError(f"{field_name} is not a list of Address values")
+            for address in addresses:
+                _recheck_address(address, field_name)
+        if not (self.to or self.cc or self.bcc):
+            raise MessageError("no recipient: set at least one of to, cc or bcc")
+        if not isinstance(self.attachments, (list, tuple)):
+            raise MessageError("attachments is not a list of Attachment values")
+        for attachment in self.attachments:
+            _recheck_attachment(attachment)
+        cids = [a.cid for a in self.attachments if a.inline]
+        if len(set(cids)) != len(cids):
+            raise MessageError("two inline attachments share a content id")
+        if not all(isinstance(tag, str) for tag in self.tags):
+            raise MessageError("tags must be text")
         for tag in self.tags:
             check_header_text(tag, "tag")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
+            raise MessageError("metadata must map text to text")
         for key, text in self.metadata.items():
             check_header_text(key, "metadata key")
             check_header_text(text, f"metadata {key}")
@@ -553,10 +861,16 @@ class Message(_Model):
     @model_validator(mode="after")
     def _check_whole(self) -> Message:
         if self.from_ is None:
-            default = os.environ.get("MAILSDK_FROM", "").strip()
-            if not default:
-                raise MessageError("no sender: set from_ (or the MAILSDK_FROM variable)")
-            object.__setattr__(self, "from_", Address.parse(default))
+            default = resolve_default_sender()
+            if default is None:
+                raise MessageError(
+                    "no sender: set from_, or a default sender (MAILSDK_FROM, "
+                    "mailsdk.set_default_sender() or a framework's setting)"
+                )
+            try:
+                object.__setattr__(self, "from_", _to_address(default))
+            except MessageError as exc:
+                raise MessageError(f"the default sender is not valid: {exc}") from None
         if not (self.to or self.cc or self.bcc):
             raise MessageError("no recipient: set at least one of to, cc or bcc")
         cids = [a.cid for a in self.attachments if a.inline]
@@ -566,7 +880,7 @@ class Message(_Model):
 
     @property
     def sender(self) -> Address:
-        """The From address (after the MAILSDK_FROM fallback)."""
+        """The From address (``from_``, or the default sender it was given)."""
         assert self.from_ is not None  # guaranteed by validation
         return self.from_
 
@@ -602,12 +916,24 @@ class Message(_Model):
         A Message-ID and a Date are generated unless given in ``headers``; with both given,
         the output is deterministic.
         """
-        from mailsdk.mime import render
-
-        return render(self).raw
+        if _renderer is None:  # pragma: no cover - mailsdk/__init__ imports the renderer
+            raise RuntimeError("import mailsdk to render messages")
+        return _renderer(self)
 
     def __repr__(self) -> str:
         return (
             f"Message(from_={str(self.from_)!r}, to={[str(a) for a in self.to]!r}, "
             f"subject={self.subject!r}, attachments={len(self.attachments)})"
         )
+
+
+# The renderer sits above this module (mailsdk.outgoing imports the model), so the model does
+# not import it: mailsdk.outgoing installs itself here when it is imported, as the package
+# always does. This keeps the import graph free of cycles.
+_renderer: Callable[[Message], bytes] | None = None
+
+
+def install_renderer(renderer: Callable[[Message], bytes]) -> None:
+    """Set what :meth:`Message.as_bytes` renders with (called by :mod:`mailsdk.outgoing`)."""
+    global _renderer
+    _renderer = renderer

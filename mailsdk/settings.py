@@ -33,6 +33,7 @@ from pydantic_settings import (
 
 from mailsdk.config import build_transports
 from mailsdk.credentials import ENV_PASSWORD, SecretSource, lookup_secrets
+from mailsdk.defaults import set_default_sender
 from mailsdk.errors import ConfigurationError
 from mailsdk.message import Address
 from mailsdk.options import Strategy
@@ -375,13 +376,10 @@ class MailSettings(BaseSettings):
         return RetryPolicy(**given) if given else None
 
     def export_default_sender(self) -> None:
-        """Make :attr:`from_` the default sender of :class:`~mailsdk.Message`.
-
-        Message reads ``MAILSDK_FROM`` from the process environment; a value that came from
-        ``.env`` or the TOML file is copied there, unless the environment already has one.
-        """
-        if self.from_ and not os.environ.get("MAILSDK_FROM", "").strip():
-            os.environ["MAILSDK_FROM"] = self.from_
+        """Make :attr:`from_` the process-wide default sender of :class:`~mailsdk.Message`
+        (:func:`~mailsdk.set_default_sender`; the environment is left untouched)."""
+        if self.from_:
+            set_default_sender(self.from_)
 
 
 def _names(value: str) -> list[str]:

@@ -725,11 +725,14 @@ def _tuple_attachment(filename: Any, content: Any, mimetype: Any) -> Attachment:
             f"attachment {name or '(unnamed)'} of type {ctype} cannot be sent by mailsdk "
             "(attachments are base64 encoded); attach it as application/octet-stream"
         )
+    declared = "charset" in ctype  # 'text/plain; charset="iso-8859-1"': the caller says
     if isinstance(content, str):
-        data = content.encode("utf-8")
-    elif isinstance(content, (bytes, bytearray, memoryview)):
+        # Encoded by Attachment with the declared charset (UTF-8 when none is declared).
+        fields = {"filename": name or _generated_name(ctype), "content": content}
+        return Attachment.model_validate({**fields, "content_type": ctype})
+    if isinstance(content, (bytes, bytearray, memoryview)):
         data = bytes(content)
-        if maintype == "text":
+        if maintype == "text" and not declared:
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError:

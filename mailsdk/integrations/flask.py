@@ -38,10 +38,11 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from werkzeug.utils import import_string
 
 from mailsdk.config import ConfigurationError, transports_from_urls
+from mailsdk.defaults import add_default_sender_provider
 from mailsdk.errors import MailError
 from mailsdk.events import EventHandler
 from mailsdk.integrations._senders import freeze, shared_sender
@@ -170,6 +171,8 @@ class Mail:
             else:
                 transports_from_urls(config["MAILSDK_URL"])
         app.teardown_appcontext(_close_context_sender)
+        # Message(to=..., ...) without from_ inside this app takes its MAILSDK_FROM.
+        add_default_sender_provider(_app_default_sender)
 
     @staticmethod
     def _state() -> _MailState:
@@ -249,6 +252,14 @@ class Mail:
         if "from" in data and "from_" not in data:
             data["from_"] = data.pop("from")
         return Message(**self._with_sender(data))
+
+
+def _app_default_sender() -> str | None:
+    """``MAILSDK_FROM`` of the current Flask app (None outside an app context)."""
+    if not has_app_context():
+        return None
+    state: _MailState | None = current_app.extensions.get(_EXTENSION)
+    return state.from_email if state is not None else None
 
 
 def _close_context_sender(exc: BaseException | None) -> None:

@@ -781,6 +781,11 @@ class SMTPTransport(Transport):
         except (WireLost, WireTimeout) as exc:
             conn.wire.close()
             self._fail(TransientError, f"connection lost while sending the message: {exc}")
+        except BaseException:
+            # A streamed attachment that can no longer be read (MessageError) leaves the
+            # relay mid-DATA: drop the connection so no partial message is ever completed.
+            conn.wire.close()
+            raise
         # A connection lost *now*, after the final dot and before the reply, may have
         # delivered the message: that is DeliveryUnknown, unless the relay cannot have read
         # the final dot (it reset the connection with our bytes unread, or they never left

@@ -116,10 +116,26 @@ def test_attachments_given_as_tuples_and_files(smtp_relay: LocalRelay, tmp_path:
     }
     assert set(parts) == {"notes.txt", "data.bin", "report.pdf"}
     assert parts["notes.txt"].get_content_type() == "text/plain"
+    assert parts["notes.txt"].get_content_charset() == "utf-8"  # as Django's docs promise
+    assert parts["notes.txt"].get_content() == "naïve notes"
     assert parts["notes.txt"].get_payload(decode=True) == "naïve notes".encode()
     assert parts["data.bin"].get_payload(decode=True) == b"\x00\x01\x02"
     assert parts["report.pdf"].get_content_type() == "application/pdf"
     assert parts["report.pdf"].get_payload(decode=True) == b"%PDF-1.4 binary \x00\xff"
+
+
+def test_text_attachments_keep_a_declared_charset(smtp_relay: LocalRelay) -> None:
+    message = EmailMessage("Files", "See attached.", "app@example.com", ["a@example.com"])
+    message.attach("latin.txt", "café", 'text/plain; charset="iso-8859-1"')
+    with via(smtp_relay):
+        message.send()
+    parts = {
+        part.get_filename(): part
+        for part in parsed(only_received(smtp_relay).data).iter_attachments()
+    }
+    assert parts["latin.txt"].get_content_charset() == "iso-8859-1"
+    assert parts["latin.txt"].get_payload(decode=True) == b"caf\xe9"
+    assert parts["latin.txt"].get_content() == "café"
 
 
 def test_mimebase_attachment_and_inline_image(smtp_relay: LocalRelay) -> None:

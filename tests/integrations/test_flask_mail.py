@@ -10,7 +10,7 @@ from flask import Flask, request
 from mail_helpers import parsed, relay_url
 
 import mailsdk.integrations.flask as flask_integration
-from mailsdk import ConfigurationError, Message, RetryPolicy, Sender, SendResult
+from mailsdk import ConfigurationError, MailError, Message, RetryPolicy, Sender, SendResult
 from mailsdk.devserver import LocalRelay
 from mailsdk.integrations.flask import Mail
 
@@ -180,3 +180,21 @@ def test_misuse_is_explained() -> None:
             mail.outbox  # noqa: B018
         with pytest.raises(TypeError, match="not both"):
             mail.send(Message(from_="a@example.com", to="b@example.com"), subject="x")
+
+
+def test_a_plain_message_takes_the_apps_default_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAILSDK_FROM", raising=False)
+    # Flask-Mail users build Message(...) without a sender inside the app.
+    first = create_app(TESTING=True, MAILSDK_FROM="First <first@example.com>")
+    second = create_app(TESTING=True, MAILSDK_FROM="Second <second@example.com>")
+    for app, expected in (
+        (first, "First <first@example.com>"),
+        (second, "Second <second@example.com>"),
+    ):
+        with app.app_context():
+            message = Message(to="alice@example.com", subject="Hi", text="Hello")
+            assert str(message.sender) == expected
+            mail.send(message)
+            assert [str(o.message.sender) for o in mail.outbox] == [expected]
+    with pytest.raises(MailError, match="no sender"):
+        Message(to="alice@example.com", subject="outside any app", text="x")

@@ -391,6 +391,18 @@ async def test_retry_after_as_http_date(
     assert info.value.retry_after == 0.0  # a date in the past: retry now
 
 
+async def test_retry_after_as_a_future_http_date_reads_the_transport_clock(
+    transport: AcmeTransport, respx_mock: respx.MockRouter, simple: OutgoingMessage
+) -> None:
+    transport.wall_clock = lambda: 1_445_412_000.0  # Wed, 21 Oct 2015 07:20:00 GMT, frozen
+    respx_mock.post(URL).mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    )
+    with pytest.raises(TransientError) as info:
+        await transport.send(simple)
+    assert info.value.retry_after == 480.0
+
+
 async def test_parse_error_may_override_class_and_delay(
     transport: AcmeTransport,
     respx_mock: respx.MockRouter,

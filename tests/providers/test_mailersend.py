@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -213,17 +212,30 @@ async def test_an_odd_warnings_body_does_not_lose_the_delivery(
     assert result.refused == {"carol@example.net": (550, "suppressed: no reason given")}
 
 
+# The transport's wall clock is frozen here: times computed when the test is collected (or a
+# moment before the transport reads its clock) would drift while the suite runs.
+NOW = datetime(2026, 3, 3, 18, 30, 15, 250_000, tzinfo=timezone.utc)
+IN_FIVE_HOURS = NOW + timedelta(hours=5)
+
+
 @pytest.mark.parametrize(
-    "reset",
+    ("reset", "expected"),
     [
-        (datetime.now(timezone.utc) + timedelta(hours=5)).isoformat(),
-        (datetime.now(timezone.utc) + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        str(int(time.time()) + 5 * 3600),
+        (IN_FIVE_HOURS.isoformat(), 5 * 3600),
+        (IN_FIVE_HOURS.strftime("%Y-%m-%dT%H:%M:%SZ"), 5 * 3600 - 0.25),
+        (IN_FIVE_HOURS.replace(tzinfo=None).isoformat(), 5 * 3600),  # no zone: UTC
+        (str(int(IN_FIVE_HOURS.timestamp())), 5 * 3600 - 0.25),
+        ((NOW - timedelta(minutes=1)).isoformat(), 0),  # already past: no negative wait
     ],
 )
 async def test_429_for_the_daily_quota_waits_for_its_reset(
-    transport: MailerSendTransport, respx_mock: respx.MockRouter, plain: OutgoingMessage, reset: str
+    transport: MailerSendTransport,
+    respx_mock: respx.MockRouter,
+    plain: OutgoingMessage,
+    reset: str,
+    expected: float,
 ) -> None:
+    transport.wall_clock = NOW.timestamp
     # Not the per-minute limit: its Retry-After would send a retry into the same wall.
     headers = {"Retry-After": "60", "x-apiquota-remaining": "0", "x-apiquota-reset": reset}
     respx_mock.post(URL).mock(
@@ -231,20 +243,30 @@ async def test_429_for_the_daily_quota_waits_for_its_reset(
     )
     with pytest.raises(TransientError) as info:
         await transport.send(plain)
-    assert info.value.retry_after is not None
-    assert 5 * 3600 - 60 <= info.value.retry_after <= 5 * 3600
+    assert info.value.retry_after == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (NOW, (5 * 3600 + 29 * 60 + 44.75)),
+        (datetime(2026, 3, 3, 23, 59, 59, tzinfo=timezone.utc), 1),
+        (datetime(2026, 3, 4, tzinfo=timezone.utc), 86400),
+    ],
+)
 async def test_429_for_the_daily_quota_without_a_reset_waits_for_utc_midnight(
-    transport: MailerSendTransport, respx_mock: respx.MockRouter, plain: OutgoingMessage
+    transport: MailerSendTransport,
+    respx_mock: respx.MockRouter,
+    plain: OutgoingMessage,
+    now: datetime,
+    expected: float,
 ) -> None:
+    transport.wall_clock = now.timestamp
     headers = {"x-apiquota-remaining": "0"}
     respx_mock.post(URL).mock(return_value=httpx.Response(429, json={}, headers=headers))
     with pytest.raises(TransientError) as info:
         await transport.send(plain)
-    now = datetime.now(timezone.utc)
-    midnight = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
-    assert info.value.retry_after == pytest.approx((midnight - now).total_seconds(), abs=5)
+    assert info.value.retry_after == pytest.approx(expected)
 
 
 # -- secrets -----------------------------------------------------------------------------

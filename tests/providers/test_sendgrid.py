@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -140,7 +139,8 @@ async def test_repeated_tags_are_sent_once(post: Post) -> None:
 async def test_429_without_retry_after_uses_rate_limit_reset(
     transport: SendGridTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
-    reset = str(int(time.time()) + 30)
+    transport.wall_clock = lambda: 1_772_530_000.5  # frozen: no race with the wall clock
+    reset = "1772530030"
     respx_mock.post(URL).mock(
         return_value=httpx.Response(
             429, json=sendgrid_errors("too many requests"), headers={"X-RateLimit-Reset": reset}
@@ -149,7 +149,7 @@ async def test_429_without_retry_after_uses_rate_limit_reset(
     with pytest.raises(TransientError) as info:
         await transport.send(make_outgoing())
     assert info.value.retry_after is not None
-    assert 25 <= info.value.retry_after <= 31
+    assert info.value.retry_after == pytest.approx(29.5)
 
 
 # -- secrets -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any, ClassVar, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
@@ -355,6 +356,12 @@ class HTTPTransport(Transport):
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
         self.clients_created = 0
         """How many httpx clients this transport has made (for tests and diagnostics)."""
+        self.wall_clock: Callable[[], float] = time.time
+        """Wall-clock seconds since the epoch, read only to turn a reply's absolute reset time
+        (an HTTP-date ``Retry-After``, a quota reset) into seconds to wait; tests replace it."""
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_clock(), timezone.utc)
 
     def api_key_value(self) -> str:
         """The API key itself, for :meth:`authenticate` (a provider that requires one has one)."""
@@ -600,7 +607,9 @@ class HTTPTransport(Transport):
         if issubclass(cls, errors.TransientError):
             retry_after = reply.retry_after
             if retry_after is None:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), now=self._now()
+                )
             if retry_after is None and status == 429 and self.rate_limit_reset:
                 retry_after = _seconds(response.headers.get(self.rate_limit_reset))
             return cls(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import mimetypes
 import re
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -51,9 +50,9 @@ def _msg_ids(value: str) -> list[str]:
     return [part.strip("<>") for part in value.split()]
 
 
-def _seconds_until(reset: str | None) -> float:
-    """Seconds until ``x-apiquota-reset`` (an ISO date or a unix time), else UTC midnight."""
-    now = time.time()
+def _seconds_until(reset: str | None, now: float) -> float:
+    """Seconds from *now* (epoch seconds) until ``x-apiquota-reset`` (an ISO date or a unix
+    time), else until the next UTC midnight."""
     when: float | None = None
     if reset:
         try:
@@ -257,5 +256,7 @@ class MailerSendTransport(base.HTTPTransport):
         retry_after = None
         if status == 429 and response.headers.get("x-apiquota-remaining") == "0":
             # The daily API quota, not the per-minute limit: it resets at UTC midnight.
-            retry_after = _seconds_until(response.headers.get("x-apiquota-reset"))
+            retry_after = _seconds_until(
+                response.headers.get("x-apiquota-reset"), self.wall_clock()
+            )
         return base.ErrorReply(text, error=error, retry_after=retry_after)

@@ -193,5 +193,5 @@ class MailgunTransport(base.HTTPTransport):
         elif status == 429 and "Retry-After" not in response.headers:
             # No rate-limit headers: the reset time is only in the text.
             match = _TRY_AGAIN.search(text)
-            retry_after = parse_retry_after(match.group(1)) if match else None
+            retry_after = parse_retry_after(match.group(1), now=self._now()) if match else None
         return base.ErrorReply(text, error=error, retry_after=retry_after)

@@ -8,7 +8,6 @@ with the message id in the ``X-Message-Id`` response header.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -163,7 +162,7 @@ class SendGridTransport(base.HTTPTransport):
         reset = response.headers.get("X-RateLimit-Reset")  # epoch seconds
         if response.status_code == 429 and "Retry-After" not in response.headers and reset:
             try:
-                retry_after = max(0.0, float(reset) - time.time())
+                retry_after = max(0.0, float(reset) - self.wall_clock())
             except ValueError:
                 retry_after = None
         return base.ErrorReply(text, error=error, retry_after=retry_after)
