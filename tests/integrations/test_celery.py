@@ -578,3 +578,17 @@ def test_an_unknown_sender_name_fails_the_task_without_sending(
     assert info.value.error == "ConfigurationError"
     assert "no-such-sender" in str(info.value)
     assert store.released == [info.value.message_id]
+
+
+def test_a_named_sender_may_be_given_as_sender_options() -> None:
+    from mailsdk import MemoryTransport, SenderOptions
+
+    memory = MemoryTransport()
+    config = _config(senders={"bulk": SenderOptions(memory)})
+    sender = config.sender("bulk")
+    try:
+        assert config.sender("bulk") is sender  # built once per worker process
+        sender.send(message())
+        assert len(memory.outbox) == 1
+    finally:
+        sender.close()
