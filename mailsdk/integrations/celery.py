@@ -61,6 +61,7 @@ from mailsdk.integrations._background import (
 from mailsdk.integrations.handover import HandoverStore, RedisHandoverStore
 from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
+from mailsdk.options import SenderOptions
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import Sender
 
@@ -79,8 +80,9 @@ BACKOFF = RetryPolicy(backoff=60.0, max_backoff=3600.0, jitter=30.0, max_retry_a
 """Waits between tries of a background send: a minute, doubling to an hour, or longer when
 a relay asks (Retry-After), like an MTA's queue. Only its backoff fields are used."""
 
-SenderSource = str | Sender | Callable[[], Sender]
-"""A named sender: a URL (or failover list of URLs), a Sender, or a function making one."""
+SenderSource = str | Sender | SenderOptions | Callable[[], Sender]
+"""A named sender: a URL (or failover list of URLs), a Sender, SenderOptions, or a function
+making a Sender."""
 
 _REDIS_SCHEMES = ("redis", "rediss", "sentinel", "unix")
 _DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # kombu's Redis transport default
@@ -118,6 +120,8 @@ class _Config:
 def _build_sender(name: str, source: SenderSource | None) -> Sender:
     if isinstance(source, Sender):
         return source
+    if isinstance(source, SenderOptions):
+        return Sender.from_options(source)
     if isinstance(source, str):
         return Sender(source)
     if callable(source):
@@ -128,12 +132,7 @@ def _build_sender(name: str, source: SenderSource | None) -> Sender:
 
     settings = MailSettings.load(url=[name])  # a relay name from [relays] in mailsdk.toml
     settings.export_default_sender()
-    return Sender(
-        settings.transports(),
-        retry=settings.retry_policy(),
-        cooldown=settings.cooldown,
-        strategy=settings.strategy,
-    )
+    return Sender.from_options(SenderOptions.from_settings(settings))
 
 
 def _redis_url(app: Celery) -> str | None:

@@ -46,6 +46,7 @@ from mailsdk.config import ConfigurationError, split_urls
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
 from mailsdk.integrations._senders import freeze, shared_sender
+from mailsdk.integrations.django_outbox import OutboxEmailBackend as OutboxEmailBackend
 from mailsdk.integrations.django_tasks import TaskEmailBackend as TaskEmailBackend
 from mailsdk.message import Address, Attachment, Message
 from mailsdk.options import FRAMEWORK_DEADLINE, SenderOptions, Strategy, TransportSpec

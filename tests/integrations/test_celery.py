@@ -558,3 +558,37 @@ def test_register_defaults_to_celerys_current_app(redis_server: RedisServer) -> 
 def test_a_sender_url_password_stays_out_of_the_task_config_repr() -> None:
     config = _config(senders={"bulk": "smtp://user:s3cret-pass@mail.example.com:587"})
     assert "s3cret-pass" not in repr(config)
+
+
+class _ClaimingStore(_FlakyStore):
+    def __init__(self) -> None:
+        super().__init__("nowhere")
+
+
+def test_an_unknown_sender_name_fails_the_task_without_sending(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no mailsdk.toml naming relays here
+    monkeypatch.delenv("MAILSDK_CONFIG", raising=False)
+    store = _ClaimingStore()
+    config = _config(store=store)
+    payload = with_message_id(message()).model_dump_json()
+    with pytest.raises(TaskFailed) as info:
+        mail_celery._send_task(_BoundTask(config), payload, sender="no-such-sender")
+    assert info.value.error == "ConfigurationError"
+    assert "no-such-sender" in str(info.value)
+    assert store.released == [info.value.message_id]
+
+
+def test_a_named_sender_may_be_given_as_sender_options() -> None:
+    from mailsdk import MemoryTransport, SenderOptions
+
+    memory = MemoryTransport()
+    config = _config(senders={"bulk": SenderOptions(memory)})
+    sender = config.sender("bulk")
+    try:
+        assert config.sender("bulk") is sender  # built once per worker process
+        sender.send(message())
+        assert len(memory.outbox) == 1
+    finally:
+        sender.close()
