@@ -327,6 +327,10 @@ def needs_secret(url: TransportURL) -> bool:
     kind = _SECRET_KINDS.get(url.scheme)
     if kind is None or url.password is not None:
         return False
+    from mailsdk.auth._config import oauth_needs_secret, wants_oauth
+
+    if wants_oauth(url):
+        return oauth_needs_secret(url)
     if kind == "password":
         return bool(url.username)
     return not url.username

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
@@ -58,6 +59,16 @@ def _build_transports(spec: TransportSpec) -> list[Transport]:
     if not out:
         raise ConfigurationError("no transport given")
     return out
+
+
+def _share_tokens(provider: TokenProvider, transports: list[Transport]) -> None:
+    from mailsdk.auth._cache import share_token_provider
+
+    if not share_token_provider(provider, transports):
+        raise ConfigurationError(
+            "token_provider was given, but no transport takes OAuth tokens: add auth=xoauth2 "
+            "to the smtp:// URL, or use graph:// or gmail://"
+        )
 
 
 Strategy = Literal["failover", "round_robin"]
@@ -128,7 +139,10 @@ class AsyncSender:
     ``AsyncSender("smtp://user:pass@mail.example.com:587")``; a list of URLs (or one string
     with commas) is a failover list, in order (``strategy="round_robin"`` spreads sends over
     them instead). Transient failures are retried per ``retry``; a relay that failed is
-    skipped for ``cooldown`` seconds; ``on_event`` receives :mod:`mailsdk.events`. Use it as an
+    skipped for ``cooldown`` seconds; ``on_event`` receives :mod:`mailsdk.events`.
+    ``token_provider`` (a :class:`~mailsdk.auth.TokenProvider`) supplies OAuth tokens to every
+    relay that uses them and has none of its own (``auth=xoauth2``, ``graph://``,
+    ``gmail://``), through one cache shared by all their connections. Use it as an
     async context manager, or call :meth:`aclose` when done, so pooled connections are closed
     politely.
     """
@@ -141,8 +155,11 @@ class AsyncSender:
         cooldown: float = 30.0,
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self.transports = _build_transports(transport)
+        if token_provider is not None:
+            _share_tokens(token_provider, self.transports)
         self.transport = _combine(
             self.transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
         )
@@ -335,9 +352,15 @@ class Sender:
         cooldown: float = 30.0,
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self._async = AsyncSender(
-            transport, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
+            transport,
+            retry=retry,
+            cooldown=cooldown,
+            strategy=strategy,
+            on_event=on_event,
+            token_provider=token_provider,
         )
         self._lock = threading.Lock()
         self._state = _SenderState()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from mailsdk.auth._token import AccessToken, TokenProvider
 
-__all__ = ["CachedTokenProvider", "Clock", "cached"]
+__all__ = ["CachedTokenProvider", "Clock", "cached", "share_token_provider"]
 
 log = logging.getLogger("mailsdk")
 
@@ -123,3 +124,22 @@ def cached(provider: TokenProvider, *, clock: Clock | None = None) -> CachedToke
             f"not {type(provider).__name__}"
         )
     return CachedTokenProvider(provider, clock=clock)
+
+
+def share_token_provider(provider: TokenProvider, transports: Sequence[Any]) -> int:
+    """Give one cache of *provider* to every transport that takes tokens and has none.
+
+    Failover groups are walked. Returns how many transports took it; a provider that no
+    transport uses is a configuration mistake (a URL without ``auth=xoauth2``), so the
+    caller refuses it.
+    """
+    cache = cached(provider)
+    taken = 0
+    for transport in transports:
+        nested = getattr(transport, "transports", None)
+        if isinstance(nested, Sequence) and nested is not transports:
+            taken += share_token_provider(cache, nested)
+        use = getattr(transport, "use_token_provider", None)
+        if use is not None and use(cache):
+            taken += 1
+    return taken

@@ -1,0 +1,146 @@
+"""Token providers named in transport URLs, so OAuth needs no code.
+
+``smtp://reports%40contoso.com@smtp.office365.com:587?oauth=microsoft&tenant_id=…&client_id=…``
+``graph://reports%40contoso.com?tenant_id=…&client_id=…``
+``smtp://reports%40example.com@smtp.gmail.com:587?oauth=google&key_file=/etc/mail/sa.json``
+``gmail://me?client_id=…&client_secret=…`` (a delegated mailbox's refresh token)
+
+The URL names the provider and its ids; the one secret (the Entra client secret, or the
+Google refresh token) sits in the URL's password slot and, like a password, is best left out
+of the URL: it is then found in the environment or the keyring (:mod:`mailsdk.credentials`),
+where ``mailsdk credentials oauth login`` stores refresh tokens. Certificates and service
+account keys are files named by ``certificate_file=`` / ``key_file=``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from mailsdk.auth._token import TokenProvider
+from mailsdk.config import ConfigurationError, TransportURL
+
+__all__ = ["OAUTH_URL_OPTIONS", "oauth_needs_secret", "provider_from_url", "wants_oauth"]
+
+OAUTH_URL_OPTIONS = (
+    "oauth",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "certificate_file",
+    "authority",
+    "key_file",
+    "subject",
+    "token_uri",
+    "scope",
+    "token_ca_file",
+)
+"""URL options that configure a token provider (accepted by smtp://, graph://, gmail://)."""
+
+Endpoint = Literal["smtp", "graph", "gmail"]
+_DEFAULT_KIND = {"graph": "microsoft", "gmail": "google"}
+
+
+def _kind(url: TransportURL) -> str | None:
+    kind = url.option("oauth") or (
+        _DEFAULT_KIND.get(url.scheme) if url.option("client_id") or url.option("key_file") else None
+    )
+    if kind is not None and kind not in ("microsoft", "google"):
+        raise ConfigurationError(f"{url.display()}: oauth={kind!r}; use microsoft or google")
+    return kind
+
+
+def wants_oauth(url: TransportURL) -> bool:
+    """True when *url* authenticates with OAuth tokens (XOAUTH2, Graph or Gmail)."""
+    if url.scheme in ("graph", "gmail"):
+        return True
+    return url.option("auth") == "xoauth2" or bool(url.option("oauth"))
+
+
+def oauth_needs_secret(url: TransportURL) -> bool:
+    """Whether an OAuth *url* needs a secret looked up for its password slot.
+
+    A provider configured from files (``certificate_file=``, ``key_file=``) needs none, nor
+    does a URL naming no provider (its tokens come from the sender's ``token_provider``).
+    """
+    kind = _kind(url)
+    if kind == "microsoft":
+        return url.option("certificate_file") is None
+    if kind == "google":
+        return url.option("key_file") is None
+    return False
+
+
+def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | None:
+    """The token provider *url* names, or None when it names none."""
+    kind = _kind(url)
+    if kind is None:
+        for name in OAUTH_URL_OPTIONS:
+            if name in url.query:
+                raise ConfigurationError(
+                    f"{url.display()}: option {name}= needs oauth=microsoft or oauth=google"
+                )
+        return None
+    scopes = [url.option("scope") or ""] if url.option("scope") else None
+    ca_file = url.option("token_ca_file")
+    timeout = url.number("timeout", 30.0)
+    secret = url.password
+    if kind == "microsoft":
+        from mailsdk.auth.microsoft import MicrosoftClientCredentials
+
+        if endpoint == "gmail":
+            raise ConfigurationError(f"{url.display()}: gmail:// needs oauth=google")
+        tenant_id, client_id = url.option("tenant_id"), url.option("client_id")
+        if not tenant_id or not client_id:
+            raise ConfigurationError(
+                f"{url.display()}: oauth=microsoft needs tenant_id= and client_id="
+            )
+        certificate = url.option("certificate_file")
+        return MicrosoftClientCredentials(
+            tenant_id,
+            client_id,
+            client_secret=None if certificate else secret,
+            certificate_file=certificate,
+            certificate_password=secret if certificate else None,
+            endpoint="graph" if endpoint == "graph" else "smtp",
+            scopes=scopes,
+            authority=url.option("authority"),
+            ca_file=ca_file,
+            timeout=timeout,
+        )
+    from mailsdk.auth.google import GOOGLE_TOKEN_URI, GoogleRefreshToken, GoogleServiceAccount
+
+    if endpoint == "graph":
+        raise ConfigurationError(f"{url.display()}: graph:// needs oauth=microsoft")
+    google_endpoint: Literal["smtp", "gmail"] = "gmail" if endpoint == "gmail" else "smtp"
+    key_file = url.option("key_file")
+    if key_file:
+        # SMTP logs in as the URL's user, so that is whom the service account acts for.
+        subject = url.option("subject") or url.username
+        if subject is None and endpoint == "gmail" and url.host not in ("", "me"):
+            subject = url.host
+        return GoogleServiceAccount(
+            key_file,
+            subject=subject,
+            endpoint=google_endpoint,
+            scopes=scopes,
+            token_uri=url.option("token_uri"),
+            ca_file=ca_file,
+            timeout=timeout,
+        )
+    client_id = url.option("client_id")
+    if not client_id or secret is None:
+        raise ConfigurationError(
+            f"{url.display()}: oauth=google needs key_file= (a service account), or "
+            "client_id= and client_secret= with the refresh token kept in the keyring "
+            "(`mailsdk credentials oauth login google`) or the environment"
+        )
+    return GoogleRefreshToken(
+        client_id,
+        url.option("client_secret") or "",
+        secret,
+        endpoint=google_endpoint,
+        scopes=scopes,
+        token_uri=url.option("token_uri") or GOOGLE_TOKEN_URI,
+        ca_file=ca_file,
+        timeout=timeout,
+    )
