@@ -38,7 +38,8 @@ class RotatingProvider:
 
 
 def xoauth2_url(relay: LocalRelay) -> str:
-    return f"smtp://{USER.replace('@', '%40')}@{relay.host}:{relay.port}?ca_file={relay.ca_file}&auth=xoauth2"
+    user = USER.replace("@", "%40")
+    return f"smtp://{user}@{relay.host}:{relay.port}?ca_file={relay.ca_file}&auth=xoauth2"
 
 
 async def test_stale_token_is_refreshed_once_and_delivers(
