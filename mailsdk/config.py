@@ -276,6 +276,8 @@ _REGISTRY: dict[str, str | TransportFactory] = {
     "mailjet": "mailsdk.transports.http.mailjet:MailjetTransport",
     "mailtrap": "mailsdk.transports.http.mailtrap:MailtrapTransport",
     "mailersend": "mailsdk.transports.http.mailersend:MailerSendTransport",
+    "graph": "mailsdk.transports.http.graph:GraphTransport",
+    "gmail": "mailsdk.transports.http.gmail:GmailTransport",
 }
 
 # scheme -> where its secret goes (see SecretKind). Schemes not listed take no secret, and
@@ -293,6 +295,8 @@ _SECRET_KINDS: dict[str, SecretKind] = {
     "sparkpost": "key",
     "mailtrap": "key",
     "mailersend": "key",
+    "graph": "key",  # the Entra client secret (graph://MAILBOX?tenant_id=…&client_id=…)
+    "gmail": "key",  # the Google refresh token (gmail://me?client_id=…&client_secret=…)
 }
 
 

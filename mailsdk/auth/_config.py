@@ -41,11 +41,13 @@ _DEFAULT_KIND = {"graph": "microsoft", "gmail": "google"}
 
 
 def _kind(url: TransportURL) -> str | None:
-    kind = url.option("oauth") or (
-        _DEFAULT_KIND.get(url.scheme) if url.option("client_id") or url.option("key_file") else None
-    )
+    named = any(name in url.query for name in OAUTH_URL_OPTIONS)
+    kind = url.option("oauth") or (_DEFAULT_KIND.get(url.scheme) if named else None)
     if kind is not None and kind not in ("microsoft", "google"):
         raise ConfigurationError(f"{url.display()}: oauth={kind!r}; use microsoft or google")
+    fixed = _DEFAULT_KIND.get(url.scheme)
+    if kind is not None and fixed is not None and kind != fixed:
+        raise ConfigurationError(f"{url.display()}: {url.scheme}:// needs oauth={fixed}")
     return kind
 
 
@@ -63,10 +65,12 @@ def oauth_needs_secret(url: TransportURL) -> bool:
     does a URL naming no provider (its tokens come from the sender's ``token_provider``).
     """
     kind = _kind(url)
+    # Incomplete ids need no look-up: building the provider then says what is missing.
     if kind == "microsoft":
-        return url.option("certificate_file") is None
+        ids = url.option("tenant_id") and url.option("client_id")
+        return bool(ids) and url.option("certificate_file") is None
     if kind == "google":
-        return url.option("key_file") is None
+        return url.option("key_file") is None and bool(url.option("client_id"))
     return False
 
 
@@ -87,8 +91,6 @@ def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | 
     if kind == "microsoft":
         from mailsdk.auth.microsoft import MicrosoftClientCredentials
 
-        if endpoint == "gmail":
-            raise ConfigurationError(f"{url.display()}: gmail:// needs oauth=google")
         tenant_id, client_id = url.option("tenant_id"), url.option("client_id")
         if not tenant_id or not client_id:
             raise ConfigurationError(
@@ -109,8 +111,6 @@ def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | 
         )
     from mailsdk.auth.google import GOOGLE_TOKEN_URI, GoogleRefreshToken, GoogleServiceAccount
 
-    if endpoint == "graph":
-        raise ConfigurationError(f"{url.display()}: graph:// needs oauth=microsoft")
     google_endpoint: Literal["smtp", "gmail"] = "gmail" if endpoint == "gmail" else "smtp"
     key_file = url.option("key_file")
     if key_file:
