@@ -55,7 +55,7 @@ def wants_oauth(url: TransportURL) -> bool:
     """True when *url* authenticates with OAuth tokens (XOAUTH2, Graph or Gmail)."""
     if url.scheme in ("graph", "gmail"):
         return True
-    return url.option("auth") == "xoauth2" or bool(url.option("oauth"))
+    return url.option("auth") == "xoauth2" or any(name in url.query for name in OAUTH_URL_OPTIONS)
 
 
 def oauth_needs_secret(url: TransportURL) -> bool:

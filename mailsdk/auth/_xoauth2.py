@@ -58,6 +58,9 @@ async def xoauth2_exchange(
         details = _challenge(reply.message)
         reply = await smtp.execute_command(b"")
     if reply.code == 235:
+        note = getattr(smtp, "note_auth", None)  # mailsdk check's probe reports the mechanism
+        if callable(note):
+            note("XOAUTH2")
         return
     enhanced, server_text = split_enhanced_code(reply.message)
     message = f"AUTH XOAUTH2 failed for user {username!r}"
