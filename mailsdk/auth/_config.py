@@ -4,6 +4,7 @@
 ``graph://reports%40contoso.com?tenant_id=…&client_id=…``
 ``smtp://reports%40example.com@smtp.gmail.com:587?oauth=google&key_file=/etc/mail/sa.json``
 ``gmail://me?client_id=…&client_secret=…`` (a delegated mailbox's refresh token)
+``smtp://me%40contoso.com@smtp.office365.com:587?oauth=microsoft&delegated=true&tenant_id=…&client_id=…``
 
 The URL names the provider and its ids; the one secret (the Entra client secret, or the
 Google refresh token) sits in the URL's password slot and, like a password, is best left out
@@ -33,6 +34,7 @@ OAUTH_URL_OPTIONS = (
     "token_uri",
     "scope",
     "token_ca_file",
+    "delegated",
 )
 """URL options that configure a token provider (accepted by smtp://, graph://, gmail://)."""
 
@@ -95,6 +97,24 @@ def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | 
         if not tenant_id or not client_id:
             raise ConfigurationError(
                 f"{url.display()}: oauth=microsoft needs tenant_id= and client_id="
+            )
+        if url.flag("delegated"):
+            from mailsdk.auth.microsoft import MicrosoftRefreshToken
+
+            if secret is None:
+                raise ConfigurationError(
+                    f"{url.display()}: delegated=true needs the refresh token: run "
+                    "`mailsdk credentials oauth login microsoft`"
+                )
+            return MicrosoftRefreshToken(
+                tenant_id,
+                client_id,
+                secret,
+                endpoint="graph" if endpoint == "graph" else "smtp",
+                scopes=scopes,
+                authority=url.option("authority"),
+                ca_file=ca_file,
+                timeout=timeout,
             )
         certificate = url.option("certificate_file")
         return MicrosoftClientCredentials(

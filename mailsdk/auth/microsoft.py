@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -22,10 +22,20 @@ from mailsdk.auth._token import GRAPH_SCOPE, OUTLOOK_SMTP_SCOPE, AccessToken
 from mailsdk.config import ConfigurationError
 from mailsdk.errors import MailError, RelayError, TransientError
 
-__all__ = ["MicrosoftClientCredentials", "MicrosoftEndpoint"]
+__all__ = [
+    "DELEGATED_SCOPES",
+    "MicrosoftClientCredentials",
+    "MicrosoftEndpoint",
+    "MicrosoftRefreshToken",
+]
 
 MicrosoftEndpoint = Literal["smtp", "graph"]
 _SCOPES: dict[str, str] = {"smtp": OUTLOOK_SMTP_SCOPE, "graph": GRAPH_SCOPE}
+DELEGATED_SCOPES: dict[str, str] = {
+    "smtp": "https://outlook.office.com/SMTP.Send",
+    "graph": "https://graph.microsoft.com/Mail.Send",
+}
+"""Delegated scopes (a signed-in user); msal adds ``offline_access`` for the refresh token."""
 _PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 # OAuth error codes that no retry will fix: the app registration or the request is wrong.
 _CONFIG_ERRORS = frozenset(
@@ -67,6 +77,25 @@ def _certificate_credential(path: str | Path, passphrase: SecretStr | None) -> d
     if passphrase is not None:
         credential["passphrase"] = passphrase.get_secret_value()
     return credential
+
+
+def _token_from(
+    result: dict[str, Any], requested: datetime, client_id: str, redact: Callable[[str], str]
+) -> AccessToken:
+    """An AccessToken from msal's result dict, or the error it describes."""
+    if "access_token" not in result:
+        error = str(result.get("error") or "no access token")
+        description = redact(str(result.get("error_description") or ""))
+        first_line = description.splitlines()[0] if description else ""
+        cls = RelayError if error in _CONFIG_ERRORS else TransientError
+        raise cls(
+            f"Microsoft Entra refused the token request for client {client_id}: "
+            f"{error}" + (f": {first_line}" if first_line else "")
+        )
+    expires_in = float(result.get("expires_in") or 3600)
+    return AccessToken(
+        SecretStr(str(result["access_token"])), requested + timedelta(seconds=expires_in)
+    )
 
 
 class MicrosoftClientCredentials:
@@ -186,24 +215,9 @@ class MicrosoftClientCredentials:
                 f"{type(exc).__name__}: {self._redact(str(exc))}"
             )
         else:
-            return self._token_from(result, requested)
+            return _token_from(result, requested, self.client_id, self._redact)
         # Raised outside the except block: msal's exception may carry the request body.
         raise failure
-
-    def _token_from(self, result: dict[str, Any], requested: datetime) -> AccessToken:
-        if "access_token" not in result:
-            error = str(result.get("error") or "no access token")
-            description = self._redact(str(result.get("error_description") or ""))
-            first_line = description.splitlines()[0] if description else ""
-            cls = RelayError if error in _CONFIG_ERRORS else TransientError
-            raise cls(
-                f"Microsoft Entra refused the token request for client {self.client_id}: "
-                f"{error}" + (f": {first_line}" if first_line else "")
-            )
-        expires_in = float(result.get("expires_in") or 3600)
-        return AccessToken(
-            SecretStr(str(result["access_token"])), requested + timedelta(seconds=expires_in)
-        )
 
     def _redact(self, text: str) -> str:
         if self._secret is not None and self._secret.get_secret_value():
@@ -214,4 +228,91 @@ class MicrosoftClientCredentials:
         return (
             f"MicrosoftClientCredentials(tenant_id={self.tenant_id!r}, "
             f"client_id={self.client_id!r}, scopes={self.scopes!r})"
+        )
+
+
+class MicrosoftRefreshToken:
+    """Tokens for one signed-in user (a delegated mailbox) from a refresh token.
+
+    ``mailsdk credentials oauth login microsoft`` obtains the refresh token with the device
+    code flow and keeps it in the keyring. ``client_id`` is a public client (an app
+    registration with "Allow public client flows" on) with the delegated permission
+    ``SMTP.Send`` (Office 365 Exchange Online) or ``Mail.Send`` (Microsoft Graph). Entra may
+    return a new refresh token with each access token; it is used from then on (in memory).
+    """
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        refresh_token: str | SecretStr,
+        *,
+        endpoint: MicrosoftEndpoint = "smtp",
+        scopes: Sequence[str] | None = None,
+        authority: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not tenant_id or not client_id:
+            raise ConfigurationError("MicrosoftRefreshToken needs tenant_id and client_id")
+        if endpoint not in DELEGATED_SCOPES:
+            raise ConfigurationError(f"endpoint must be smtp or graph, not {endpoint!r}")
+        if authority is not None and not authority.startswith("https://"):
+            raise ConfigurationError("authority must be an https:// URL")
+        self._refresh = (
+            SecretStr(refresh_token) if isinstance(refresh_token, str) else refresh_token
+        )
+        if not self._refresh.get_secret_value():
+            raise ConfigurationError("the refresh token is empty")
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.scopes = list(scopes) if scopes else [DELEGATED_SCOPES[endpoint]]
+        self.authority = (authority or f"{_PUBLIC_AUTHORITY}/{tenant_id}").rstrip("/")
+        self._custom_authority = authority is not None
+        self.ca_file = ca_file
+        self.timeout = timeout
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def _acquire(self) -> dict[str, Any]:
+        msal = _load_msal()
+        with self._lock:
+            if self._app is None:
+                self._app = msal.PublicClientApplication(
+                    self.client_id,
+                    authority=self.authority,
+                    instance_discovery=False if self._custom_authority else None,
+                    http_client=requests_session(self.ca_file, self.timeout),
+                )
+            result: dict[str, Any] = self._app.acquire_token_by_refresh_token(
+                self._refresh.get_secret_value(), scopes=self.scopes
+            )
+            if result.get("refresh_token"):
+                self._refresh = SecretStr(str(result["refresh_token"]))
+            return result
+
+    async def token(self, *, force_refresh: bool = False) -> AccessToken:
+        """A new access token for the signed-in user (every call asks Entra)."""
+        requested = datetime.now(timezone.utc)
+        try:
+            result = await asyncio.to_thread(self._acquire)
+        except MailError:
+            raise
+        except Exception as exc:
+            failure = TransientError(
+                f"Microsoft Entra token request to {self.authority} failed: {type(exc).__name__}"
+            )
+        else:
+            if "access_token" not in result and result.get("error") == "invalid_grant":
+                raise RelayError(
+                    "Microsoft Entra refused the refresh token (invalid_grant): sign in again "
+                    "with `mailsdk credentials oauth login microsoft`"
+                )
+            return _token_from(result, requested, self.client_id, lambda text: text)
+        raise failure
+
+    def __repr__(self) -> str:
+        return (
+            f"MicrosoftRefreshToken(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, "
+            f"scopes={self.scopes!r})"
         )

@@ -55,6 +55,16 @@ class TokenEndpoint:
                 "device_authorization_endpoint": f"{tenant_base}/oauth2/v2.0/devicecode",
                 "issuer": f"{tenant_base}/v2.0",
             }
+        if path.endswith("/devicecode"):
+            return 200, {
+                "device_code": "device-code-1",
+                "user_code": "ABCD-EFGH",
+                "verification_uri": "https://microsoft.com/devicelogin",
+                "expires_in": 900,
+                "interval": 1,
+                "message": "To sign in, open https://microsoft.com/devicelogin and enter the "
+                "code ABCD-EFGH.",
+            }
         if self.replies:
             return self.replies.pop(0)
         self.issued += 1
@@ -62,6 +72,7 @@ class TokenEndpoint:
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "access_token": f"access-token-{self.issued}",
+            "refresh_token": f"refresh-token-{self.issued}",
         }
 
 
@@ -106,7 +117,7 @@ def token_endpoint(tmp_path: Path) -> Iterator[TokenEndpoint]:
     state.append(
         TokenEndpoint(base=f"https://127.0.0.1:{server.server_address[1]}", ca_file=str(ca_file))
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state[0]
     server.shutdown()
