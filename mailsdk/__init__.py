@@ -12,6 +12,7 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 
 import logging
 
+from mailsdk.auth import AccessToken, StaticToken, TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL, parse_url, register_scheme
 from mailsdk.credentials import CredentialError
 from mailsdk.errors import (
@@ -54,6 +55,7 @@ logging.getLogger("mailsdk").addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessToken",
     "Address",
     "AsyncSender",
     "Attachment",
@@ -88,8 +90,10 @@ __all__ = [
     "SMTPTransport",
     "SendResult",
     "Sender",
+    "StaticToken",
     "TLSSession",
     "TaskFailed",
+    "TokenProvider",
     "TransientError",
     "Transport",
     "TransportURL",

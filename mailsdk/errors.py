@@ -180,6 +180,8 @@ class DeliveryFailed(MailError):
     def __str__(self) -> str:
         lines = [self.message]
         lines.extend(f"  {a.describe()}" for a in self.attempts)
+        hints = dict.fromkeys(e.hint for e in self.errors if e.hint)
+        lines.extend(f"  Hint: {hint}" for hint in hints)
         return "\n".join(lines)
 
 

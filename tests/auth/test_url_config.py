@@ -110,3 +110,12 @@ def test_mailsdk_check_shows_the_hint(office365_like: LocalRelay) -> None:
     assert "550" in result.output
     assert "Hint: Microsoft 365 no longer accepts passwords for SMTP AUTH" in result.output
     assert "pw@" not in result.output
+
+
+def test_delivery_failed_repeats_the_hint(office365_like: LocalRelay) -> None:
+    from mailsdk import DeliveryFailed, Sender
+
+    with Sender(office365_like.url(USER, "pw")) as sender:
+        with pytest.raises(DeliveryFailed) as info:
+            sender.send(Message(from_=USER, to=["b@example.com"], subject="s", text="t"))
+    assert "  Hint: Microsoft 365 no longer accepts passwords" in str(info.value)

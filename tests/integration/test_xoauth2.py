@@ -7,6 +7,7 @@ base64 JSON, then 535 after the client's empty line.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -82,8 +83,9 @@ async def test_fifty_concurrent_sends_with_a_stale_token_refresh_once(
 
 
 async def test_token_refused_after_refresh_is_a_relay_error(
-    relay_factory: Callable[..., LocalRelay],
+    relay_factory: Callable[..., LocalRelay], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     relay = relay_factory(users={USER: "the-only-good-token"}, require_auth=True)
     tokens = RotatingProvider("bad-1", "bad-2")
     async with AsyncSender(xoauth2_url(relay), token_provider=tokens) as sender:
@@ -97,6 +99,7 @@ async def test_token_refused_after_refresh_is_a_relay_error(
     for secret in ("bad-1", "bad-2"):
         assert secret not in str(info.value)
         assert secret not in repr(error)
+        assert secret not in caplog.text
     assert relay.messages == []
 
 
