@@ -10,6 +10,7 @@ import click
 
 from mailsdk.cli._shared import EXIT_FAILED, build_transports, fail, load_settings, url_values
 from mailsdk.config import ConfigurationError, secret_kind
+from mailsdk.transports.http._oauth import OAuthHTTPTransport
 from mailsdk.transports.smtp import SMTPTransport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
 
@@ -99,6 +100,10 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float) -> None:
                 click.echo(f"  {line}")
             if not report.ok:
                 failed += 1
+        elif isinstance(transport, OAuthHTTPTransport):
+            line, ok = asyncio.run(transport.check_token())
+            click.echo(f"  {line}")
+            failed += 0 if ok else 1
         elif secret_kind(url.scheme) is not None:
             click.echo(
                 f"  configuration OK ({transport.name}); check does not call the "

@@ -3,6 +3,8 @@ and refused-AUTH replies carry a hint that ``mailsdk check`` prints."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from typing import Any
 
@@ -115,7 +117,26 @@ def test_mailsdk_check_shows_the_hint(office365_like: LocalRelay) -> None:
 def test_delivery_failed_repeats_the_hint(office365_like: LocalRelay) -> None:
     from mailsdk import DeliveryFailed, Sender
 
-    with Sender(office365_like.url(USER, "pw")) as sender:
-        with pytest.raises(DeliveryFailed) as info:
-            sender.send(Message(from_=USER, to=["b@example.com"], subject="s", text="t"))
+    message = Message(from_=USER, to=["b@example.com"], subject="s", text="t")
+    with Sender(office365_like.url(USER, "pw")) as sender, pytest.raises(DeliveryFailed) as info:
+        sender.send(message)
     assert "  Hint: Microsoft 365 no longer accepts passwords" in str(info.value)
+
+
+def test_mailsdk_check_fetches_a_graph_token(token_endpoint: TokenEndpoint) -> None:
+    url = (
+        "graph://reports%40contoso.com?tenant_id=contoso&client_id=app-1"
+        f"&authority={token_endpoint.base}/contoso&token_ca_file={token_endpoint.ca_file}"
+    )
+    env = {env_var_name(url): SECRET}
+    result = CliRunner(env=env).invoke(cli, ["--env-file", "/nonexistent", "check", url])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"token      : OK from MicrosoftClientCredentials, valid \d+ min", result.output
+    )
+    assert SECRET not in result.output
+    token_endpoint.replies.append((401, {"error": "invalid_client", "error_description": "bad"}))
+    token_endpoint.issued = 0
+    result = CliRunner(env=env).invoke(cli, ["--env-file", "/nonexistent", "check", url])
+    assert result.exit_code == 3, result.output
+    assert "invalid_client" in result.output

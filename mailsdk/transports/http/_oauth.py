@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import httpx
@@ -17,7 +18,7 @@ from mailsdk.auth._cache import CachedTokenProvider, cached
 from mailsdk.auth._config import OAUTH_URL_OPTIONS, Endpoint, provider_from_url
 from mailsdk.auth._token import AccessToken, TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import RelayError
+from mailsdk.errors import MailError, RelayError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
 from mailsdk.transports.http.base import HTTPRequest, HTTPTransport, Payload
@@ -122,6 +123,24 @@ class OAuthHTTPTransport(HTTPTransport):
         """The access token of the send in progress."""
         token = _current.get()
         return [token.value.get_secret_value()] if token is not None else []
+
+    async def check_token(self) -> tuple[str, bool]:
+        """Fetch a token (nothing is sent): a line for ``mailsdk check`` and whether it worked."""
+        if self._tokens is None:
+            return "token      : no token provider configured", False
+        try:
+            token = await self._tokens.token()
+        except MailError as exc:
+            return f"FAILED     : {exc}", False
+        finally:
+            await self.aclose()
+        left = token.expires_at - datetime.now(timezone.utc)
+        minutes = max(0, int(left.total_seconds() // 60))
+        return (
+            f"token      : OK from {type(self._tokens.provider).__name__}, valid {minutes} min; "
+            f"the {self.scheme} API itself is not called",
+            True,
+        )
 
     async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
         """Send with a cached token; after a 401, once more with a fresh one."""
