@@ -4,7 +4,6 @@ and refused-AUTH replies carry a hint that ``mailsdk check`` prints."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable
 from typing import Any
 
