@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
@@ -107,7 +108,7 @@ class GmailTransport(OAuthHTTPTransport):
         self,
         user: str = "me",
         *,
-        token_provider: object | None = None,
+        token_provider: TokenProvider | None = None,
         base_url: str | None = None,
         timeout: float = 30.0,
         client: httpx.AsyncClient | None = None,
@@ -118,7 +119,7 @@ class GmailTransport(OAuthHTTPTransport):
             raise ConfigurationError('gmail:// needs "me" or the address to send as')
         self.user = user
         super().__init__(
-            token_provider=token_provider,  # type: ignore[arg-type]
+            token_provider=token_provider,
             base_url=base_url,
             timeout=timeout,
             client=client,

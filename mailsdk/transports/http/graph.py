@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
+from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
@@ -129,7 +130,7 @@ class GraphTransport(OAuthHTTPTransport):
         self,
         user: str,
         *,
-        token_provider: object | None = None,
+        token_provider: TokenProvider | None = None,
         base_url: str | None = None,
         timeout: float = 30.0,
         client: httpx.AsyncClient | None = None,
@@ -140,7 +141,7 @@ class GraphTransport(OAuthHTTPTransport):
             raise ConfigurationError("graph:// needs the mailbox's UPN or object id")
         self.user = user
         super().__init__(
-            token_provider=token_provider,  # type: ignore[arg-type]
+            token_provider=token_provider,
             base_url=base_url,
             timeout=timeout,
             client=client,
