@@ -15,10 +15,16 @@ account keys are files named by ``certificate_file=`` / ``key_file=``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Literal
+
+from pydantic import SecretStr
 
 from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
+
+log = logging.getLogger("mailsdk")
 
 __all__ = ["OAUTH_URL_OPTIONS", "oauth_needs_secret", "provider_from_url", "wants_oauth"]
 
@@ -110,6 +116,7 @@ def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | 
                 tenant_id,
                 client_id,
                 secret,
+                on_rotate=_keyring_keeper(url),
                 endpoint="graph" if endpoint == "graph" else "smtp",
                 scopes=scopes,
                 authority=url.option("authority"),
@@ -164,3 +171,31 @@ def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | 
         ca_file=ca_file,
         timeout=timeout,
     )
+
+
+def _keyring_keeper(url: TransportURL) -> Callable[[SecretStr, SecretStr], None]:
+    """Replace a rotated refresh token in the keyring, when the keyring held the old one.
+
+    A token that came from the environment or the URL is left alone (we cannot write
+    there); any keyring failure is logged without detail: sending goes on with the new
+    token in memory.
+    """
+    from dataclasses import replace
+
+    bare = replace(url, password=None)
+
+    def keep(old: SecretStr, new: SecretStr) -> None:
+        try:
+            import keyring
+
+            from mailsdk.credentials import keyring_entry
+
+            entry = keyring_entry(bare)
+            if keyring.get_password(entry.service, entry.username) == old.get_secret_value():
+                keyring.set_password(entry.service, entry.username, new.get_secret_value())
+        except Exception as exc:
+            log.debug(
+                "the rotated refresh token was not kept in the keyring (%s)", type(exc).__name__
+            )
+
+    return keep

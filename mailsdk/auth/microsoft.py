@@ -238,7 +238,9 @@ class MicrosoftRefreshToken:
     code flow and keeps it in the keyring. ``client_id`` is a public client (an app
     registration with "Allow public client flows" on) with the delegated permission
     ``SMTP.Send`` (Office 365 Exchange Online) or ``Mail.Send`` (Microsoft Graph). Entra may
-    return a new refresh token with each access token; it is used from then on (in memory).
+    return a new refresh token with each access token; it is used from then on, and
+    ``on_rotate(old, new)`` (called in a worker thread) may keep it, as URL-configured
+    providers do in the keyring.
     """
 
     def __init__(
@@ -252,9 +254,11 @@ class MicrosoftRefreshToken:
         authority: str | None = None,
         ca_file: str | None = None,
         timeout: float = 30.0,
+        on_rotate: Callable[[SecretStr, SecretStr], None] | None = None,
     ) -> None:
         if not tenant_id or not client_id:
             raise ConfigurationError("MicrosoftRefreshToken needs tenant_id and client_id")
+        self._on_rotate = on_rotate
         if endpoint not in DELEGATED_SCOPES:
             raise ConfigurationError(f"endpoint must be smtp or graph, not {endpoint!r}")
         if authority is not None and not authority.startswith("https://"):
@@ -287,8 +291,11 @@ class MicrosoftRefreshToken:
             result: dict[str, Any] = self._app.acquire_token_by_refresh_token(
                 self._refresh.get_secret_value(), scopes=self.scopes
             )
-            if result.get("refresh_token"):
-                self._refresh = SecretStr(str(result["refresh_token"]))
+            new = result.get("refresh_token")
+            if new and new != self._refresh.get_secret_value():
+                old, self._refresh = self._refresh, SecretStr(str(new))
+                if self._on_rotate is not None:
+                    self._on_rotate(old, self._refresh)
             return result
 
     async def token(self, *, force_refresh: bool = False) -> AccessToken:

@@ -3,6 +3,7 @@ the local identity-provider stand-in; the refresh token lands in the keyring."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import threading
@@ -96,6 +97,11 @@ def test_microsoft_device_code_login_stores_the_refresh_token(
     )
     provider = transport._tokens.provider  # type: ignore[attr-defined]
     assert isinstance(provider, MicrosoftRefreshToken)
+    asyncio.run(provider.token())
+    (refresh,) = [r for r in token_endpoint.token_posts() if r.form.get("refresh_token")]
+    assert refresh.form["refresh_token"] == "refresh-token-1"
+    # Entra rotated it: the keyring now holds the new refresh token.
+    assert memory_keyring.entries == {key: "refresh-token-2"}
 
 
 async def test_delegated_microsoft_tokens_come_from_the_refresh_token(
