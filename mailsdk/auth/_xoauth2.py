@@ -19,16 +19,27 @@ import aiosmtplib
 from mailsdk.auth._hints import auth_hint
 from mailsdk.auth._token import AccessToken
 from mailsdk.classify import classify_smtp_reply, split_enhanced_code
-from mailsdk.errors import MailError
+from mailsdk.errors import MailError, RelayError
 
 __all__ = ["XOAuth2Refused", "xoauth2_exchange"]
 
 
-class XOAuth2Refused(Exception):
-    """The relay refused *token*; ``error`` is what to raise if a fresh token fails too."""
+class XOAuth2Refused(RelayError):
+    """The relay refused *token*; ``error`` is what to raise if a fresh token fails too.
+
+    A RelayError itself, so code that only reports (``SMTPTransport.probe``) shows it as the
+    error it wraps; the transport catches it to refresh the token once.
+    """
 
     def __init__(self, error: MailError, token: AccessToken, *, may_refresh: bool) -> None:
-        super().__init__(str(error))
+        super().__init__(
+            error.message,
+            relay=error.relay,
+            code=error.code,
+            enhanced_code=error.enhanced_code,
+            server_text=error.server_text,
+        )
+        self.hint = error.hint
         self.error = error
         self.token = token
         self.may_refresh = may_refresh

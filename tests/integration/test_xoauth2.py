@@ -119,3 +119,30 @@ async def test_xoauth2_url_without_any_token_says_what_is_missing(relay: LocalRe
     async with AsyncSender(xoauth2_url(relay)) as sender:
         with pytest.raises(DeliveryFailed, match="token_provider"):
             await sender.send(message())
+
+
+async def test_probe_reports_a_refused_token(relay_factory: Callable[..., LocalRelay]) -> None:
+    from mailsdk import SMTPTransport
+
+    relay = relay_factory(users={USER: "good"}, require_auth=True)
+    transport = SMTPTransport(
+        relay.host,
+        relay.port,
+        username=USER,
+        token_provider=StaticToken("stale"),
+        ca_file=relay.ca_file,
+    )
+    report = await transport.probe()
+    assert report.error is not None
+    assert report.error.code == 535
+    assert "status 401" in str(report.error)
+    ok = SMTPTransport(
+        relay.host,
+        relay.port,
+        username=USER,
+        token_provider=StaticToken("good"),
+        ca_file=relay.ca_file,
+    )
+    report = await ok.probe()
+    assert report.error is None
+    assert report.auth_used == "XOAUTH2"
