@@ -139,3 +139,46 @@ def test_mailsdk_check_fetches_a_graph_token(token_endpoint: TokenEndpoint) -> N
     result = CliRunner(env=env).invoke(cli, ["--env-file", "/nonexistent", "check", url])
     assert result.exit_code == 3, result.output
     assert "invalid_client" in result.output
+
+
+async def test_smtp_url_names_a_google_service_account_end_to_end(
+    relay_factory: Callable[..., LocalRelay], token_endpoint: TokenEndpoint, tmp_path: Any
+) -> None:
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = tmp_path / "sa.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "mailer@p.iam.gserviceaccount.com",
+                "private_key": pem,
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    relay = relay_factory(users={USER: "access-token-1"}, require_auth=True)
+    user = USER.replace("@", "%40")
+    url = (
+        f"smtp://{user}@{relay.host}:{relay.port}?ca_file={relay.ca_file}&oauth=google"
+        f"&key_file={key_file}&token_uri={token_endpoint.base}/token"
+        f"&token_ca_file={token_endpoint.ca_file}"
+    )
+    assert not needs_secret(parse_url(url))
+    async with transport_from_url(url, environ={}) as transport:
+        await transport.send(
+            OutgoingMessage(Message(from_=USER, to=["bob@example.com"], subject="s", text="t"))
+        )
+    assert relay.messages[0].login == USER
+    (post,) = token_endpoint.token_posts()
+    claims = jwt.decode(post.form["assertion"], options={"verify_signature": False})
+    assert claims["sub"] == USER  # the service account acts for the URL's user
+    assert claims["scope"] == "https://mail.google.com/"
