@@ -120,6 +120,9 @@ class TransportURL:
         if user and not self._user_is_shown():
             user = "***@"
         host = f"[{self.host}]" if ":" in self.host else self.host
+        # graph://reports%40contoso.com: a mailbox in the host part keeps its @ encoded, so
+        # the shown URL parses back to the same parts.
+        host = host.replace("@", "%40")
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.scheme}://{user}{host}{port}{self.path}"
 

@@ -76,7 +76,7 @@ async def test_request_is_the_rendered_mime_in_base64_with_bcc(
     )
     assert result.accepted == list(outgoing.envelope.rcpt_to)
     assert result.provider_id is None
-    assert result.relay == "graph://reports@contoso.com"
+    assert result.relay == "graph://reports%40contoso.com"
     assert result.attempts[-1].text == "accepted (request-id 5f1c-req)"
 
 
@@ -249,7 +249,8 @@ def test_url_with_client_credentials_finds_the_secret_in_the_environment() -> No
     )
     assert isinstance(graph, GraphTransport)
     assert graph.user == "reports@contoso.com"
-    assert graph.name == "graph://reports@contoso.com"
+    assert graph.name == "graph://reports%40contoso.com"
+    assert parse_url(parse_url(url).display()).host == "reports@contoso.com"
     assert graph._tokens is not None
     provider = graph._tokens.provider
     assert isinstance(provider, MicrosoftClientCredentials)

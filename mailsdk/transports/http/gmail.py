@@ -123,7 +123,7 @@ class GmailTransport(OAuthHTTPTransport):
             base_url=base_url,
             timeout=timeout,
             client=client,
-            name=name or f"gmail://{user}",
+            name=name or f"gmail://{quote(user, safe='')}",
             ca_file=ca_file,
         )
 

@@ -145,7 +145,7 @@ class GraphTransport(OAuthHTTPTransport):
             base_url=base_url,
             timeout=timeout,
             client=client,
-            name=name or f"graph://{user}",
+            name=name or f"graph://{quote(user, safe='')}",
             ca_file=ca_file,
         )
 
