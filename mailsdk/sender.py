@@ -171,6 +171,7 @@ class AsyncSender:
         env_file: str | os.PathLike[str] | None = ".env",
         config_file: str | os.PathLike[str] | Literal[False] | None = None,
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> AsyncSender:
         """A sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
 
@@ -180,9 +181,10 @@ class AsyncSender:
         overrides ``.env``, which overrides the TOML file. A URL without its secret gets it
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
+        ``token_provider`` serves the relays that use OAuth tokens (as in the constructor).
         """
         transports, options = _configured_from_env(env_file, config_file)
-        return cls(transports, on_event=on_event, **options)
+        return cls(transports, on_event=on_event, token_provider=token_provider, **options)
 
     @property
     def name(self) -> str:
@@ -375,6 +377,7 @@ class Sender:
         env_file: str | os.PathLike[str] | None = ".env",
         config_file: str | os.PathLike[str] | Literal[False] | None = None,
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> Sender:
         """A sync sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
 
@@ -386,7 +389,7 @@ class Sender:
         or keyring. See :meth:`AsyncSender.from_env`.
         """
         transports, options = _configured_from_env(env_file, config_file)
-        return cls(transports, on_event=on_event, **options)
+        return cls(transports, on_event=on_event, token_provider=token_provider, **options)
 
     @property
     def name(self) -> str:

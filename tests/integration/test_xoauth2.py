@@ -146,3 +146,15 @@ async def test_probe_reports_a_refused_token(relay_factory: Callable[..., LocalR
     report = await ok.probe()
     assert report.error is None
     assert report.auth_used == "XOAUTH2"
+
+
+def test_from_env_with_a_token_provider(
+    relay_factory: Callable[..., LocalRelay], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = relay_factory(users={USER: "tok-env"}, require_auth=True)
+    monkeypatch.setenv("MAILSDK_URL", xoauth2_url(relay))
+    with Sender.from_env(
+        env_file=None, config_file=False, token_provider=StaticToken("tok-env")
+    ) as sender:
+        sender.send(message())
+    assert relay.messages[0].login == USER
