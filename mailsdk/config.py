@@ -133,9 +133,11 @@ class TransportURL:
 
     def __repr__(self) -> str:
         user = self.username if self.username is None or self._user_is_shown() else "***"
+        # An OAuth client secret may sit in the query (Google desktop clients): never shown.
+        query = {k: "***" if k == "client_secret" else v for k, v in self.query.items()}
         return (
             f"TransportURL(scheme={self.scheme!r}, host={self.host!r}, port={self.port!r}, "
-            f"username={user!r}, path={self.path!r}, query={self.query!r})"
+            f"username={user!r}, path={self.path!r}, query={query!r})"
         )
 
     def option(self, name: str, default: str | None = None) -> str | None:

@@ -224,3 +224,11 @@ def test_url_with_refresh_token_from_the_environment() -> None:
 def test_gmail_url_refuses_a_microsoft_provider() -> None:
     with pytest.raises(ConfigurationError, match="needs oauth=google"):
         transport_from_url("gmail://me?oauth=microsoft&tenant_id=t&client_id=c")
+
+
+def test_client_secret_option_never_shows() -> None:
+    url = parse_url("gmail://me?client_id=cid&client_secret=GOCSPX-hidden")
+    assert "GOCSPX-hidden" not in repr(url)
+    assert "GOCSPX-hidden" not in url.display()
+    gmail = transport_from_url(url, environ={"MAILSDK_PASSWORD_GMAIL_ME": "1//rt"})
+    assert "GOCSPX-hidden" not in repr(gmail) + gmail.name
