@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -232,3 +234,18 @@ def test_client_secret_option_never_shows() -> None:
     assert "GOCSPX-hidden" not in url.display()
     gmail = transport_from_url(url, environ={"MAILSDK_PASSWORD_GMAIL_ME": "1//rt"})
     assert "GOCSPX-hidden" not in repr(gmail) + gmail.name
+
+
+async def test_a_token_endpoint_slower_than_the_deadline_is_transient(
+    make_message: Callable[..., Any],
+) -> None:
+    class Slow:
+        async def token(self, *, force_refresh: bool = False) -> AccessToken:
+            await asyncio.sleep(30)
+            raise AssertionError("never reached")
+
+    outgoing = plain(make_message)
+    outgoing.deadline = time.monotonic() + 0.05
+    async with GmailTransport(token_provider=Slow()) as gmail:
+        with pytest.raises(TransientError, match="no access token within"):
+            await gmail.send(outgoing)

@@ -7,8 +7,10 @@ the envelope only) are put back as a ``Bcc:`` header on the uploaded copy, and o
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
+from collections.abc import Coroutine
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -18,7 +20,7 @@ from mailsdk.auth._cache import CachedTokenProvider, cached
 from mailsdk.auth._config import OAUTH_URL_OPTIONS, Endpoint, provider_from_url
 from mailsdk.auth._token import AccessToken, TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import MailError, RelayError
+from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
 from mailsdk.transports.http.base import HTTPRequest, HTTPTransport, Payload
@@ -153,14 +155,16 @@ class OAuthHTTPTransport(HTTPTransport):
         # A message the API cannot take is refused before a token is even requested.
         built = _built.set((outgoing, super().build_request(outgoing)))
         try:
-            token = await self._tokens.token()
+            token = await self._bounded(self._tokens.token(), outgoing, deadline)
             try:
                 return await self._send_with(outgoing, token, deadline)
             except RelayError as exc:
                 if exc.code != 401:
                     raise
             log.info("%s refused the access token (HTTP 401); refreshing it once", self.name)
-            fresh = await self._tokens.refresh_after_rejection(token)
+            fresh = await self._bounded(
+                self._tokens.refresh_after_rejection(token), outgoing, deadline
+            )
             return await self._send_with(outgoing, fresh, deadline)
         finally:
             _built.reset(built)
@@ -171,6 +175,25 @@ class OAuthHTTPTransport(HTTPTransport):
         if ready is not None and ready[0] is outgoing:
             return ready[1]
         return super().build_request(outgoing)
+
+    async def _bounded(
+        self,
+        fetch: Coroutine[Any, Any, AccessToken],
+        outgoing: OutgoingMessage,
+        deadline: float | None,
+    ) -> AccessToken:
+        """A token fetch, within the send's deadline (the shared fetch itself goes on)."""
+        left = outgoing.time_left(self.timeout)
+        if deadline is not None:
+            left = min(left, deadline - self.clock())
+        try:
+            return await asyncio.wait_for(fetch, left if left > 0 else 0.001)
+        except asyncio.TimeoutError:
+            failure = TransientError(
+                f"no access token within {max(left, 0):.1f} s (the send's deadline)",
+                relay=self.name,
+            )
+        raise failure
 
     async def _send_with(
         self, outgoing: OutgoingMessage, token: AccessToken, deadline: float | None
