@@ -182,3 +182,37 @@ async def test_smtp_url_names_a_google_service_account_end_to_end(
     claims = jwt.decode(post.form["assertion"], options={"verify_signature": False})
     assert claims["sub"] == USER  # the service account acts for the URL's user
     assert claims["scope"] == "https://mail.google.com/"
+
+
+def test_toml_relays_name_providers_and_the_environment_holds_the_secrets(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailsdk.auth import GRAPH_SCOPE, MicrosoftClientCredentials
+    from mailsdk.settings import MailSettings
+    from mailsdk.transports.http.graph import GraphTransport
+    from mailsdk.transports.smtp import SMTPTransport
+
+    ids = "tenant_id=contoso.onmicrosoft.com&client_id=app-1"
+    (tmp_path / "mailsdk.toml").write_text(
+        "[relays]\n"
+        f'm365 = "smtp://reports%40contoso.com@smtp.office365.com:587?oauth=microsoft&{ids}"\n'
+        f'graph = "graph://reports%40contoso.com?{ids}"\n'
+    )
+    monkeypatch.setenv("MAILSDK_PASSWORD_SMTP_SMTP_OFFICE365_COM_587", "smtp-app-secret")
+    monkeypatch.setenv("MAILSDK_PASSWORD_GRAPH_REPORTS_CONTOSO_COM", "graph-app-secret")
+    settings = MailSettings.load(config_file=tmp_path / "mailsdk.toml", env_file=None)
+    smtp, graph = settings.transports()
+    assert isinstance(smtp, SMTPTransport)
+    assert isinstance(graph, GraphTransport)
+    assert smtp._tokens is not None
+    assert graph._tokens is not None
+    smtp_tokens, graph_tokens = smtp._tokens.provider, graph._tokens.provider
+    assert isinstance(smtp_tokens, MicrosoftClientCredentials)
+    assert isinstance(graph_tokens, MicrosoftClientCredentials)
+    assert smtp_tokens.scopes == [OUTLOOK_SMTP_SCOPE]
+    assert graph_tokens.scopes == [GRAPH_SCOPE]
+    assert smtp_tokens._secret is not None
+    assert smtp_tokens._secret.get_secret_value() == "smtp-app-secret"
+    assert graph_tokens._secret is not None
+    assert graph_tokens._secret.get_secret_value() == "graph-app-secret"
+    assert smtp.auth == "xoauth2"
