@@ -30,7 +30,6 @@ from mailsdk.auth._config import OAUTH_URL_OPTIONS, provider_from_url
 from mailsdk.auth._hints import auth_hint
 from mailsdk.auth._token import AccessToken, TokenProvider
 from mailsdk.auth._xoauth2 import XOAuth2Refused, xoauth2_exchange
-
 from mailsdk.classify import SMTPPhase, classify_smtp_reply, split_enhanced_code
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import (
