@@ -300,3 +300,13 @@ def test_unknown_option_is_refused() -> None:
         transport_from_url("graph://reports%40contoso.com?colour=blue")
     with pytest.raises(ConfigurationError, match="needs oauth=microsoft"):
         transport_from_url("graph://reports%40contoso.com?oauth=google&client_id=x")
+
+
+def test_declared_capabilities_match_the_payloads() -> None:
+    from mailsdk.transports.http.gmail import GmailPayload, GmailTransport
+    from mailsdk.transports.http.graph import GraphPayload
+
+    for transport, payload in ((GraphTransport, GraphPayload), (GmailTransport, GmailPayload)):
+        assert transport.capabilities.raw_mime is payload.takes_raw_mime is True
+        assert transport.capabilities.tags is False
+        assert transport.capabilities.metadata is False

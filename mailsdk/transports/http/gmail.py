@@ -29,6 +29,7 @@ from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     Payload,
@@ -102,6 +103,7 @@ class GmailTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "gmail"
     regions: ClassVar[dict[str, str]] = {"default": "https://gmail.googleapis.com"}
     payload_class = GmailPayload
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint = "gmail"
 
     def __init__(

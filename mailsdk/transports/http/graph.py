@@ -31,6 +31,7 @@ from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
 from mailsdk.transports.http.base import (
+    Capabilities,
     ErrorReply,
     HTTPRequest,
     Payload,
@@ -124,6 +125,7 @@ class GraphTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "graph"
     regions: ClassVar[dict[str, str]] = {"default": "https://graph.microsoft.com"}
     payload_class = GraphPayload
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint = "graph"
 
     def __init__(
