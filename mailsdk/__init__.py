@@ -12,6 +12,7 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 
 import logging
 
+from mailsdk.auth import AccessToken, StaticToken, TokenProvider
 from mailsdk.config import TransportURL, parse_url, register_scheme
 from mailsdk.defaults import (
     add_default_sender_provider,
@@ -63,6 +64,7 @@ logging.getLogger("mailsdk").addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessToken",
     "Address",
     "AsyncSender",
     "Attachment",
@@ -105,9 +107,11 @@ __all__ = [
     "SendResult",
     "Sender",
     "SenderOptions",
+    "StaticToken",
     "TLSSession",
     "TaskFailed",
     "TokenBucket",
+    "TokenProvider",
     "TransientError",
     "Transport",
     "TransportURL",

@@ -71,6 +71,8 @@ class MailError(Exception):
         self.server_text = server_text
         self.attempts: list[Attempt] = []
         """Every attempt the send made before this error, when a failover layer ran it."""
+        self.hint: str | None = None
+        """What to do about it, when the reply is a known one (``550 5.7.30``: use OAuth)."""
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -81,6 +83,8 @@ class MailError(Exception):
             parts.append(f"[{detail}]")
         if self.relay and self.relay not in self.message:
             parts.append(f"(relay {self.relay})")
+        if self.hint:
+            parts.append(f"Hint: {self.hint}")
         return " ".join(parts)
 
     def __repr__(self) -> str:
@@ -192,6 +196,8 @@ class DeliveryFailed(MailError):
     def __str__(self) -> str:
         lines = [self.message]
         lines.extend(f"  {a.describe()}" for a in self.attempts)
+        hints = dict.fromkeys(e.hint for e in self.errors if e.hint)
+        lines.extend(f"  Hint: {hint}" for hint in hints)
         return "\n".join(lines)
 
 

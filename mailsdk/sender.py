@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
@@ -70,6 +71,16 @@ def _check_without_secrets(spec: TransportSpec) -> None:
     for item in items:
         if isinstance(item, str):
             check_urls(item)
+
+
+def _share_tokens(provider: TokenProvider, transports: list[Transport]) -> None:
+    from mailsdk.auth._cache import share_token_provider
+
+    if not share_token_provider(provider, transports):
+        raise ConfigurationError(
+            "token_provider was given, but no transport takes OAuth tokens: add auth=xoauth2 "
+            "to the smtp:// URL, or use graph:// or gmail://"
+        )
 
 
 def _combine(
@@ -134,7 +145,10 @@ class AsyncSender:
     ``AsyncSender("smtp://user:pass@mail.example.com:587")``; a list of URLs (or one string
     with commas) is a failover list, in order (``strategy="round_robin"`` spreads sends over
     them instead). Transient failures are retried per ``retry``; a relay that failed is
-    skipped for ``cooldown`` seconds; ``on_event`` receives :mod:`mailsdk.events`. Use it as an
+    skipped for ``cooldown`` seconds; ``on_event`` receives :mod:`mailsdk.events`.
+    ``token_provider`` (a :class:`~mailsdk.auth.TokenProvider`) supplies OAuth tokens to every
+    relay that uses them and has none of its own (``auth=xoauth2``, ``graph://``,
+    ``gmail://``), through one cache shared by all their connections. Use it as an
     async context manager, or call :meth:`aclose` when done, so pooled connections are closed
     politely.
     """
@@ -147,8 +161,11 @@ class AsyncSender:
         cooldown: float = 30.0,
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self.transports = _build_transports(transport)
+        if token_provider is not None:
+            _share_tokens(token_provider, self.transports)
         self.transport = _combine(
             self.transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
         )
@@ -160,6 +177,7 @@ class AsyncSender:
         env_file: str | os.PathLike[str] | None = ".env",
         config_file: str | os.PathLike[str] | Literal[False] | None = None,
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> AsyncSender:
         """A sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
 
@@ -169,13 +187,19 @@ class AsyncSender:
         overrides ``.env``, which overrides the TOML file. A URL without its secret gets it
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
+        ``token_provider`` serves the relays that use OAuth tokens (as in the constructor).
         """
-        return cls.from_options(_configured_from_env(env_file, config_file, on_event))
+        return cls.from_options(
+            _configured_from_env(env_file, config_file, on_event), token_provider=token_provider
+        )
 
     @classmethod
-    def from_options(cls, options: SenderOptions) -> AsyncSender:
-        """A sender built from :class:`~mailsdk.SenderOptions`."""
-        return cls(options.relays, **options.keywords())
+    def from_options(
+        cls, options: SenderOptions, *, token_provider: TokenProvider | None = None
+    ) -> AsyncSender:
+        """A sender built from :class:`~mailsdk.SenderOptions` (``token_provider`` as in the
+        constructor)."""
+        return cls(options.relays, token_provider=token_provider, **options.keywords())
 
     @property
     def name(self) -> str:
@@ -345,9 +369,15 @@ class Sender:
         cooldown: float = 30.0,
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self._async = AsyncSender(
-            transport, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
+            transport,
+            retry=retry,
+            cooldown=cooldown,
+            strategy=strategy,
+            on_event=on_event,
+            token_provider=token_provider,
         )
         self._lock = threading.Lock()
         self._state = _SenderState()
@@ -362,6 +392,7 @@ class Sender:
         env_file: str | os.PathLike[str] | None = ".env",
         config_file: str | os.PathLike[str] | Literal[False] | None = None,
         on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> Sender:
         """A sync sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
 
@@ -372,12 +403,17 @@ class Sender:
         from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
         or keyring. See :meth:`AsyncSender.from_env`.
         """
-        return cls.from_options(_configured_from_env(env_file, config_file, on_event))
+        return cls.from_options(
+            _configured_from_env(env_file, config_file, on_event), token_provider=token_provider
+        )
 
     @classmethod
-    def from_options(cls, options: SenderOptions) -> Sender:
-        """A sender built from :class:`~mailsdk.SenderOptions`."""
-        return cls(options.relays, **options.keywords())
+    def from_options(
+        cls, options: SenderOptions, *, token_provider: TokenProvider | None = None
+    ) -> Sender:
+        """A sender built from :class:`~mailsdk.SenderOptions` (``token_provider`` as in the
+        constructor)."""
+        return cls(options.relays, token_provider=token_provider, **options.keywords())
 
     @property
     def name(self) -> str:

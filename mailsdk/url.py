@@ -160,6 +160,18 @@ _BUILT_IN: tuple[Scheme, ...] = (
     _provider("mailjet", "mailjet", "MailjetTransport", user="key_id", credential="password"),
     _provider("mailtrap", "mailtrap", "MailtrapTransport"),
     _provider("mailersend", "mailersend", "MailerSendTransport"),
+    # graph://MAILBOX?tenant_id=...&client_id=...: the secret is the Entra client secret.
+    _provider("graph", "graph", "GraphTransport", user="none", extra="microsoft"),
+    # gmail://me?client_id=...: the secret is the Google refresh token; a desktop client's
+    # client_secret may sit in the query.
+    _provider(
+        "gmail",
+        "gmail",
+        "GmailTransport",
+        user="none",
+        extra="google",
+        secret_options=("client_secret",),
+    ),
 )
 
 _SCHEMES: dict[str, Scheme] = {record.name: record for record in _BUILT_IN}
@@ -245,6 +257,9 @@ def relay_name(
     """
     shown = f"{quote(user, safe='*')}@" if user else ""
     host_part = f"[{host}]" if ":" in host else host
+    # graph://reports%40contoso.com: a mailbox in the host part keeps its @ encoded, so the
+    # shown name parses back to the same parts.
+    host_part = host_part.replace("@", "%40")
     port_part = f":{port}" if port is not None else ""
     return f"{scheme}://{shown}{host_part}{port_part}{path}"
 
@@ -599,6 +614,12 @@ def needs_secret(url: TransportURL) -> bool:
     kind = url.record.credential
     if kind is None or url.password is not None:
         return False
+    # An OAuth URL (auth=xoauth2, graph://, gmail://) needs its provider's one secret (a
+    # client secret or refresh token), or none when a certificate or key file stands in.
+    from mailsdk.auth._config import oauth_needs_secret, wants_oauth
+
+    if wants_oauth(url):
+        return oauth_needs_secret(url)
     if kind == "password":
         return bool(url.username)
     return not url.username

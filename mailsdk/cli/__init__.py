@@ -19,7 +19,16 @@ would read as "refused").
 
 from __future__ import annotations
 
-from mailsdk.cli import check, completion, credentials, devserver, outbox, send, send_many
+from mailsdk.cli import (
+    check,
+    completion,
+    credentials,
+    devserver,
+    oauth,
+    outbox,
+    send,
+    send_many,
+)
 from mailsdk.cli._shared import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -47,6 +56,7 @@ cli.add_command(check.command)
 cli.add_command(devserver.devserver_command)
 cli.add_command(devserver.demo_command)
 cli.add_command(credentials.command)
+credentials.command.add_command(oauth.command)
 cli.add_command(completion.command)
 cli.add_command(outbox.group)
 

@@ -21,6 +21,7 @@ from mailsdk.cli._shared import (
 )
 from mailsdk.config import ConfigurationError
 from mailsdk.ratelimit import RateLimitedTransport
+from mailsdk.transports.http._oauth import OAuthHTTPTransport
 from mailsdk.transports.smtp import SMTPTransport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, TLSSession
 
@@ -149,6 +150,12 @@ def command(ctx: click.Context, urls: tuple[str, ...], timeout: float, as_json: 
             if not report.ok:
                 failed += 1
             results.append({"url": url.display(), "checked": "session", **report_json(report)})
+            continue
+        if isinstance(transport, OAuthHTTPTransport):
+            line, ok = asyncio.run(transport.check_token())
+            echo(f"  {line}")
+            failed += 0 if ok else 1
+            results.append({"url": url.display(), "checked": "token", "ok": ok, "detail": line})
             continue
         if url.record.network:
             echo(

@@ -24,6 +24,11 @@ from typing import Literal, NoReturn, cast
 import aiosmtplib
 from pydantic import SecretStr
 
+from mailsdk.auth._cache import CachedTokenProvider, cached
+from mailsdk.auth._config import OAUTH_URL_OPTIONS, provider_from_url
+from mailsdk.auth._hints import auth_hint
+from mailsdk.auth._token import AccessToken, TokenProvider
+from mailsdk.auth._xoauth2 import XOAuth2Refused, xoauth2_exchange
 from mailsdk.classify import SMTPPhase, classify_smtp_reply, split_enhanced_code
 from mailsdk.config import ConfigurationError, TransportURL, relay_name
 from mailsdk.errors import (
@@ -63,6 +68,7 @@ _URL_OPTIONS = (
     "max_connections",
     "max_messages",
     "max_recipients",
+    *OAUTH_URL_OPTIONS,
 )
 
 
@@ -104,6 +110,9 @@ class SMTPTransport(Transport):
             or 25 (``"none"``).
         username, password: AUTH credentials. ``password`` is kept as a SecretStr.
         oauth_token: for XOAUTH2, a token or a callable (sync or async) returning a fresh one.
+        token_provider: for XOAUTH2, a :class:`~mailsdk.auth.TokenProvider` (Microsoft,
+            Google or your own). Its tokens are cached for every connection, and a token the
+            relay refuses is refreshed once and tried on a new connection.
         tls: ``"starttls"`` (required: a relay that does not offer it is refused),
             ``"implicit"`` (TLS from the first byte, as on 465) or ``"none"`` (local relays).
         ca_file / tls_context: trust a private CA, or bring a whole SSLContext.
@@ -129,6 +138,7 @@ class SMTPTransport(Transport):
         username: str | None = None,
         password: str | SecretStr | None = None,
         oauth_token: TokenSource | None = None,
+        token_provider: TokenProvider | None = None,
         tls: TLSMode = "starttls",
         ca_file: str | None = None,
         tls_context: ssl.SSLContext | None = None,
@@ -162,7 +172,14 @@ class SMTPTransport(Transport):
         if auth == "xoauth2" and oauth_token is None and self._password is not None:
             # smtp://user:TOKEN@host?auth=xoauth2: the URL's password slot carries the token.
             self._oauth_token, self._password = self._password, None
-        has_credentials = self._password is not None or self._oauth_token is not None
+        self._tokens: CachedTokenProvider | None = (
+            cached(token_provider) if token_provider is not None else None
+        )
+        has_credentials = (
+            self._password is not None or self._oauth_token is not None or self._tokens is not None
+        )
+        if auth == "xoauth2" and not username:
+            raise ConfigurationError("AUTH XOAUTH2 needs a username (the mailbox to send as)")
         if has_credentials and not username:
             raise ConfigurationError("AUTH credentials need a username")
         if has_credentials and tls == "none" and not allow_insecure_auth:
@@ -208,11 +225,17 @@ class SMTPTransport(Transport):
         auth = url.option("auth")
         if auth is not None and auth not in ("plain", "login", "xoauth2"):
             raise ConfigurationError(f"{url.display()}: auth={auth!r}; use plain, login or xoauth2")
+        # ?oauth=microsoft|google…: the password slot holds the OAuth client secret or
+        # refresh token, from which the provider makes access tokens.
+        provider = provider_from_url(url, "smtp")
+        if provider is not None:
+            auth = "xoauth2"
         return cls(
             url.host,
             url.port,
             username=url.username,
-            password=url.password,
+            password=url.password if provider is None else None,
+            token_provider=provider,
             tls=tls,  # type: ignore[arg-type]
             ca_file=url.option("ca_file"),
             allow_insecure_auth=url.flag("allow_insecure_auth"),
@@ -223,6 +246,14 @@ class SMTPTransport(Transport):
             max_messages=int(url.number("max_messages", 100)),
             max_recipients=int(url.number("max_recipients", 1000)),
         )
+
+    def use_token_provider(self, provider: TokenProvider) -> bool:
+        """Take the sender's token provider when this relay uses XOAUTH2 and has no token
+        source of its own; return whether it was taken."""
+        if self.auth != "xoauth2" or self._oauth_token is not None or self._tokens is not None:
+            return False
+        self._tokens = cached(provider)
+        return True
 
     # -- pool ----------------------------------------------------------------------------
 
@@ -304,8 +335,26 @@ class SMTPTransport(Transport):
         """A new authenticated session; every failure of it is one of our errors.
 
         *budget* (the send's time left) bounds the whole handshake, however slowly the relay
-        answers; *timeout* bounds each of its steps.
+        answers; *timeout* bounds each of its steps. An access token the relay refuses is
+        replaced once, and the session opened again on a new connection.
         """
+        try:
+            return await self._open_once(timeout, budget, None)
+        except XOAuth2Refused as refused:
+            if self._tokens is None or not refused.may_refresh:
+                raise refused.error from None
+            # The token may have been revoked or its permissions changed since it was cached:
+            # one fresh token, on a new connection, before the relay counts as failed.
+            log.info("%s refused the access token; refreshing it once", self.name)
+            fresh = await self._tokens.refresh_after_rejection(refused.token)
+        try:
+            return await self._open_once(timeout, budget, fresh)
+        except XOAuth2Refused as again:
+            raise again.error from None
+
+    async def _open_once(
+        self, timeout: float, budget: float | None, token: AccessToken | None
+    ) -> _Connection:
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -316,7 +365,7 @@ class SMTPTransport(Transport):
             local_hostname=self.local_hostname or _default_local_hostname(),
         )
         try:
-            await self._handshake(smtp, budget)
+            await self._handshake(smtp, budget, token)
             transport = smtp.transport
             if transport is None:
                 self._fail(TransientError, "connection lost during the handshake")
@@ -363,7 +412,16 @@ class SMTPTransport(Transport):
                 text = f"AUTH {mechanism} failed for user {self.username!r}"
             else:
                 text = f"{where} refused"
-            return self._error(cls, text, code=exc.code, reply=exc.message)
+            error = self._error(cls, text, code=exc.code, reply=exc.message)
+            if phase == "auth":
+                error.hint = auth_hint(
+                    exc.code,
+                    error.enhanced_code,
+                    error.server_text or "",
+                    host=self.host,
+                    mechanism=mechanism.lower(),
+                )
+            return error
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             # aiosmtplib's code -1: a reply that is not SMTP, or longer than it accepts.
             return self._error(
@@ -415,10 +473,14 @@ class SMTPTransport(Transport):
             hint = "; the relay may speak plain SMTP on this port: use smtp:// (STARTTLS)"
         return self._error(RelayError, f"TLS handshake failed: {reason}{hint}")
 
-    async def _handshake(self, smtp: aiosmtplib.SMTP, budget: float | None = None) -> None:
+    async def _handshake(
+        self, smtp: aiosmtplib.SMTP, budget: float | None = None, token: AccessToken | None = None
+    ) -> None:
         """Connect, EHLO, STARTTLS, EHLO and AUTH on *smtp*, within *budget* seconds if
-        given; every failure is one of our errors (``mailsdk check`` uses this too)."""
+        given; every failure is one of our errors (``mailsdk check`` uses this too). *token*:
+        the access token to use instead of the cached one (after a refusal)."""
         step = _Step()
+        step.token = token
         failure: MailError | None = None
         try:
             await asyncio.wait_for(self._handshake_steps(smtp, step), budget)
@@ -458,7 +520,13 @@ class SMTPTransport(Transport):
             await smtp.helo()
 
     async def _authenticate(self, smtp: aiosmtplib.SMTP, step: _Step) -> None:
-        if self._password is None and self._oauth_token is None:
+        if self._password is None and self._oauth_token is None and self._tokens is None:
+            if self.auth == "xoauth2":
+                self._fail(
+                    ConfigurationError,
+                    "auth=xoauth2 needs a token: pass token_provider= to the sender or the "
+                    "transport, or name one in the URL (oauth=microsoft or oauth=google)",
+                )
             return
         assert self.username is not None
         offered = [m.lower() for m in smtp.server_auth_methods]
@@ -466,7 +534,7 @@ class SMTPTransport(Transport):
             self._fail(RelayError, "relay does not offer AUTH; check the port and TLS mode")
         mechanism = self.auth
         if mechanism is None:
-            if self._oauth_token is not None:
+            if self._oauth_token is not None or self._tokens is not None:
                 mechanism = "xoauth2"
             elif "plain" in offered or not offered:
                 mechanism = "plain"
@@ -480,7 +548,12 @@ class SMTPTransport(Transport):
         step.mechanism = mechanism.upper()
         # The secret is passed straight through, never bound to a local name of ours, so no
         # frame of this module holds it.
-        if mechanism == "xoauth2":
+        if mechanism == "xoauth2" and self._tokens is not None:
+            # Our own exchange: it reads the error challenge, and a refusal comes back as
+            # XOAuth2Refused so that _open can try once more with a fresh token.
+            token = step.token or await _bounded_token(self._tokens, smtp.timeout)
+            await xoauth2_exchange(smtp, self.username, token, relay=self.name, host=self.host)
+        elif mechanism == "xoauth2":
             await smtp.auth_xoauth2(self.username, await self._current_token())
         elif mechanism == "login":
             assert self._password is not None
@@ -816,6 +889,15 @@ class SMTPTransport(Transport):
         return reply.code, reply.text
 
 
+async def _bounded_token(tokens: CachedTokenProvider, timeout: float | None) -> AccessToken:
+    """A token within the connection's timeout (the shared fetch itself goes on)."""
+    try:
+        return await asyncio.wait_for(tokens.token(), timeout)
+    except asyncio.TimeoutError:
+        failure = TransientError(f"no access token within {timeout} s")
+    raise failure
+
+
 def _dot_stuffed(data: bytes) -> bytes:
     """RFC 5321 4.5.2 transparency for *data*, which starts at a line start. Most messages
     have no line starting with a dot, and the search is cheaper than the substitution."""
@@ -861,6 +943,7 @@ class _Step:
 
     phase: _HandshakePhase = "connect"
     mechanism: str = ""
+    token: AccessToken | None = None
 
 
 class _Cause(Exception):

@@ -204,6 +204,11 @@ class _ProbingSMTP(aiosmtplib.SMTP):
     async def auth_xoauth2(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
         return await self._auth("XOAUTH2", super().auth_xoauth2(*args, **kwargs))  # type: ignore[no-any-return]
 
+    def note_auth(self, mechanism: str) -> None:
+        """Called by exchanges that do not go through aiosmtplib's auth_* (XOAUTH2 with a
+        token provider, which reads the server's error challenge)."""
+        self.notes.auth_used = mechanism
+
 
 class ProbeTarget(Protocol):
     """What the probe needs of :class:`~mailsdk.SMTPTransport` (kept apart so that this

@@ -86,7 +86,8 @@ class HTTPRequest:
     """The request a payload asks for; the base adds base URL, credentials and timeouts.
 
     ``path`` is joined to the base URL (an absolute URL is used as is). Give ``json``, or
-    ``data`` and ``files`` (multipart/form-data when there are files). The body is final when
+    ``data`` and ``files`` (multipart/form-data when there are files), or raw ``content``
+    bytes (with their Content-Type in ``headers``). The body is final when
     :meth:`HTTPTransport.authenticate` sees it, so a provider can sign ``request.content``.
     """
 
@@ -95,6 +96,7 @@ class HTTPRequest:
     json: Any = None
     data: Mapping[str, Any] | None = None
     files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None
+    content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     idempotent: bool = False
     """True when the request carries an idempotency key the provider honours: resending after
@@ -548,6 +550,7 @@ class HTTPTransport(Transport):
             json=spec.json,
             data=spec.data,
             files=spec.files,
+            content=spec.content,
             headers=dict(spec.headers),
             timeout=self._timeouts(deadline),  # ours, even on an injected client
         )

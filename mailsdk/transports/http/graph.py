@@ -1,0 +1,193 @@
+"""Microsoft Graph: ``POST /v1.0/users/{sender}/sendMail`` with the rendered MIME, base64.
+
+``graph://reports%40contoso.com?tenant_id=…&client_id=…`` (the client secret from the
+environment or keyring), or ``graph://<user id>`` with ``token_provider=`` on the sender.
+Options: ``base_url=`` (a national cloud such as ``https://graph.microsoft.us``, or a test
+server), ``authority=`` (the token endpoint's authority), ``certificate_file=``, ``scope=``,
+``timeout=``, ``ca_file=``.
+
+Per the sendMail reference (microsoftgraph/microsoft-graph-docs-contrib,
+``api-reference/v1.0/api/user-sendmail.md``): the body is the whole MIME message in base64
+with ``Content-Type: text/plain``; ``202 Accepted`` with an empty body means accepted (not
+delivered: later failures come back as non-delivery reports); the message is saved to Sent
+Items; recipients come from To, Cc and Bcc. A request may carry about 4 MB; larger messages
+would need a draft and an attachment upload session, which rebuilds the message from JSON and
+so loses our exact bytes (and needs Mail.ReadWrite), so they are refused before any request.
+Errors are ``{"error": {"code", "message", "innerError"}}``; 429, 503 and 504 carry
+Retry-After (seconds) and are transient.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from mailsdk.auth._token import TokenProvider
+from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
+from mailsdk.mime import OutgoingMessage
+from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
+from mailsdk.transports.http.base import (
+    Capabilities,
+    ErrorReply,
+    HTTPRequest,
+    Payload,
+    SuccessReply,
+    response_json,
+)
+
+__all__ = ["GRAPH_MAX_REQUEST", "GraphPayload", "GraphTransport"]
+
+GRAPH_MAX_REQUEST = 4 * 1024 * 1024
+"""The sendMail request limit (about 4 MB, said of the request body, base64 included)."""
+
+# Graph error codes whose meaning is clearer than their status (classes per decision 4:
+# a relay that cannot send anything fails over at once; a refused message is permanent).
+_RELAY_CODES: dict[str, str] = {
+    "ErrorAccessDenied": (
+        "the app may not send as this mailbox: grant Mail.Send as an Application permission "
+        "(not Delegated) with admin consent, and check that no ApplicationAccessPolicy or "
+        "RBAC for Applications scope leaves this mailbox out"
+    ),
+    "ErrorSendAsDenied": "the mailbox may not send as the message's From address",
+    "MailboxNotEnabledForRESTAPI": (
+        "the mailbox is inactive, soft-deleted, on premises or unlicensed for Exchange Online"
+    ),
+    "ResourceNotFound": "no such mailbox: check the graph:// user (UPN or object id)",
+    "ErrorInvalidUser": "no such mailbox: check the graph:// user (UPN or object id)",
+    "NoPermissionsInAccessToken": (
+        "the token carries no roles: grant Mail.Send (Application) and admin consent"
+    ),
+    "InvalidAuthenticationToken": (
+        "the token was refused: it must be for https://graph.microsoft.com/.default"
+    ),
+}
+_TRANSIENT_CODES = frozenset(
+    {"ErrorExceededMessageLimit", "ApplicationThrottled", "ErrorTimeoutExpired"}
+)
+_PERMANENT_CODES = frozenset(
+    {
+        "ErrorInvalidRecipients",
+        "ErrorMimeContentInvalidBase64String",
+        "ErrorMimeContentConversionFailed",
+        "ErrorMessageSizeExceeded",
+    }
+)
+
+
+class GraphPayload(Payload["GraphTransport"]):
+    """The MIME message (Bcc header added), base64, as a text/plain body."""
+
+    takes_raw_mime = True
+
+    def __init__(self, transport: GraphTransport, outgoing: OutgoingMessage) -> None:
+        super().__init__(transport, outgoing)
+        self.body = b""
+
+    def set_raw_message(self, raw: bytes) -> None:
+        """The request body: base64 of the exact rendered message plus its Bcc header."""
+        data = raw_with_bcc(self)
+        encoded_size = (len(data) + 2) // 3 * 4
+        if encoded_size > GRAPH_MAX_REQUEST:
+            self.unsupported(
+                f"a message of {len(data)} bytes ({encoded_size} as base64; sendMail takes "
+                f"at most {GRAPH_MAX_REQUEST}): send it over SMTP (smtp.office365.com with "
+                "OAuth) or make the attachments smaller"
+            )
+        self.body = base64.b64encode(data)
+
+    def build(self) -> HTTPRequest:
+        """``POST /v1.0/users/{sender}/sendMail``."""
+        user = quote(self.transport.user, safe="@")
+        return HTTPRequest(
+            "POST",
+            f"/v1.0/users/{user}/sendMail",
+            content=self.body,
+            headers={"Content-Type": "text/plain"},
+        )
+
+
+class GraphTransport(OAuthHTTPTransport):
+    """Sends as one Microsoft 365 mailbox through Microsoft Graph ``sendMail`` (MIME).
+
+    Args:
+        user: the mailbox's user principal name (``reports@contoso.com``) or object id.
+        token_provider: usually :class:`~mailsdk.auth.MicrosoftClientCredentials` with
+            ``endpoint="graph"``; a sender's ``token_provider`` is used when this is None.
+        base_url: ``https://graph.microsoft.com`` by default (a national cloud or a test
+            server otherwise); ``timeout``, ``client``, ``ca_file`` as for every HTTP
+            transport.
+    """
+
+    scheme: ClassVar[str] = "graph"
+    regions: ClassVar[dict[str, str]] = {"default": "https://graph.microsoft.com"}
+    payload_class = GraphPayload
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
+    endpoint = "graph"
+
+    def __init__(
+        self,
+        user: str,
+        *,
+        token_provider: TokenProvider | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        if not user or "/" in user:
+            raise ConfigurationError("graph:// needs the mailbox's UPN or object id")
+        self.user = user
+        super().__init__(
+            token_provider=token_provider,
+            base_url=base_url,
+            timeout=timeout,
+            client=client,
+            name=name or f"graph://{quote(user, safe='')}",
+            ca_file=ca_file,
+        )
+
+    @classmethod
+    def from_url(cls, url: TransportURL) -> GraphTransport:
+        """``graph://USER?tenant_id=…&client_id=…[&base_url=…&authority=…]``."""
+        if not url.host:
+            raise ConfigurationError(
+                "graph:// needs the mailbox: graph://reports%40contoso.com (UPN, @ encoded) "
+                "or graph://<user object id>"
+            )
+        return cls(
+            url.host,
+            token_provider=cls._provider_from_url(url),
+            base_url=url.option("base_url"),
+            timeout=url.number("timeout", 30.0),
+            ca_file=url.option("ca_file"),
+        )
+
+    def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
+        """202 with an empty body; the request-id header is kept for support cases."""
+        request_id = response.headers.get("request-id")
+        return SuccessReply(text=f"accepted (request-id {request_id})" if request_id else None)
+
+    def parse_error(self, response: httpx.Response) -> ErrorReply:
+        """``{"error": {"code", "message"}}``; the code decides where the status does not."""
+        body = response_json(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return ErrorReply(response.text)
+        code = str(error.get("code") or "")
+        text = f"{code}: {error.get('message') or ''}".strip(": ")
+        cls: type[MailError] | None = None
+        if code in _RELAY_CODES and response.status_code != 401:
+            cls = RelayError
+            text += f" ({_RELAY_CODES[code]})"
+        elif code in _RELAY_CODES:
+            text += f" ({_RELAY_CODES[code]})"  # 401 already fails over after a refresh
+        elif code in _TRANSIENT_CODES:
+            cls = TransientError
+        elif code in _PERMANENT_CODES:
+            cls = PermanentError
+        return ErrorReply(text, error=cls)
