@@ -31,7 +31,8 @@ class RecipientOutcome(NamedTuple):
 
 @dataclass
 class RunStats:
-    """What one :meth:`~mailsdk.Outbox.run` did: entries finished per state, and retries scheduled."""
+    """What one :meth:`~mailsdk.Outbox.run` did: entries finished per state, and retries
+    scheduled."""
 
     sent: int = 0
     refused: int = 0
