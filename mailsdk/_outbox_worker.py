@@ -15,8 +15,16 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+from mailsdk._outbox_model import (
+    OutboxLike,
+    RecipientOutcome,
+    RunStats,
+    _ms,
+    _recipients_from_json,
+    _result_from_json,
+)
 from mailsdk._outbox_store import Row, Write, finish_write, handover_write
 from mailsdk.errors import (
     DeliveryFailed,
@@ -29,19 +37,9 @@ from mailsdk.errors import (
 )
 from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
-from mailsdk.outbox import (
-    RecipientOutcome,
-    RunStats,
-    _ms,
-    _recipients_from_json,
-    _result_from_json,
-)
 from mailsdk.result import Attempt, RecipientStatus, SendResult
 from mailsdk.sender import AsyncSender, Sender, _override
 from mailsdk.transports.base import Transport
-
-if TYPE_CHECKING:
-    from mailsdk.outbox import Outbox
 
 __all__ = ["Worker", "transport_of"]
 
@@ -131,7 +129,7 @@ def transport_of(sender: Sender | AsyncSender | Transport) -> Transport:
 class Worker:
     """One run of the worker loop: its lease owner id, its group commits, its tasks."""
 
-    def __init__(self, outbox: Outbox, transport: Transport, concurrency: int) -> None:
+    def __init__(self, outbox: OutboxLike, transport: Transport, concurrency: int) -> None:
         self.outbox = outbox
         self.store = outbox._store
         self.transport = transport

@@ -25,9 +25,7 @@ Message-ID).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import os
 import random
 import threading
@@ -35,14 +33,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from typing import Any, Literal, NamedTuple, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
+from mailsdk._outbox_model import (
+    RecipientOutcome,
+    RunStats,
+    _ms,
+    _recipients_from_json,
+    _result_from_json,
+)
 from mailsdk._outbox_store import Row, Store, Synchronous
+from mailsdk._outbox_worker import Worker, transport_of
 from mailsdk.errors import (
     MessageError,
 )
 from mailsdk.message import Message
-from mailsdk.result import Attempt, SendResult
+from mailsdk.result import SendResult
 from mailsdk.sender import AsyncSender, Sender
 from mailsdk.transports.base import Transport
 
@@ -56,15 +62,6 @@ EntryState = Literal["queued", "sending", "sent", "refused", "failed", "unknown"
 _STATES: tuple[str, ...] = get_args(EntryState)
 _FINAL = ("sent", "refused", "failed", "unknown")
 T = TypeVar("T")
-
-
-class RecipientOutcome(NamedTuple):
-    """What happened to one envelope recipient: ``pending`` (not yet accepted, or deferred
-    with a 4xx), ``accepted`` or ``refused`` (5xx), with the relay's last code and text."""
-
-    status: Literal["pending", "accepted", "refused"]
-    code: int | None = None
-    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,19 +103,6 @@ class OutboxEntry:
         return Message.model_validate_json(self._message_json)
 
 
-@dataclass
-class RunStats:
-    """What one :meth:`Outbox.run` did: entries finished per state, and retries scheduled."""
-
-    sent: int = 0
-    refused: int = 0
-    failed: int = 0
-    unknown: int = 0
-    requeued: int = 0
-    recovered: int = 0
-    """Entries whose worker had died, returned to the queue or marked unknown."""
-
-
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
 
@@ -133,21 +117,6 @@ def _as_message(message: Message | Mapping[str, Any]) -> Message:
     if isinstance(message, Mapping):
         return Message.model_validate(dict(message))
     raise MessageError(f"expected a Message or a mapping, got {type(message).__name__}")
-
-
-def _result_from_json(text: str | None) -> SendResult | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    data["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
-    data["refused"] = {k: (v[0], v[1]) for k, v in data.get("refused", {}).items()}
-    return SendResult(**data)
-
-
-def _recipients_from_json(text: str | None) -> dict[str, RecipientOutcome]:
-    if not text:
-        return {}
-    return {k: RecipientOutcome(*v) for k, v in json.loads(text).items()}
 
 
 def _entry(row: Row) -> OutboxEntry:
@@ -174,12 +143,6 @@ def _new_ids(count: int, now: float) -> list[str]:
     prefix = f"{int(now * 1000):012x}"
     noise = os.urandom(10 * count).hex()
     return [prefix + noise[i * 20 : i * 20 + 20] for i in range(count)]
-
-
-def _ms(timestamp: float) -> float:
-    """Stored times are whole milliseconds, so a stored time and the datetime shown for it
-    (microsecond resolution) compare equal. Rounded down: "due now" is never in the future."""
-    return math.floor(timestamp * 1000) / 1000
 
 
 def _seconds(value: timedelta | float) -> float:
@@ -410,7 +373,5 @@ class Outbox:
     ) -> RunStats:
         """The worker loop: claim due entries, send up to *concurrency* at once, store each
         outcome. Returns the counts when ``until_empty`` and no entry is due or leased."""
-        from mailsdk._outbox_worker import Worker, transport_of  # it imports this module
-
         worker = Worker(self, transport_of(sender), max(1, concurrency))
         return await worker.run(until_empty=until_empty, poll_interval=poll_interval)

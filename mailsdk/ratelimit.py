@@ -17,8 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from mailsdk.config import ConfigurationError
-from mailsdk.errors import TransientError
+from mailsdk.errors import ConfigurationError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
 from mailsdk.transports.base import Transport

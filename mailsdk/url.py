@@ -32,12 +32,15 @@ if TYPE_CHECKING:
     from mailsdk.transports.base import Transport
 
 __all__ = [
+    "OAUTH_URL_OPTIONS",
     "Scheme",
     "SecretKind",
     "TransportURL",
     "UserPart",
     "describe_validation_error",
     "needs_secret",
+    "oauth_kind",
+    "oauth_needs_secret",
     "parse_url",
     "redact_url",
     "register_scheme",
@@ -47,6 +50,7 @@ __all__ = [
     "secret_kind",
     "shown_user",
     "split_urls",
+    "wants_oauth",
 ]
 
 TransportFactory = Callable[["TransportURL"], "Transport"]
@@ -608,6 +612,62 @@ def _in_secret_option(text: str) -> bool:
     return last.partition("=")[0] in record.secret_options
 
 
+# How a URL names its token provider: pure rules on the URL, kept here (not in mailsdk.auth)
+# so that needs_secret reads them without the URL layer importing the auth package.
+OAUTH_URL_OPTIONS = (
+    "oauth",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "certificate_file",
+    "authority",
+    "key_file",
+    "subject",
+    "token_uri",
+    "scope",
+    "token_ca_file",
+    "delegated",
+)
+"""URL options that configure a token provider (accepted by smtp://, graph://, gmail://)."""
+
+_OAUTH_DEFAULT_KIND = {"graph": "microsoft", "gmail": "google"}
+
+
+def oauth_kind(url: TransportURL) -> str | None:
+    """The token provider *url* names (``"microsoft"`` or ``"google"``), or None."""
+    named = any(name in url.query for name in OAUTH_URL_OPTIONS)
+    kind = url.option("oauth") or (_OAUTH_DEFAULT_KIND.get(url.scheme) if named else None)
+    if kind is not None and kind not in ("microsoft", "google"):
+        raise ConfigurationError(f"{url.display()}: oauth={kind!r}; use microsoft or google")
+    fixed = _OAUTH_DEFAULT_KIND.get(url.scheme)
+    if kind is not None and fixed is not None and kind != fixed:
+        raise ConfigurationError(f"{url.display()}: {url.scheme}:// needs oauth={fixed}")
+    return kind
+
+
+def wants_oauth(url: TransportURL) -> bool:
+    """True when *url* authenticates with OAuth tokens (XOAUTH2, Graph or Gmail)."""
+    if url.scheme in ("graph", "gmail"):
+        return True
+    return url.option("auth") == "xoauth2" or any(name in url.query for name in OAUTH_URL_OPTIONS)
+
+
+def oauth_needs_secret(url: TransportURL) -> bool:
+    """Whether an OAuth *url* needs a secret looked up for its password slot.
+
+    A provider configured from files (``certificate_file=``, ``key_file=``) needs none, nor
+    does a URL naming no provider (its tokens come from the sender's ``token_provider``).
+    """
+    kind = oauth_kind(url)
+    # Incomplete ids need no look-up: building the provider then says what is missing.
+    if kind == "microsoft":
+        ids = url.option("tenant_id") and url.option("client_id")
+        return bool(ids) and url.option("certificate_file") is None
+    if kind == "google":
+        return url.option("key_file") is None and bool(url.option("client_id"))
+    return False
+
+
 def needs_secret(url: TransportURL) -> bool:
     """True when *url* leaves out a secret its scheme needs (``smtp://user@host``: a login
     without a password; ``sendgrid://default``: no API key). Pure: nothing is looked up."""
@@ -616,8 +676,6 @@ def needs_secret(url: TransportURL) -> bool:
         return False
     # An OAuth URL (auth=xoauth2, graph://, gmail://) needs its provider's one secret (a
     # client secret or refresh token), or none when a certificate or key file stands in.
-    from mailsdk.auth._config import oauth_needs_secret, wants_oauth
-
     if wants_oauth(url):
         return oauth_needs_secret(url)
     if kind == "password":

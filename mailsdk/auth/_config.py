@@ -22,69 +22,25 @@ from typing import Literal
 from pydantic import SecretStr
 
 from mailsdk.auth._token import TokenProvider
-from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.errors import ConfigurationError
+from mailsdk.url import (
+    OAUTH_URL_OPTIONS,
+    TransportURL,
+    oauth_kind,
+    oauth_needs_secret,
+    wants_oauth,
+)
 
 log = logging.getLogger("mailsdk")
 
 __all__ = ["OAUTH_URL_OPTIONS", "oauth_needs_secret", "provider_from_url", "wants_oauth"]
 
-OAUTH_URL_OPTIONS = (
-    "oauth",
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "certificate_file",
-    "authority",
-    "key_file",
-    "subject",
-    "token_uri",
-    "scope",
-    "token_ca_file",
-    "delegated",
-)
-"""URL options that configure a token provider (accepted by smtp://, graph://, gmail://)."""
-
 Endpoint = Literal["smtp", "graph", "gmail"]
-_DEFAULT_KIND = {"graph": "microsoft", "gmail": "google"}
-
-
-def _kind(url: TransportURL) -> str | None:
-    named = any(name in url.query for name in OAUTH_URL_OPTIONS)
-    kind = url.option("oauth") or (_DEFAULT_KIND.get(url.scheme) if named else None)
-    if kind is not None and kind not in ("microsoft", "google"):
-        raise ConfigurationError(f"{url.display()}: oauth={kind!r}; use microsoft or google")
-    fixed = _DEFAULT_KIND.get(url.scheme)
-    if kind is not None and fixed is not None and kind != fixed:
-        raise ConfigurationError(f"{url.display()}: {url.scheme}:// needs oauth={fixed}")
-    return kind
-
-
-def wants_oauth(url: TransportURL) -> bool:
-    """True when *url* authenticates with OAuth tokens (XOAUTH2, Graph or Gmail)."""
-    if url.scheme in ("graph", "gmail"):
-        return True
-    return url.option("auth") == "xoauth2" or any(name in url.query for name in OAUTH_URL_OPTIONS)
-
-
-def oauth_needs_secret(url: TransportURL) -> bool:
-    """Whether an OAuth *url* needs a secret looked up for its password slot.
-
-    A provider configured from files (``certificate_file=``, ``key_file=``) needs none, nor
-    does a URL naming no provider (its tokens come from the sender's ``token_provider``).
-    """
-    kind = _kind(url)
-    # Incomplete ids need no look-up: building the provider then says what is missing.
-    if kind == "microsoft":
-        ids = url.option("tenant_id") and url.option("client_id")
-        return bool(ids) and url.option("certificate_file") is None
-    if kind == "google":
-        return url.option("key_file") is None and bool(url.option("client_id"))
-    return False
 
 
 def provider_from_url(url: TransportURL, endpoint: Endpoint) -> TokenProvider | None:
     """The token provider *url* names, or None when it names none."""
-    kind = _kind(url)
+    kind = oauth_kind(url)
     if kind is None:
         for name in OAUTH_URL_OPTIONS:
             if name in url.query:

@@ -21,8 +21,7 @@ from pydantic import SecretStr
 
 from mailsdk.auth._http import requests_session
 from mailsdk.auth.google import GOOGLE_TOKEN_URI
-from mailsdk.config import ConfigurationError
-from mailsdk.errors import RelayError
+from mailsdk.errors import ConfigurationError, RelayError
 
 __all__ = ["GOOGLE_AUTH_URI", "google_loopback_login", "microsoft_device_login"]
 

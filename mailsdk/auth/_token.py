@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from mailsdk.config import ConfigurationError
+from mailsdk.errors import ConfigurationError
 
 __all__ = [
     "GMAIL_SEND_SCOPE",

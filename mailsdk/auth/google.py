@@ -18,8 +18,7 @@ from pydantic import SecretStr
 
 from mailsdk.auth._http import requests_session
 from mailsdk.auth._token import GMAIL_SEND_SCOPE, GOOGLE_MAIL_SCOPE, AccessToken
-from mailsdk.config import ConfigurationError
-from mailsdk.errors import MailError, RelayError, TransientError
+from mailsdk.errors import ConfigurationError, MailError, RelayError, TransientError
 
 __all__ = ["GOOGLE_TOKEN_URI", "GoogleEndpoint", "GoogleRefreshToken", "GoogleServiceAccount"]
 

@@ -19,8 +19,7 @@ from pydantic import SecretStr
 
 from mailsdk.auth._http import requests_session
 from mailsdk.auth._token import GRAPH_SCOPE, OUTLOOK_SMTP_SCOPE, AccessToken
-from mailsdk.config import ConfigurationError
-from mailsdk.errors import MailError, RelayError, TransientError
+from mailsdk.errors import ConfigurationError, MailError, RelayError, TransientError
 
 __all__ = [
     "DELEGATED_SCOPES",

@@ -44,6 +44,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 
 from mailsdk.errors import MailError
+from mailsdk.integrations._django_backend import convert_message
 from mailsdk.message import Message
 
 if TYPE_CHECKING:
@@ -138,7 +139,6 @@ class OutboxEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Sequence[Any]) -> int:
         """Convert the messages and store them in the outbox (on commit inside a
         transaction); return how many will be stored. Nothing is sent here."""
-        from mailsdk.integrations.django import convert_message
         from mailsdk.integrations.django_tasks import _email_backend
 
         if not email_messages:

@@ -42,6 +42,7 @@ from mailsdk.integrations._background import (
     task_failed,
     with_message_id,
 )
+from mailsdk.integrations._django_backend import EmailBackend, convert_message
 from mailsdk.message import Message
 
 __all__ = ["TaskEmailBackend"]
@@ -86,8 +87,6 @@ def _send(message_json: str) -> dict[str, Any]:
 
 def _email_backend() -> Any:
     """The worker's mailsdk EmailBackend, one per process, so its connections are pooled."""
-    from mailsdk.integrations.django import EmailBackend
-
     with _lock:
         backend = _backends.get("default")
         if backend is None:
@@ -171,8 +170,6 @@ class TaskEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Sequence[Any]) -> int:
         """Convert each message and enqueue its task; return how many were (or, inside a
         transaction, will be on commit) enqueued. Nothing is sent here."""
-        from mailsdk.integrations.django import convert_message
-
         if not email_messages:
             return 0
         from_email = _email_backend().config.from_email

@@ -25,7 +25,7 @@ import aiosmtplib
 from pydantic import SecretStr
 
 from mailsdk.auth._cache import CachedTokenProvider, cached
-from mailsdk.auth._config import OAUTH_URL_OPTIONS, provider_from_url
+from mailsdk.auth._config import provider_from_url
 from mailsdk.auth._hints import auth_hint
 from mailsdk.auth._token import AccessToken, TokenProvider
 from mailsdk.auth._xoauth2 import XOAuth2Refused, xoauth2_exchange
@@ -45,6 +45,7 @@ from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
 from mailsdk.transports.base import Transport
 from mailsdk.transports.smtp_probe import SMTPProbeReport, run_probe
+from mailsdk.url import OAUTH_URL_OPTIONS
 
 __all__ = ["SMTPTransport", "TLSMode"]
 

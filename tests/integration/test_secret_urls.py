@@ -204,11 +204,11 @@ def _frameworks(url: str, seen: Seen) -> None:
     from django.core.exceptions import ImproperlyConfigured
     from flask import Flask
 
-    from mailsdk.integrations import django as mailsdk_django
+    from mailsdk.integrations import _django_backend
     from mailsdk.integrations.flask import Mail
 
     try:
-        mailsdk_django._check_urls(url, None)
+        _django_backend._check_urls(url, None)
     except ImproperlyConfigured as exc:
         seen.error(exc)
     app = Flask("secrets")

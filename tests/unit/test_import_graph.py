@@ -9,18 +9,6 @@ from pathlib import Path
 import mailsdk
 
 PACKAGE = Path(mailsdk.__file__).parent
-# Cycles other work items remove; listed so this test holds before and after they land.
-# config <-> credentials: issue 11 section 1; transports.smtp <-> transports.smtp_probe: came
-# with the public probe (issue 11 section 5); integrations.django <-> django_tasks: came with
-# TaskEmailBackend (re-exported by django.py). Remove each entry when its cycle is gone.
-NOT_YET = {
-    frozenset({"mailsdk.config", "mailsdk.credentials"}),
-    frozenset({"mailsdk.transports.smtp", "mailsdk.transports.smtp_probe"}),
-    frozenset({"mailsdk.integrations.django", "mailsdk.integrations.django_tasks"}),
-    # Came with the outbox merge (rate limits, worker).
-    frozenset({"mailsdk.config", "mailsdk.ratelimit"}),
-    frozenset({"mailsdk._outbox_worker", "mailsdk.outbox"}),
-}
 
 
 def module_names() -> dict[str, Path]:
@@ -87,7 +75,7 @@ def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 
 def test_the_package_imports_without_cycles() -> None:
-    assert set(cycles(import_graph())) <= NOT_YET
+    assert cycles(import_graph()) == []
 
 
 def test_message_and_its_renderers_are_layered() -> None:

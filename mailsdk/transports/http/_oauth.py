@@ -17,13 +17,14 @@ from typing import Any, ClassVar
 import httpx
 
 from mailsdk.auth._cache import CachedTokenProvider, cached
-from mailsdk.auth._config import OAUTH_URL_OPTIONS, Endpoint, provider_from_url
+from mailsdk.auth._config import Endpoint, provider_from_url
 from mailsdk.auth._token import AccessToken, TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
 from mailsdk.transports.http.base import HTTPRequest, HTTPTransport, Payload
+from mailsdk.url import OAUTH_URL_OPTIONS
 
 __all__ = ["OAuthHTTPTransport", "raw_with_bcc"]
 
