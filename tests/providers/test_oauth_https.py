@@ -199,10 +199,12 @@ def assert_exact_uploads(api: API, rendered: Rendered) -> None:
     assert api.uploads == [BCC_HEADER + raw] * len(api.uploads)
 
 
-def assert_secret_free(stand_in: TokenEndpoint, *texts: str) -> None:
+def assert_secret_free(stand_in: TokenEndpoint, logs: str, *texts: str) -> None:
+    # httpx logs each request at INFO: the logs of the whole send were captured.
+    assert "HTTP Request: POST" in logs
     secrets = [CLIENT_SECRET, GOOGLE_CLIENT_SECRET, REFRESH_TOKEN, "refresh-token-"]
     secrets += stand_in.issued_tokens()
-    for text in texts:
+    for text in (logs, *texts):
         for secret in secrets:
             assert secret not in text
 
