@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,8 @@ class API:
     content_type: str
     success: ApiReply
     decode_base64: bool
+    error: Callable[..., ApiReply]
+    """The API's error shape: ``error(status, code_or_reason, text)``."""
     script: list[ApiReply] = field(default_factory=list)
     """Answers for requests that pass the checks, first to last; then ``success``."""
     revoked: set[str] = field(default_factory=set)
@@ -87,41 +89,57 @@ class API:
     def __call__(self, request: TokenRequest) -> ApiReply:
         path, _, query = request.path.partition("?")
         if request.method != "POST" or path != self.path or query != self.query:
-            return _error(404, "NotFound", "no such resource")
+            return self.error(404, "NotFound", "no such resource")
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ")
         if not auth.startswith("Bearer ") or token not in self.endpoint.issued_tokens():
-            return _error(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed")
+            return self.error(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed")
         if token in self.revoked:
-            return _error(401, "InvalidAuthenticationToken", "Lifetime validation failed")
+            return self.error(401, "InvalidAuthenticationToken", "Lifetime validation failed")
         if request.headers.get("content-type") != self.content_type:
-            return _error(415, "UnsupportedMediaType", "wrong Content-Type")
+            return self.error(415, "UnsupportedMediaType", "wrong Content-Type")
         upload = request.body
         if self.decode_base64:
             try:
                 upload = base64.b64decode(request.body, validate=True)
             except ValueError:
-                return _error(400, "ErrorMimeContentInvalidBase64String", "not base64")
+                return self.error(400, "ErrorMimeContentInvalidBase64String", "not base64")
         self.uploads.append(upload)
         return self.script.pop(0) if self.script else self.success
 
 
+def _gmail_api_error(status: int, graph_code: str, text: str) -> ApiReply:
+    # The API's own refusals, named the way Gmail names them.
+    reason = {401: "authError", 404: "notFound"}.get(status, "badContent")
+    return _gmail_error(status, reason, text)
+
+
 def _error(status: int, code: str, text: str, **headers: str) -> ApiReply:
-    # Graph's error shape; Gmail's own errors are scripted by its tests.
+    # Graph's error shape.
     body = {"error": {"code": code, "message": text}}
     return status, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
 
 
 def _gmail_error(status: int, reason: str, text: str, **headers: str) -> ApiReply:
+    # Google's error shape (Gmail API "Resolve errors" guide).
+    domain, state = _GOOGLE_REASONS.get(reason, ("global", "FAILED_PRECONDITION"))
     body = {
         "error": {
             "code": status,
             "message": text,
-            "errors": [{"message": text, "domain": "usageLimits", "reason": reason}],
-            "status": "RESOURCE_EXHAUSTED",
+            "errors": [{"message": text, "domain": domain, "reason": reason}],
+            "status": state,
         }
     }
     return status, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+
+_GOOGLE_REASONS = {
+    "rateLimitExceeded": ("usageLimits", "RESOURCE_EXHAUSTED"),
+    "authError": ("global", "UNAUTHENTICATED"),
+    "notFound": ("global", "NOT_FOUND"),
+    "badContent": ("global", "INVALID_ARGUMENT"),
+}
 
 
 @pytest.fixture
@@ -139,6 +157,7 @@ def graph(stand_in: TokenEndpoint) -> API:
         "text/plain",
         (202, {"request-id": "5f1c-req", "client-request-id": "5f1c-req"}, b""),
         decode_base64=True,
+        error=_error,
     )
     stand_in.api_prefix, stand_in.api = "/v1.0/", api
     return api
@@ -154,6 +173,7 @@ def gmail(stand_in: TokenEndpoint) -> API:
         "message/rfc822",
         (200, {"Content-Type": "application/json"}, json.dumps(sent).encode()),
         decode_base64=False,
+        error=_gmail_api_error,
     )
     stand_in.api_prefix, stand_in.api = "/upload/", api
     return api
