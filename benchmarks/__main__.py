@@ -1,10 +1,10 @@
-"""``python -m benchmarks [throughput|render|failover|memory|outbox ...]``: print the tables."""
+"""``python -m benchmarks [throughput|render|failover|memory|outbox|dkim ...]``: print tables."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import failover, memory, outbox, render, throughput
+from benchmarks import dkim, failover, memory, outbox, render, throughput
 
 SUITES = {
     "render": render.main,
@@ -12,6 +12,7 @@ SUITES = {
     "failover": failover.main,
     "memory": memory.main,
     "outbox": outbox.main,
+    "dkim": dkim.main,
 }
 
 

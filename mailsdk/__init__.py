@@ -19,6 +19,7 @@ from mailsdk.defaults import (
     default_sender,
     set_default_sender,
 )
+from mailsdk.dkim import DKIMSigner
 from mailsdk.errors import (
     ConfigurationError,
     CredentialError,
@@ -74,6 +75,7 @@ __all__ = [
     "ConfigurationError",
     "ConsoleTransport",
     "CredentialError",
+    "DKIMSigner",
     "Delivered",
     "DeliveryFailed",
     "DeliveryUnknown",

@@ -406,6 +406,8 @@ def render_fast(
     for name, value in message.headers.items():
         if name.lower() not in ("date", "message-id"):
             headers.append(_unstructured(name, value))
+    for name, value in message.list_headers().items():
+        headers.append(f"{name}: {value}".encode("ascii"))  # URLs are ASCII, pre-folded
     headers.append(b"MIME-Version: 1.0")
     top = checked(_CRLF.join(headers) + _CRLF)
     dotted = dotted or needs_dot_stuffing(top)

@@ -118,9 +118,9 @@ def transport_of(sender: Sender | AsyncSender | Transport) -> Transport:
     if _override:  # mailsdk.testing's mail_outbox fixture catches everything
         return _override[-1]
     if isinstance(sender, Sender):
-        return sender.async_sender.transport
+        return sender.async_sender.delivery_transport  # with its DKIM signer, if any
     if isinstance(sender, AsyncSender):
-        return sender.transport
+        return sender.delivery_transport
     if isinstance(sender, Transport):
         return sender
     raise TypeError(f"expected a Sender, AsyncSender or Transport, got {type(sender).__name__}")

@@ -65,6 +65,8 @@ def build_email_message(outgoing: Prepared) -> EmailMessage:
     for name, value in message.headers.items():
         if name.lower() not in ("date", "message-id"):
             _set_unstructured(em, name, value)
+    for name, value in message.list_headers().items():
+        em.set_raw(name, value)  # pre-folded between URLs, as the fast renderer writes it
 
     em["MIME-Version"] = "1.0"
     _attach_body(em, _body_tree(message, policy), message)

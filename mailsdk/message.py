@@ -165,6 +165,54 @@ def _checked_headers(value: Mapping[str, str]) -> dict[str, str]:
     return dict(value)
 
 
+# A URL in List-Unsubscribe: no white space, no angle brackets or commas (RFC 2369 puts each
+# in <> and separates them with commas), ASCII only (RFC 3986; percent-encode the rest).
+_UNSUBSCRIBE_URL = re.compile(r"^(?:https://[^/?#@\s<>,]+(?:[/?#][!-~]*)?|mailto:[!-~]+)$", re.I)
+_MAX_URL = 900  # one URL per folded line, under RFC 5322's 998 octets
+
+
+def _unsubscribe_url(url: Any) -> str:
+    if not isinstance(url, str):
+        raise MessageError("list_unsubscribe takes URLs as strings")
+    check_header_text(url, "list_unsubscribe URL")
+    if not url.isascii() or not _UNSUBSCRIBE_URL.match(url) or any(c in url for c in "<>, "):
+        raise MessageError(
+            f"list_unsubscribe URL {url!r} must be https://... or mailto:..., in ASCII, "
+            "without spaces, commas or angle brackets"
+        )
+    if len(url) > _MAX_URL:
+        raise MessageError(f"list_unsubscribe URL is {len(url)} characters; at most {_MAX_URL}")
+    return url
+
+
+def _fold_urls(urls: Sequence[str]) -> str:
+    lines: list[str] = []
+    line = "List-Unsubscribe:"
+    for i, url in enumerate(urls):
+        piece = f"<{url}>" + ("," if i < len(urls) - 1 else "")
+        if line != "List-Unsubscribe:" and len(line) + 1 + len(piece) > 78:
+            lines.append(line)
+            line = ""
+        line += " " + piece
+    lines.append(line)
+    return "\r\n".join(lines).removeprefix("List-Unsubscribe: ")
+
+
+def _check_unsubscribe(message: Message) -> None:
+    own = {name.lower() for name in message.headers}
+    if message.list_unsubscribe and own & {"list-unsubscribe", "list-unsubscribe-post"}:
+        raise MessageError(
+            "List-Unsubscribe is given both in headers and as list_unsubscribe; give it once"
+        )
+    if message.list_unsubscribe_post and not any(
+        url.lower().startswith("https://") for url in message.list_unsubscribe
+    ):
+        raise MessageError(
+            "list_unsubscribe_post=True needs an https:// URL in list_unsubscribe (RFC 8058: "
+            "one-click unsubscribe is an HTTPS POST)"
+        )
+
+
 def _decode_word(chunk: bytes, charset: str | None) -> str:
     # Readers decode an unknown charset (or one with an RFC 2231 language tag) somehow; latin-1
     # maps every byte, so a CR or LF hidden behind any charset is still seen.
@@ -783,6 +831,36 @@ class Message(_Model):
     metadata: dict[str, str] = {}
     envelope_from: AddressField | None = None
     """Bounce address for MAIL FROM when it differs from ``from_`` (becomes Return-Path)."""
+    list_unsubscribe: list[str] = []
+    """``https:`` and ``mailto:`` URLs for the List-Unsubscribe header (RFC 2369)."""
+    list_unsubscribe_post: bool = False
+    """Add ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058 one-click
+    unsubscribe); needs an https URL in ``list_unsubscribe``. Gmail and Yahoo ask bulk
+    senders for it, and RFC 8058 wants both headers DKIM-signed (``Sender(dkim=...)``)."""
+
+    @field_validator("list_unsubscribe", mode="before")
+    @classmethod
+    def _check_list_unsubscribe(cls, value: Any) -> Any:
+        urls = [value] if isinstance(value, str) else value
+        if not isinstance(urls, (list, tuple)):
+            raise MessageError("list_unsubscribe takes a URL or a list of URLs")
+        return [_unsubscribe_url(url) for url in urls]
+
+    def list_headers(self, *, folded: bool = True) -> dict[str, str]:
+        """The List-Unsubscribe (and List-Unsubscribe-Post) values this message carries.
+
+        With *folded* the List-Unsubscribe value is folded between URLs (CRLF SP), as both
+        renderers write it, so no line passes 78 octets when the URLs allow it.
+        """
+        if not self.list_unsubscribe:
+            return {}
+        value = ", ".join(f"<{url}>" for url in self.list_unsubscribe)
+        if folded:
+            value = _fold_urls(self.list_unsubscribe)
+        out = {"List-Unsubscribe": value}
+        if self.list_unsubscribe_post:
+            out["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return out
 
     @field_validator("subject")
     @classmethod
@@ -876,6 +954,7 @@ class Message(_Model):
         cids = [a.cid for a in self.attachments if a.inline]
         if len(set(cids)) != len(cids):
             raise MessageError("two inline attachments share a content id")
+        _check_unsubscribe(self)
         return self
 
     @property

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mailsdk.config import ConfigurationError
 from mailsdk.events import EventHandler
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
+
+if TYPE_CHECKING:
+    from mailsdk.dkim import DKIMSigner
 
 __all__ = ["FRAMEWORK_DEADLINE", "STRATEGIES", "SenderOptions", "Strategy", "check_strategy"]
 
@@ -45,6 +48,11 @@ class SettingsSource(Protocol):
 
     def retry_policy(self) -> RetryPolicy | None: ...
 
+    @property
+    def dkim_skip_rerendering(self) -> bool: ...
+
+    def dkim_signer(self) -> DKIMSigner | None: ...
+
 
 def check_strategy(value: object) -> Strategy:
     """*value* as a :data:`Strategy`; ConfigurationError otherwise."""
@@ -66,6 +74,10 @@ class SenderOptions:
         deadline: seconds one send may take over every relay and retry; None keeps the
             retry policy's (120 s by default). Overrides ``retry.deadline`` when given.
         on_event: a callable receiving :mod:`mailsdk.events` (sync or async).
+        dkim: a :class:`~mailsdk.DKIMSigner` signing every message once, before the first
+            relay (see the Deliverability page).
+        dkim_skip_rerendering: with ``dkim``, let relays that render the message again
+            (JSON provider APIs) send it unsigned instead of refusing them.
     """
 
     relays: TransportSpec
@@ -74,6 +86,8 @@ class SenderOptions:
     strategy: Strategy = "failover"
     deadline: float | None = None
     on_event: EventHandler | None = None
+    dkim: DKIMSigner | None = None
+    dkim_skip_rerendering: bool = False
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy)
@@ -103,6 +117,8 @@ class SenderOptions:
             "retry": settings.retry_policy(),
             "cooldown": settings.cooldown,
             "strategy": settings.strategy,
+            "dkim": settings.dkim_signer(),
+            "dkim_skip_rerendering": settings.dkim_skip_rerendering,
             **overrides,
         }
         if "relays" not in values:
@@ -123,6 +139,8 @@ class SenderOptions:
             "cooldown": self.cooldown,
             "strategy": self.strategy,
             "on_event": self.on_event,
+            "dkim": self.dkim,
+            "dkim_skip_rerendering": self.dkim_skip_rerendering,
         }
 
     def with_(self, **changes: Any) -> SenderOptions:

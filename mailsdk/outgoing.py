@@ -14,10 +14,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime, make_msgid
 from functools import partial
+from typing import TYPE_CHECKING
 
 from mailsdk._fastmime import Piece, needs_dot_stuffing, render_fast
 from mailsdk._stdmime import boundary_for, render_reference
 from mailsdk.message import Address, Envelope, Message, install_renderer
+
+if TYPE_CHECKING:
+    from mailsdk.dkim import DKIMSigner
 
 __all__ = ["HandoverHook", "OutgoingMessage", "render"]
 
@@ -40,6 +44,7 @@ class OutgoingMessage:
         "_raw",
         "date",
         "deadline",
+        "dkim_signed",
         "envelope",
         "message",
         "message_id",
@@ -68,6 +73,8 @@ class OutgoingMessage:
         """time.monotonic() value after which transports should give up (set per send)."""
         self.on_handover: HandoverHook | None = None
         """Run by :meth:`handing_over`; durable queues record "handed over" here (per send)."""
+        self.dkim_signed = False
+        """True once :meth:`sign` put a DKIM-Signature in front of the bytes."""
 
     def time_left(self, default: float) -> float:
         """*default* seconds, or less if the send's deadline is nearer; 0 once it passed."""
@@ -91,7 +98,21 @@ class OutgoingMessage:
         clone._dotted = self._dotted
         clone.deadline = self.deadline
         clone.on_handover = self.on_handover
+        clone.dkim_signed = self.dkim_signed
         return clone
+
+    def sign(self, signer: DKIMSigner) -> None:
+        """Put *signer*'s DKIM-Signature in front of the rendered bytes; a second call does
+        nothing. The sender calls it once per send, before the first relay, so every relay
+        and retry carries the same signature; the body is hashed from :meth:`chunks`, so a
+        streamed attachment is never held encoded."""
+        if self.dkim_signed:
+            return
+        field = signer.signature(self.chunks())
+        self._pieces = [field, *self._rendered()]
+        if self._raw is not None:
+            self._raw = field + self._raw
+        self.dkim_signed = True
 
     async def handing_over(self) -> None:
         """Run :attr:`on_handover`: every transport awaits this at its point of no return.

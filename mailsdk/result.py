@@ -128,6 +128,8 @@ class SendResult:
         provider_id: the id an HTTP provider gave the message, or the queue id an SMTP relay
             named in its reply when it named one; None otherwise.
         attempts: every attempt made, in order, the successful one last.
+        dkim_signed: True when the message went out with the sender's DKIM signature; False
+            without ``dkim=``, or through a relay that renders the message again.
     """
 
     message_id: str
@@ -136,6 +138,7 @@ class SendResult:
     refused: dict[str, RecipientStatus] = field(default_factory=dict)
     provider_id: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    dkim_signed: bool = False
 
     def __post_init__(self) -> None:
         # Transports written against the old (code, text) pairs keep working.

@@ -17,9 +17,9 @@ import threading
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
@@ -33,11 +33,17 @@ from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
 from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
 
+if TYPE_CHECKING:
+    from mailsdk.dkim import DKIMSigner
+
 __all__ = ["AsyncSender", "Sender", "TransportSpec"]
 
 log = logging.getLogger("mailsdk")
 
 T = TypeVar("T")
+
+# Messages larger than this are signed on a worker thread (their hashing takes milliseconds).
+_SIGN_IN_THREAD_ABOVE = 1 << 20
 
 # Set by mailsdk.testing's ``mail_outbox`` fixture: while set, every sender delivers here.
 _override: list[Transport] = []
@@ -139,6 +145,62 @@ def _unexpected(exc: Exception) -> MailError:
     return error
 
 
+def _leaves(transport: Transport) -> list[Transport]:
+    """The relays under *transport* (failover and round-robin groups opened up)."""
+    inner = getattr(transport, "transports", None)
+    if isinstance(transport, FailoverTransport) and inner:
+        return [leaf for t in inner for leaf in _leaves(t)]
+    wrapped = getattr(transport, "transport", None)  # a wrapper (RateLimitedTransport)
+    if isinstance(wrapped, Transport):
+        return _leaves(wrapped)
+    return [transport]
+
+
+def _dkim_plan(
+    transport: Transport, signer: DKIMSigner | None, skip_rerendering: bool
+) -> frozenset[str]:
+    """The names of the relays that carry the signature; ConfigurationError when a relay
+    would send the message unsigned and the user did not allow that."""
+    if signer is None:
+        return frozenset()
+    leaves = _leaves(transport)
+    rerendering = [t.name for t in leaves if not t.carries_signature]
+    if rerendering and not skip_rerendering:
+        raise ConfigurationError(
+            f"dkim= cannot sign what {', '.join(rerendering)} send: these APIs take the "
+            "message as fields and render it again, so our DKIM signature cannot travel "
+            "(let the provider sign with its own DKIM setup). Pass dkim_skip_rerendering=True "
+            "to send through them unsigned"
+        )
+    return frozenset(t.name for t in leaves if t.carries_signature)
+
+
+class _SigningTransport(Transport):
+    """Signs each message once (DKIM) before the relays see it, and marks the results of the
+    relays that carried the signature."""
+
+    def __init__(self, transport: Transport, signer: DKIMSigner, signed: frozenset[str]) -> None:
+        self.transport = transport
+        self.name = transport.name
+        self.signer = signer
+        self.signed = signed
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        if self.signed:
+            if outgoing.size > _SIGN_IN_THREAD_ABOVE:
+                # Hashing megabytes of attachments would stall every other send on the loop.
+                await asyncio.to_thread(outgoing.sign, self.signer)
+            else:
+                outgoing.sign(self.signer)
+        result = await self.transport.send(outgoing)
+        if outgoing.dkim_signed and result.relay in self.signed:
+            return replace(result, dkim_signed=True)
+        return result
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
 class AsyncSender:
     """Sends messages through one relay, or a failover list of them, with retries.
 
@@ -151,6 +213,12 @@ class AsyncSender:
     ``gmail://``), through one cache shared by all their connections. Use it as an
     async context manager, or call :meth:`aclose` when done, so pooled connections are closed
     politely.
+
+    ``dkim=DKIMSigner(...)`` signs each message once, after rendering and before the first
+    relay, so every relay and retry carries the same signature. A relay whose API renders the
+    message again (JSON providers) cannot carry it: combining it with ``dkim=`` is a
+    ConfigurationError unless ``dkim_skip_rerendering=True``, and then such relays send the
+    message unsigned and ``SendResult.dkim_signed`` says so.
     """
 
     def __init__(
@@ -162,6 +230,8 @@ class AsyncSender:
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
         token_provider: TokenProvider | None = None,
+        dkim: DKIMSigner | None = None,
+        dkim_skip_rerendering: bool = False,
     ) -> None:
         self.transports = _build_transports(transport)
         if token_provider is not None:
@@ -169,6 +239,8 @@ class AsyncSender:
         self.transport = _combine(
             self.transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
         )
+        self.dkim = dkim
+        self._signed_relays = _dkim_plan(self.transport, dkim, dkim_skip_rerendering)
 
     @classmethod
     def from_env(
@@ -217,8 +289,19 @@ class AsyncSender:
         """
         outgoing = OutgoingMessage(_as_message(message))
         outgoing.on_handover = on_handover
+        return await self.delivery_transport.send(outgoing)
+
+    @property
+    def delivery_transport(self) -> Transport:
+        """What :meth:`send` hands messages to: the relays, behind the DKIM signer when
+        ``dkim=`` is set (and the test outbox while ``mailsdk.testing`` captures). Code that
+        sends prepared :class:`~mailsdk.OutgoingMessage` values itself (the outbox worker)
+        uses this, so its messages are signed too."""
         transport = _override[-1] if _override else self.transport
-        return await transport.send(outgoing)
+        if self.dkim is None:
+            return transport
+        signed = frozenset({transport.name}) if _override else self._signed_relays
+        return _SigningTransport(transport, self.dkim, signed)
 
     async def send_many(
         self,
@@ -370,6 +453,8 @@ class Sender:
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
         token_provider: TokenProvider | None = None,
+        dkim: DKIMSigner | None = None,
+        dkim_skip_rerendering: bool = False,
     ) -> None:
         self._async = AsyncSender(
             transport,
@@ -378,6 +463,8 @@ class Sender:
             strategy=strategy,
             on_event=on_event,
             token_provider=token_provider,
+            dkim=dkim,
+            dkim_skip_rerendering=dkim_skip_rerendering,
         )
         self._lock = threading.Lock()
         self._state = _SenderState()

@@ -47,6 +47,7 @@ from mailsdk.url import (
 )
 
 if TYPE_CHECKING:
+    from mailsdk.dkim import DKIMSigner
     from mailsdk.transports.base import Transport
 
 __all__ = ["CONFIG_FILE_NAME", "MailSettings", "read_toml"]
@@ -62,7 +63,10 @@ _config_file: ContextVar[Path | Literal["auto"] | None] = ContextVar(
 )
 
 _RETRY_KEYS = ("attempts", "backoff", "max_backoff", "jitter", "deadline", "max_retry_after")
-_FILE_KEYS = ("url", "from", "strategy", "timeout", "cooldown", "retry", "relays")
+_FILE_KEYS = ("url", "from", "strategy", "timeout", "cooldown", "retry", "relays", "dkim")
+_DKIM_KEYS = ("domain", "selector", "key_file", "algorithm", "skip_rerendering")
+DKIM_KEYRING_SERVICE = "mailsdk:dkim"
+"""keyring service of DKIM private keys; the user name is ``<selector>._domainkey.<domain>``."""
 
 
 def _find_config_file() -> tuple[Path, tuple[str, ...]] | None:
@@ -96,7 +100,20 @@ def _flatten_file(data: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise ConfigurationError(
             f"{where}: unknown key(s) {', '.join(unknown)}{hint}; known: {', '.join(_FILE_KEYS)}"
         )
-    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("from", "retry", "relays")}
+    out: dict[str, Any] = {
+        k: v for k, v in data.items() if k not in ("from", "retry", "relays", "dkim")
+    }
+    dkim = data.get("dkim", {})
+    if not isinstance(dkim, Mapping):
+        raise ConfigurationError(f"{where}: [dkim] must be a table")
+    bad_dkim = sorted(set(dkim) - set(_DKIM_KEYS))
+    if bad_dkim:
+        hint = " (keep the key out of files: key_file, MAILSDK_DKIM_KEY or keyring)"
+        raise ConfigurationError(
+            f"{where}: unknown [dkim] key(s) {', '.join(bad_dkim)}"
+            f"{hint if 'key' in bad_dkim else ''}; known: {', '.join(_DKIM_KEYS)}"
+        )
+    out.update({f"dkim_{k}": v for k, v in dkim.items()})
     if "from" in data:
         out["from_"] = data["from"]
     retry = data.get("retry", {})
@@ -201,6 +218,20 @@ class MailSettings(BaseSettings):
     """``MAILSDK_PASSWORD``: the secret of the one relay whose URL leaves it out."""
     relays: dict[str, SecretStr] = Field(default_factory=dict)
     """Named relays (``[relays]`` in the TOML file): name -> URL (a SecretStr, as :attr:`url`)."""
+
+    dkim_domain: str | None = None
+    """``MAILSDK_DKIM_DOMAIN`` (``[dkim] domain``): the signing domain, ``d=``."""
+    dkim_selector: str | None = None
+    """``MAILSDK_DKIM_SELECTOR`` (``[dkim] selector``): the key's selector, ``s=``."""
+    dkim_key_file: Path | None = None
+    """``MAILSDK_DKIM_KEY_FILE`` (``[dkim] key_file``): the PEM private key file."""
+    dkim_key: SecretStr | None = None
+    """``MAILSDK_DKIM_KEY``: the PEM private key itself (environment or ``.env`` only; ``\\n``
+    escapes allowed for the line breaks)."""
+    dkim_algorithm: Literal["rsa-sha256", "ed25519-sha256"] | None = None
+    """``MAILSDK_DKIM_ALGORITHM``: default, the key's own."""
+    dkim_skip_rerendering: bool = False
+    """``MAILSDK_DKIM_SKIP_RERENDERING``: send unsigned through relays that re-render."""
 
     _dotenv_path: Path | None = PrivateAttr(default=None)
 
@@ -375,11 +406,57 @@ class MailSettings(BaseSettings):
         }
         return RetryPolicy(**given) if given else None
 
+    def dkim_signer(self) -> DKIMSigner | None:
+        """The DKIMSigner the ``dkim_*`` values describe, or None when no domain is set.
+
+        The key comes from ``MAILSDK_DKIM_KEY``, else ``MAILSDK_DKIM_KEY_FILE``, else
+        keyring (service ``mailsdk:dkim``, user ``<selector>._domainkey.<domain>``).
+        """
+        if not self.dkim_domain and not self.dkim_selector:
+            return None
+        if not (self.dkim_domain and self.dkim_selector):
+            raise ConfigurationError(
+                "DKIM needs both MAILSDK_DKIM_DOMAIN and MAILSDK_DKIM_SELECTOR "
+                "([dkim] domain and selector)"
+            )
+        from mailsdk.dkim import DKIMSigner, KeySource
+
+        key: KeySource | None = self.dkim_key or self.dkim_key_file
+        if key is None:
+            key = _dkim_key_from_keyring(f"{self.dkim_selector}._domainkey.{self.dkim_domain}")
+        return DKIMSigner(
+            domain=self.dkim_domain,
+            selector=self.dkim_selector,
+            private_key=key,
+            algorithm=self.dkim_algorithm,
+        )
+
     def export_default_sender(self) -> None:
         """Make :attr:`from_` the process-wide default sender of :class:`~mailsdk.Message`
         (:func:`~mailsdk.set_default_sender`; the environment is left untouched)."""
         if self.from_:
             set_default_sender(self.from_)
+
+
+def _dkim_key_from_keyring(user: str) -> SecretStr:
+    """The DKIM key stored in keyring for *user*; CredentialError with advice otherwise."""
+    from mailsdk.errors import CredentialError
+
+    advice = (
+        f"set MAILSDK_DKIM_KEY_FILE, MAILSDK_DKIM_KEY, or store the PEM in keyring: "
+        f"keyring.set_password({DKIM_KEYRING_SERVICE!r}, {user!r}, pem_text)"
+    )
+    try:
+        import keyring
+
+        value = keyring.get_password(DKIM_KEYRING_SERVICE, user)
+    except Exception as exc:  # any backend's failure: say what to do instead
+        failure = f"keyring could not be read ({type(exc).__name__})"
+    else:
+        if value:
+            return SecretStr(value)
+        failure = "no DKIM key in keyring"
+    raise CredentialError(f"{failure} for {user}: {advice}")
 
 
 def _names(value: str) -> list[str]:

@@ -25,6 +25,9 @@ class Transport(abc.ABC):
     """
 
     name: str = "transport"
+    carries_signature: bool = True
+    """True when the relay hands over the rendered bytes unchanged, so a DKIM signature the
+    sender made arrives intact; False for APIs that take fields and render again."""
 
     @abc.abstractmethod
     async def send(self, outgoing: OutgoingMessage) -> SendResult:

@@ -33,6 +33,8 @@ COLUMNS = {
     "metadata": "metadata",
     "raw MIME": "raw_mime",
     "idempotency": "idempotency",
+    "our DKIM": "dkim",
+    "List-Unsubscribe": "list_unsubscribe",
 }
 INLINE = Attachment(filename="logo.png", content=b"\x89PNG", inline=True, cid="logo@example.com")
 
@@ -103,6 +105,10 @@ def _using(feature: str, count: int) -> dict[str, Any]:
         "inline_images": {"attachments": [INLINE]},
         "tags": {"tags": [f"t{i}" for i in range(count)]},
         "metadata": {"metadata": {f"k{i}": "v" for i in range(count)}},
+        "list_unsubscribe": {
+            "list_unsubscribe": ["https://example.com/u/1", "mailto:u@example.com"],
+            "list_unsubscribe_post": True,
+        },
     }[feature]
 
 
@@ -123,7 +129,7 @@ LIMITED = [
     pytest.param(row, name, id=f"{row.scheme}-{name}")
     for row in ROWS
     for name in COLUMNS.values()
-    if name not in ("raw_mime", "idempotency")
+    if name not in ("raw_mime", "idempotency", "dkim")
 ]
 
 
@@ -146,3 +152,10 @@ def test_raw_mime_and_idempotency_are_what_the_request_does(row: Row) -> None:
     transport = _transport(row)
     assert transport.payload_class.takes_raw_mime is transport.capabilities.raw_mime
     assert _build(row).idempotent is transport.capabilities.idempotency
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.scheme for row in ROWS])
+def test_only_raw_mime_apis_carry_our_dkim_signature(row: Row) -> None:
+    transport = _transport(row)
+    assert transport.capabilities.dkim is transport.capabilities.raw_mime
+    assert transport.carries_signature is transport.capabilities.dkim

@@ -38,6 +38,11 @@ filenames = st.text(
     max_size=30,
 ).filter(lambda s: s.strip() not in ("", ".", ".."))
 
+unsubscribe_urls = st.from_regex(
+    r"(https://[a-z0-9]{1,20}\.example/[A-Za-z0-9/%?=&._~-]{0,90}|mailto:[a-z0-9]{1,12}@example\.com)",
+    fullmatch=True,
+)
+
 
 @st.composite
 def addresses(draw: Any) -> Address:
@@ -73,6 +78,8 @@ def messages(draw: Any) -> Message:
     headers = dict(FIXED)
     if draw(st.booleans()):
         headers["X-Note"] = draw(header_text)
+    unsubscribe = draw(st.lists(unsubscribe_urls, max_size=3))
+    one_click = any(u.startswith("https://") for u in unsubscribe) and draw(st.booleans())
     return Message(
         from_=draw(addresses()),
         to=draw(st.lists(addresses(), min_size=1, max_size=3)),
@@ -83,6 +90,8 @@ def messages(draw: Any) -> Message:
         html=html,
         attachments=attachments,
         headers=headers,
+        list_unsubscribe=unsubscribe,
+        list_unsubscribe_post=one_click,
     )
 
 

@@ -160,6 +160,10 @@ class Capabilities:
     metadata: Limit = True
     raw_mime: bool = False
     idempotency: bool = False
+    dkim: bool = False
+    """The sender's DKIM signature arrives (only raw-MIME APIs send our signed bytes)."""
+    list_unsubscribe: Limit = True
+    """List-Unsubscribe and List-Unsubscribe-Post reach the recipient (RFC 2369, RFC 8058)."""
 
 
 class Payload(abc.ABC, Generic[TransportT]):
@@ -315,6 +319,11 @@ class HTTPTransport(Transport):
     has no Retry-After (Brevo's ``x-sib-ratelimit-reset``, Resend's ``ratelimit-reset``)."""
     requires_api_key: ClassVar[bool] = True
     """False when the provider finds credentials elsewhere (SES: botocore's chain)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Read by the sender when dkim= is given: declared once, in the capabilities.
+        cls.carries_signature = cls.capabilities.dkim
 
     def __init__(
         self,
@@ -486,6 +495,7 @@ class HTTPTransport(Transport):
                 payload.set_html(message.html)
             headers = {"Message-ID": outgoing.message_id}
             headers.update((k, v) for k, v in message.headers.items() if k.lower() != "message-id")
+            headers.update(message.list_headers(folded=False))
             payload.set_headers(headers)
             for attachment in message.attachments:
                 (payload.add_inline if attachment.inline else payload.add_attachment)(attachment)

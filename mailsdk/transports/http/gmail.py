@@ -103,7 +103,7 @@ class GmailTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "gmail"
     regions: ClassVar[dict[str, str]] = {"default": "https://gmail.googleapis.com"}
     payload_class = GmailPayload
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True)
     endpoint = "gmail"
 
     def __init__(

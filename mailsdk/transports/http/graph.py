@@ -125,7 +125,7 @@ class GraphTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "graph"
     regions: ClassVar[dict[str, str]] = {"default": "https://graph.microsoft.com"}
     payload_class = GraphPayload
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True)
     endpoint = "graph"
 
     def __init__(

@@ -183,8 +183,14 @@ class MailerSendTransport(base.HTTPTransport):
     scheme = "mailersend"
     regions = {"default": "https://api.mailersend.com"}
     payload_class = MailerSendPayload
+    # List-Unsubscribe is a custom header to MailerSend: refused unless custom_headers=true.
     capabilities = base.Capabilities(
-        cc=_LIMITS["cc"], bcc=_LIMITS["bcc"], reply_to=1, tags=_MAX_TAGS, metadata=False
+        cc=_LIMITS["cc"],
+        bcc=_LIMITS["bcc"],
+        reply_to=1,
+        tags=_MAX_TAGS,
+        metadata=False,
+        list_unsubscribe=False,
     )
     url_options = ("custom_headers",)
 

@@ -104,7 +104,7 @@ class MailgunTransport(base.HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True)
     url_options = ("region",)
     host_keyword = "domain"
     url_example = "mailgun://API_KEY@DOMAIN"

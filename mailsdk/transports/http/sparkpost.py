@@ -111,7 +111,7 @@ class SparkPostTransport(base.HTTPTransport):
         "eu": "https://api.eu.sparkpost.com/api/v1",
     }
     payload_class = SparkPostPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True)
     url_options = ("region", "subaccount")
 
     def __init__(
