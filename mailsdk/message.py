@@ -783,6 +783,8 @@ class Message(_Model):
     metadata: dict[str, str] = {}
     envelope_from: AddressField | None = None
     """Bounce address for MAIL FROM when it differs from ``from_`` (becomes Return-Path)."""
+    ignore_suppressions: bool = False
+    """Send even to recipients on the sender's suppression list (a transactional override)."""
 
     @field_validator("subject")
     @classmethod

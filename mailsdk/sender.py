@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import threading
@@ -19,11 +20,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
-from mailsdk.errors import MailError, MessageError
+from mailsdk.errors import MailError, MessageError, RecipientsRefused
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import HandoverHook, OutgoingMessage
@@ -32,6 +33,9 @@ from mailsdk.result import SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
 from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
+
+if TYPE_CHECKING:
+    from mailsdk.suppressions import Suppressions
 
 __all__ = ["AsyncSender", "Sender", "TransportSpec"]
 
@@ -150,7 +154,7 @@ class AsyncSender:
     relay that uses them and has none of its own (``auth=xoauth2``, ``graph://``,
     ``gmail://``), through one cache shared by all their connections. Use it as an
     async context manager, or call :meth:`aclose` when done, so pooled connections are closed
-    politely.
+    politely. With ``suppressions=``, recipients on that list are refused before any I/O.
     """
 
     def __init__(
@@ -162,7 +166,10 @@ class AsyncSender:
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
         token_provider: TokenProvider | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
+        self.suppressions = suppressions
+        """Recipients on this list are refused before any I/O (see :mod:`mailsdk.suppressions`)."""
         self.transports = _build_transports(transport)
         if token_provider is not None:
             _share_tokens(token_provider, self.transports)
@@ -216,9 +223,21 @@ class AsyncSender:
         records there that the message may have left, so that it never sends it twice.
         """
         outgoing = OutgoingMessage(_as_message(message))
+        blocked: dict[str, Any] = {}
+        if self.suppressions is not None:
+            from mailsdk.suppressions import without_suppressed
+
+            outgoing, blocked = without_suppressed(self.suppressions, outgoing)
+            if not outgoing.envelope.rcpt_to:
+                raise RecipientsRefused(blocked, relay=self.name)
         outgoing.on_handover = on_handover
         transport = _override[-1] if _override else self.transport
-        return await transport.send(outgoing)
+        result = await transport.send(outgoing)
+        return (
+            dataclasses.replace(result, refused={**blocked, **result.refused})
+            if blocked
+            else result
+        )
 
     async def send_many(
         self,
@@ -370,6 +389,7 @@ class Sender:
         strategy: Strategy = "failover",
         on_event: EventHandler | None = None,
         token_provider: TokenProvider | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self._async = AsyncSender(
             transport,
@@ -378,6 +398,7 @@ class Sender:
             strategy=strategy,
             on_event=on_event,
             token_provider=token_provider,
+            suppressions=suppressions,
         )
         self._lock = threading.Lock()
         self._state = _SenderState()
