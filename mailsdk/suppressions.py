@@ -228,8 +228,7 @@ class Suppressions:
                 out.update(
                     row[0]
                     for row in self._db.execute(
-                        "SELECT event_id FROM mailsdk_webhook_events "
-                        f"WHERE provider = ? AND event_id IN ({marks})",  # noqa: S608
+                        f"SELECT event_id FROM mailsdk_webhook_events WHERE provider = ? AND event_id IN ({marks})",  # noqa: E501, S608
                         [provider, *chunk],
                     )
                 )
