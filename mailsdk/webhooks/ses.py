@@ -100,7 +100,8 @@ def _https_fetch(url: str) -> bytes:
     return response.content
 
 
-_cache: dict[tuple[str, int], rsa.RSAPublicKey] = {}
+# Keyed by the fetcher too, so a test's (or tenant's) fetcher never sees another's certificate.
+_cache: dict[tuple[str, CertificateFetcher], rsa.RSAPublicKey] = {}
 _cache_lock = threading.Lock()
 
 
@@ -108,7 +109,7 @@ def _public_key(url: str, fetch: CertificateFetcher) -> rsa.RSAPublicKey:
     if not valid_sns_url(url, pem=True):
         raise WebhookSignatureError("SigningCertURL is not an https SNS certificate URL")
     with _cache_lock:
-        cached = _cache.get((url, id(fetch)))
+        cached = _cache.get((url, fetch))
     if cached is not None:
         return cached
     try:
@@ -123,7 +124,9 @@ def _public_key(url: str, fetch: CertificateFetcher) -> rsa.RSAPublicKey:
     if not isinstance(key, rsa.RSAPublicKey):
         raise WebhookSignatureError("the SNS signing certificate has no RSA key")
     with _cache_lock:
-        _cache[(url, id(fetch))] = key
+        if len(_cache) > 64:
+            _cache.clear()
+        _cache[(url, fetch)] = key
     return key
 
 
