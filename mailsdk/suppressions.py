@@ -50,8 +50,13 @@ _REASONS = {"complained": "complaint", "unsubscribed": "unsubscribe"}
 
 
 def normalize_address(address: str) -> str:
-    """The key an address is stored under: trimmed, without angle brackets, the domain
-    lower-cased (and IDNA-encoded when it is not ASCII); the local part is left as it is."""
+    """The key an address is stored under: trimmed, without angle brackets, lower-cased, the
+    domain IDNA-encoded when it is not ASCII.
+
+    RFC 5321 lets a server treat local parts case-sensitively, but mailbox providers do not,
+    and webhooks report addresses in whatever case they like: a list that missed ``Jane@`` for
+    ``jane@`` would keep mailing a bounced address, which costs more than the theoretical
+    ``Jane`` and ``jane`` being two people."""
     value = address.strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1].strip()
@@ -64,7 +69,7 @@ def normalize_address(address: str) -> str:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError:
             raise ValueError(f"not an email address: {address!r:.100}") from None
-    return f"{local}@{domain}"
+    return f"{local.lower()}@{domain}"
 
 
 @dataclass(frozen=True, slots=True)
