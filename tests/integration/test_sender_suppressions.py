@@ -46,9 +46,11 @@ def test_suppressed_recipients_are_refused_and_the_rest_is_sent(
     assert result.accepted == ["ok@example.com"]
     assert set(result.refused) == {"gone@example.com", "SPAM@example.com"}
     gone = result.refused["gone@example.com"]
-    assert gone.code == 550 and gone.permanent
+    assert gone.code == 550
+    assert gone.permanent
     assert gone.text == (
-        "suppressed since 2026-02-03T04:05:06+00:00 (hard_bounce from sendgrid): 550 5.1.1 user unknown"
+        "suppressed since 2026-02-03T04:05:06+00:00 (hard_bounce from sendgrid): "
+        "550 5.1.1 user unknown"
     )
     assert [m.rcpt_tos for m in relay.messages] == [["ok@example.com"]]
     assert relay.rcpt_commands == 1
@@ -86,7 +88,11 @@ def test_ignore_suppressions_sends_to_everyone(
     with Sender(f"smtp://{relay.host}:{relay.port}?tls=none", suppressions=store) as sender:
         result = sender.send(message(ignore_suppressions=True))
     assert result.refused == {}
-    assert sorted(relay.messages[0].rcpt_tos) == ["SPAM@example.com", "gone@example.com", "ok@example.com"]
+    assert sorted(relay.messages[0].rcpt_tos) == [
+        "SPAM@example.com",
+        "gone@example.com",
+        "ok@example.com",
+    ]
 
 
 def test_a_relays_5_1_1_refusal_feeds_the_list_for_the_next_send(

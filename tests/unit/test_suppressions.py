@@ -27,31 +27,57 @@ def store(tmp_path: Path) -> Suppressions:
 
 def test_add_check_remove_entries(store: Suppressions) -> None:
     entry = store.add(" <Jane@Example.COM> ", "hard_bounce", "sendgrid", detail="550 5.1.1")
-    assert (entry.address, entry.reason, entry.source, entry.since) == ("jane@example.com", "hard_bounce", "sendgrid", T0)
+    assert (entry.address, entry.reason, entry.source, entry.since) == (
+        "jane@example.com",
+        "hard_bounce",
+        "sendgrid",
+        T0,
+    )
     assert store.check("JANE@example.com") == entry
     assert store.check("jane@example.org") is None
     again = store.add("jane@example.com", "complaint", "postmark", since=T0 + timedelta(days=1))
     assert again == entry  # the first reason and time are kept
-    assert [e.address for e in store.entries()] == ["jane@example.com"] and len(store) == 1
+    assert [e.address for e in store.entries()] == ["jane@example.com"]
+    assert len(store) == 1
     assert store.remove("Jane@EXAMPLE.com") is True
     assert store.remove("jane@example.com") is False
     assert store.check("jane@example.com") is None
-    assert "suppressed since 2026-01-02T03:04:05+00:00 (hard_bounce from sendgrid): 550 5.1.1" == entry.describe()
+    assert (
+        entry.describe()
+        == "suppressed since 2026-01-02T03:04:05+00:00 (hard_bounce from sendgrid): 550 5.1.1"
+    )
 
 
 def test_normalisation_and_bad_addresses() -> None:
     assert normalize_address("user@BÜCHER.example") == "user@xn--bcher-kva.example"
     assert normalize_address("a@Example.com.") == "a@example.com"
     for bad in ("", "no-at-sign", "@example.com", "user@"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not an email address"):
             normalize_address(bad)
 
 
-def event(kind: str, recipient: str, bounce_type: str | None = None, event_id: str | None = None, provider: str = "mailgun") -> DeliveryEvent:
-    return DeliveryEvent(kind=kind, recipient=recipient, provider=provider, timestamp=T0 - timedelta(hours=1), bounce_type=bounce_type, event_id=event_id, code="550", reason="no such user")  # type: ignore[arg-type]
+def event(
+    kind: str,
+    recipient: str,
+    bounce_type: str | None = None,
+    event_id: str | None = None,
+    provider: str = "mailgun",
+) -> DeliveryEvent:
+    return DeliveryEvent(
+        kind=kind,
+        recipient=recipient,
+        provider=provider,
+        timestamp=T0 - timedelta(hours=1),
+        bounce_type=bounce_type,
+        event_id=event_id,
+        code="550",
+        reason="no such user",
+    )  # type: ignore[arg-type]
 
 
-def test_record_suppresses_hard_bounces_complaints_and_unsubscribes_only(store: Suppressions) -> None:
+def test_record_suppresses_hard_bounces_complaints_and_unsubscribes_only(
+    store: Suppressions,
+) -> None:
     added = store.record(
         [
             event("bounced", "hard@example.com", "hard", "e1"),
@@ -69,7 +95,9 @@ def test_record_suppresses_hard_bounces_complaints_and_unsubscribes_only(store: 
         ("spam@example.com", "complaint"),
     ]
     hard = store.check("hard@example.com")
-    assert hard is not None and hard.since == T0 - timedelta(hours=1) and hard.detail == "550 no such user"
+    assert hard is not None
+    assert hard.since == T0 - timedelta(hours=1)
+    assert hard.detail == "550 no such user"
     assert store.seen("mailgun", ["e1", "e7", "e8"]) == {"e1", "e7"}
     assert store.seen("sendgrid", ["e1"]) == set()
     assert store.record([event("bounced", "hard@example.com", "hard", "e9")]) == []
@@ -90,7 +118,10 @@ def test_smtp_refusals_with_5_1_codes_are_suppressed(store: Suppressions) -> Non
         relay="smtp://relay.example.com:587",
         accepted=["ok@example.com"],
         refused={
-            "gone@example.com": (550, "5.1.1 <gone@example.com>: Recipient address rejected: User unknown"),
+            "gone@example.com": (
+                550,
+                "5.1.1 <gone@example.com>: Recipient address rejected: User unknown",
+            ),
             "nodomain@nowhere.invalid": (550, "5.1.2 Host unknown"),
             "policy@example.com": (550, "5.7.1 Relaying denied"),
             "full@example.com": (552, "5.2.2 Mailbox full"),
@@ -101,8 +132,13 @@ def test_smtp_refusals_with_5_1_codes_are_suppressed(store: Suppressions) -> Non
     added = store.record_refusals(result)
     assert sorted(e.address for e in added) == ["gone@example.com", "nodomain@nowhere.invalid"]
     entry = store.check("gone@example.com")
-    assert entry is not None and (entry.reason, entry.source) == ("smtp_refusal", "smtp://relay.example.com:587")
-    assert entry.detail is not None and entry.detail.startswith("550 5.1.1")
+    assert entry is not None
+    assert (entry.reason, entry.source) == (
+        "smtp_refusal",
+        "smtp://relay.example.com:587",
+    )
+    assert entry.detail is not None
+    assert entry.detail.startswith("550 5.1.1")
     error = RecipientsRefused({"x@example.com": (550, "5.1.10 Recipient not found")}, relay="r")
     assert [e.address for e in store.record_refusals(error)] == ["x@example.com"]
     assert store.record_refusals(error) == []
@@ -142,21 +178,38 @@ def test_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "mail.sqlite3")
     runner = CliRunner()
     missing = runner.invoke(cli, ["suppressions", "list", "--db", db])
-    assert missing.exit_code == 1 and "no such database" in missing.output
-    added = runner.invoke(cli, ["suppressions", "add", "Jane@Example.com", "bob@example.com", "--reason", "complaint", "--db", db])
+    assert missing.exit_code == 1
+    assert "no such database" in missing.output
+    added = runner.invoke(
+        cli,
+        [
+            "suppressions",
+            "add",
+            "Jane@Example.com",
+            "bob@example.com",
+            "--reason",
+            "complaint",
+            "--db",
+            db,
+        ],
+    )
     assert added.exit_code == 0, added.output
     assert "jane@example.com\tcomplaint\tcli" in added.output
     listed = runner.invoke(cli, ["suppressions", "list", "--json", "--db", db])
     assert [line.count('"address"') for line in listed.output.splitlines()] == [1, 1]
     checked = runner.invoke(cli, ["suppressions", "check", "JANE@example.com", "--db", db])
-    assert checked.exit_code == 2 and "suppressed since" in checked.output
+    assert checked.exit_code == 2
+    assert "suppressed since" in checked.output
     clear = runner.invoke(cli, ["suppressions", "check", "carol@example.com", "--db", db])
-    assert clear.exit_code == 0 and "not suppressed" in clear.output
+    assert clear.exit_code == 0
+    assert "not suppressed" in clear.output
     removed = runner.invoke(cli, ["suppressions", "remove", "jane@example.com", "--db", db])
     assert removed.exit_code == 0
     again = runner.invoke(cli, ["suppressions", "remove", "jane@example.com", "--db", db])
-    assert again.exit_code == 1 and "not suppressed" in again.output
+    assert again.exit_code == 1
+    assert "not suppressed" in again.output
     bad = runner.invoke(cli, ["suppressions", "add", "nobody", "--db", db])
-    assert bad.exit_code == 1 and "not an email address" in bad.output
+    assert bad.exit_code == 1
+    assert "not an email address" in bad.output
     env = runner.invoke(cli, ["suppressions", "list"], env={"MAILSDK_SUPPRESSIONS_DB": db})
     assert env.output.startswith("bob@example.com")

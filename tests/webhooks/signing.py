@@ -49,7 +49,13 @@ class SendGridKeys:
         }
 
 
-def mailgun_body(key: str, event_data: dict[str, Any], *, at: datetime = NOW, token: str = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0") -> bytes:
+def mailgun_body(
+    key: str,
+    event_data: dict[str, Any],
+    *,
+    at: datetime = NOW,
+    token: str = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0",
+) -> bytes:
     stamp = str(int(at.timestamp()))
     signature = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
     payload = {
@@ -62,15 +68,22 @@ def mailgun_body(key: str, event_data: dict[str, Any], *, at: datetime = NOW, to
 SVIX_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
 
-def svix_headers(body: bytes, *, msg_id: str = "msg_2Lh9KRb0pzN4LePd3XiA4v12Axj", at: datetime = NOW, secret: str = SVIX_SECRET) -> dict[str, str]:
+def svix_headers(
+    body: bytes,
+    *,
+    msg_id: str = "msg_2Lh9KRb0pzN4LePd3XiA4v12Axj",
+    at: datetime = NOW,
+    secret: str = SVIX_SECRET,
+) -> dict[str, str]:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     stamp = str(int(at.timestamp()))
     digest = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    good = base64.b64encode(digest).decode()
     return {
         "svix-id": msg_id,
         "svix-timestamp": stamp,
         # An old (rotated) key's signature first: any matching entry passes.
-        "svix-signature": f"v1,{base64.b64encode(b'x' * 32).decode()} v1,{base64.b64encode(digest).decode()}",
+        "svix-signature": f"v1,{base64.b64encode(b'x' * 32).decode()} v1,{good}",
     }
 
 
@@ -81,7 +94,10 @@ def hex_hmac(secret: str, body: bytes) -> str:
 class SnsSigner:
     """A self-signed certificate standing in for SNS's, served by a fake fetcher."""
 
-    CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem"
+    CERT_URL = (
+        "https://sns.us-east-1.amazonaws.com/"
+        "SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem"
+    )
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -112,7 +128,14 @@ class SnsSigner:
         signed["Signature"] = base64.b64encode(signature).decode()
         return signed
 
-    def notification(self, ses_event: dict[str, Any], *, at: datetime = NOW, message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", version: str = "1") -> bytes:
+    def notification(
+        self,
+        ses_event: dict[str, Any],
+        *,
+        at: datetime = NOW,
+        message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        version: str = "1",
+    ) -> bytes:
         envelope = {
             "Type": "Notification",
             "MessageId": message_id,

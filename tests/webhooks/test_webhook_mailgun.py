@@ -33,21 +33,31 @@ def failed(severity: str) -> dict[str, Any]:
 
 
 def test_a_permanent_failure_is_a_hard_bounce() -> None:
-    (event,) = parse("mailgun", body=mailgun_body(KEY, failed("permanent")), headers={}, secret=KEY, now=clock())
-    assert (event.kind, event.bounce_type, event.recipient) == ("bounced", "hard", "alice@example.com")
+    (event,) = parse(
+        "mailgun", body=mailgun_body(KEY, failed("permanent")), headers={}, secret=KEY, now=clock()
+    )
+    assert (event.kind, event.bounce_type, event.recipient) == (
+        "bounced",
+        "hard",
+        "alice@example.com",
+    )
     assert event.message_id == "<our.2@example.com>"
     assert event.provider_message_id == "<20130503182626.18666.16540@example.com>"
     assert event.code == "550"
-    assert event.reason is not None and event.reason.startswith("5.1.1")
+    assert event.reason is not None
+    assert event.reason.startswith("5.1.1")
     assert event.event_id == "G9Bn5sl1TC6nu79C8C0bwg"
 
 
 def test_a_temporary_failure_is_deferred_and_unknown_events_are_other() -> None:
-    (event,) = parse("mailgun", body=mailgun_body(KEY, failed("temporary")), headers={}, secret=KEY, now=clock())
+    (event,) = parse(
+        "mailgun", body=mailgun_body(KEY, failed("temporary")), headers={}, secret=KEY, now=clock()
+    )
     assert (event.kind, event.bounce_type) == ("deferred", None)
     data = {"event": "list_member_uploaded", "timestamp": 1521233195, "id": "x"}
     (other,) = parse("mailgun", body=mailgun_body(KEY, data), headers={}, secret=KEY, now=clock())
-    assert other.kind == "other" and other.raw["event"] == "list_member_uploaded"
+    assert other.kind == "other"
+    assert other.raw["event"] == "list_member_uploaded"
 
 
 def test_a_wrong_key_a_changed_token_or_no_signature_is_refused() -> None:
@@ -59,7 +69,13 @@ def test_a_wrong_key_a_changed_token_or_no_signature_is_refused() -> None:
     with pytest.raises(WebhookSignatureError):
         parse("mailgun", body=json.dumps(tampered).encode(), headers={}, secret=KEY, now=clock())
     with pytest.raises(WebhookSignatureError):
-        parse("mailgun", body=json.dumps({"event-data": failed("permanent")}).encode(), headers={}, secret=KEY, now=clock())
+        parse(
+            "mailgun",
+            body=json.dumps({"event-data": failed("permanent")}).encode(),
+            headers={},
+            secret=KEY,
+            now=clock(),
+        )
 
 
 def test_a_stale_timestamp_is_refused() -> None:

@@ -20,7 +20,10 @@ BOUNCED = {
         "to": ["delivered@resend.dev"],
         "subject": "Sending this example",
         "bounce": {
-            "message": "The recipient's email address is on the suppression list because it has a recent history of producing hard bounces.",
+            "message": (
+                "The recipient's email address is on the suppression list because it has a "
+                "recent history of producing hard bounces."
+            ),
             "subType": "Suppressed",
             "type": "Permanent",
         },
@@ -31,13 +34,20 @@ BOUNCED = {
 
 def test_a_signed_bounce_is_a_hard_bounce() -> None:
     body = json.dumps(BOUNCED).encode()
-    (event,) = parse("resend", body=body, headers=svix_headers(body), secret=SVIX_SECRET, now=clock())
-    assert (event.kind, event.bounce_type, event.recipient) == ("bounced", "hard", "delivered@resend.dev")
+    (event,) = parse(
+        "resend", body=body, headers=svix_headers(body), secret=SVIX_SECRET, now=clock()
+    )
+    assert (event.kind, event.bounce_type, event.recipient) == (
+        "bounced",
+        "hard",
+        "delivered@resend.dev",
+    )
     assert event.provider_message_id == "56761188-7520-42d8-8898-ff6fc54ce618"
     assert event.message_id == "<our.3@example.com>"
     assert event.event_id == "msg_2Lh9KRb0pzN4LePd3XiA4v12Axj"
     assert event.timestamp.isoformat() == "2024-11-22T23:41:12.126000+00:00"
-    assert event.reason is not None and "suppression list" in event.reason
+    assert event.reason is not None
+    assert "suppression list" in event.reason
 
 
 def test_transient_bounces_delays_and_new_types() -> None:
@@ -48,8 +58,16 @@ def test_transient_bounces_delays_and_new_types() -> None:
     results = []
     for payload in (soft, delayed, future):
         body = json.dumps(payload).encode()
-        results.append(parse("resend", body=body, headers=svix_headers(body), secret=SVIX_SECRET, now=clock())[0])
-    assert [(e.kind, e.bounce_type) for e in results] == [("bounced", "soft"), ("deferred", None), ("other", None)]
+        results.append(
+            parse("resend", body=body, headers=svix_headers(body), secret=SVIX_SECRET, now=clock())[
+                0
+            ]
+        )
+    assert [(e.kind, e.bounce_type) for e in results] == [
+        ("bounced", "soft"),
+        ("deferred", None),
+        ("other", None),
+    ]
 
 
 def test_bad_signatures_and_stale_timestamps_are_refused() -> None:
@@ -61,7 +79,13 @@ def test_bad_signatures_and_stale_timestamps_are_refused() -> None:
     with pytest.raises(WebhookSignatureError):
         parse("resend", body=body + b" ", headers=headers, secret=SVIX_SECRET, now=clock())
     with pytest.raises(WebhookSignatureError):
-        parse("resend", body=body, headers=dict(headers, **{"svix-id": "msg_other"}), secret=SVIX_SECRET, now=clock())
+        parse(
+            "resend",
+            body=body,
+            headers=dict(headers, **{"svix-id": "msg_other"}),
+            secret=SVIX_SECRET,
+            now=clock(),
+        )
     old = svix_headers(body, at=NOW - timedelta(minutes=6))
     with pytest.raises(WebhookSignatureError, match="tolerance"):
         parse("resend", body=body, headers=old, secret=SVIX_SECRET, now=clock())

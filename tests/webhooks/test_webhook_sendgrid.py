@@ -36,11 +36,41 @@ EVENTS = [
         "reason": "temporary block",
     },
     {"email": "b@test.com", "timestamp": 1513299569, "event": "spamreport", "sg_event_id": "sp-1"},
-    {"email": "c@test.com", "timestamp": 1513299569, "event": "group_unsubscribe", "sg_event_id": "u-1", "asm_group_id": 1},
-    {"email": "d@test.com", "timestamp": 1513299569, "event": "deferred", "sg_event_id": "d-1", "response": "400 try again later", "attempt": "5"},
-    {"email": "e@test.com", "timestamp": 1513299569, "event": "dropped", "sg_event_id": "dr-1", "reason": "Bounced Address"},
-    {"email": "f@test.com", "timestamp": 1513299569, "event": "delivered", "sg_event_id": "dl-1", "response": "250 OK"},
-    {"email": "g@test.com", "timestamp": 1513299569, "event": "machine_opened_new", "sg_event_id": "n-1"},
+    {
+        "email": "c@test.com",
+        "timestamp": 1513299569,
+        "event": "group_unsubscribe",
+        "sg_event_id": "u-1",
+        "asm_group_id": 1,
+    },
+    {
+        "email": "d@test.com",
+        "timestamp": 1513299569,
+        "event": "deferred",
+        "sg_event_id": "d-1",
+        "response": "400 try again later",
+        "attempt": "5",
+    },
+    {
+        "email": "e@test.com",
+        "timestamp": 1513299569,
+        "event": "dropped",
+        "sg_event_id": "dr-1",
+        "reason": "Bounced Address",
+    },
+    {
+        "email": "f@test.com",
+        "timestamp": 1513299569,
+        "event": "delivered",
+        "sg_event_id": "dl-1",
+        "response": "250 OK",
+    },
+    {
+        "email": "g@test.com",
+        "timestamp": 1513299569,
+        "event": "machine_opened_new",
+        "sg_event_id": "n-1",
+    },
 ]
 
 
@@ -51,7 +81,9 @@ def keys() -> SendGridKeys:
 
 def test_a_signed_batch_becomes_normalised_events(keys: SendGridKeys) -> None:
     body = json.dumps(EVENTS).encode()
-    events = parse("sendgrid", body=body, headers=keys.headers(body), secret=keys.verification_key, now=clock())
+    events = parse(
+        "sendgrid", body=body, headers=keys.headers(body), secret=keys.verification_key, now=clock()
+    )
     kinds = [(e.kind, e.bounce_type) for e in events]
     assert kinds == [
         ("bounced", "hard"),
@@ -89,12 +121,26 @@ def test_a_changed_byte_or_another_key_is_refused(keys: SendGridKeys) -> None:
     body = json.dumps(EVENTS).encode()
     headers = keys.headers(body)
     with pytest.raises(WebhookSignatureError):
-        parse("sendgrid", body=body.replace(b"bounce", b"bounci", 1), headers=headers, secret=keys.verification_key, now=clock())
+        parse(
+            "sendgrid",
+            body=body.replace(b"bounce", b"bounci", 1),
+            headers=headers,
+            secret=keys.verification_key,
+            now=clock(),
+        )
     with pytest.raises(WebhookSignatureError):
-        parse("sendgrid", body=body, headers=headers, secret=SendGridKeys().verification_key, now=clock())
+        parse(
+            "sendgrid",
+            body=body,
+            headers=headers,
+            secret=SendGridKeys().verification_key,
+            now=clock(),
+        )
     with pytest.raises(WebhookSignatureError):
         parse("sendgrid", body=body, headers={}, secret=keys.verification_key, now=clock())
-    stamp = dict(headers, **{"X-Twilio-Email-Event-Webhook-Timestamp": str(int(NOW.timestamp()) + 1)})
+    stamp = dict(
+        headers, **{"X-Twilio-Email-Event-Webhook-Timestamp": str(int(NOW.timestamp()) + 1)}
+    )
     with pytest.raises(WebhookSignatureError):
         parse("sendgrid", body=body, headers=stamp, secret=keys.verification_key, now=clock())
 
@@ -106,11 +152,29 @@ def test_a_replayed_request_older_than_the_tolerance_is_refused(keys: SendGridKe
         parse("sendgrid", body=body, headers=headers, secret=keys.verification_key, now=clock())
     fresh = keys.headers(body, at=NOW - timedelta(minutes=10))
     with pytest.raises(WebhookSignatureError):
-        parse("sendgrid", body=body, headers=fresh, secret=keys.verification_key, tolerance=300, now=clock())
+        parse(
+            "sendgrid",
+            body=body,
+            headers=fresh,
+            secret=keys.verification_key,
+            tolerance=300,
+            now=clock(),
+        )
     assert parse("sendgrid", body=body, headers=fresh, secret=keys.verification_key, now=clock())
 
 
 def test_signed_garbage_is_a_payload_error(keys: SendGridKeys) -> None:
-    for body in (b"not json", b'{"event": "bounce"}', b"[1, 2]", b'[{"event": "open", "timestamp": "soon"}]'):
+    for body in (
+        b"not json",
+        b'{"event": "bounce"}',
+        b"[1, 2]",
+        b'[{"event": "open", "timestamp": "soon"}]',
+    ):
         with pytest.raises(WebhookPayloadError):
-            parse("sendgrid", body=body, headers=keys.headers(body), secret=keys.verification_key, now=clock())
+            parse(
+                "sendgrid",
+                body=body,
+                headers=keys.headers(body),
+                secret=keys.verification_key,
+                now=clock(),
+            )

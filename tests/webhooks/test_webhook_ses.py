@@ -19,8 +19,18 @@ BOUNCE: dict[str, Any] = {
         "bounceType": "Permanent",
         "bounceSubType": "General",
         "bouncedRecipients": [
-            {"emailAddress": "jane@example.com", "action": "failed", "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"},
-            {"emailAddress": "richard@example.com", "action": "failed", "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"},
+            {
+                "emailAddress": "jane@example.com",
+                "action": "failed",
+                "status": "5.1.1",
+                "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+            },
+            {
+                "emailAddress": "richard@example.com",
+                "action": "failed",
+                "status": "5.1.1",
+                "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+            },
         ],
         "timestamp": "2016-01-27T14:59:38.237Z",
         "feedbackId": "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000",
@@ -68,21 +78,56 @@ def test_a_signed_bounce_names_each_recipient(signer: SnsSigner, version: str) -
 
 
 def test_event_publishing_types(signer: SnsSigner) -> None:
-    delay = {"eventType": "DeliveryDelay", "deliveryDelay": {"delayType": "TransientCommunicationFailure", "delayedRecipients": [{"emailAddress": "a@example.com", "status": "4.4.1", "diagnosticCode": "smtp; 421"}], "timestamp": "2020-06-16T22:00:00.000Z"}, "mail": BOUNCE["mail"]}
+    delay = {
+        "eventType": "DeliveryDelay",
+        "deliveryDelay": {
+            "delayType": "TransientCommunicationFailure",
+            "delayedRecipients": [
+                {"emailAddress": "a@example.com", "status": "4.4.1", "diagnosticCode": "smtp; 421"}
+            ],
+            "timestamp": "2020-06-16T22:00:00.000Z",
+        },
+        "mail": BOUNCE["mail"],
+    }
     novel = {"eventType": "Teleport", "mail": BOUNCE["mail"]}
-    (complaint,) = parse("ses", body=signer.notification(COMPLAINT), headers={}, now=clock(), fetch_certificate=signer.fetch)
-    (deferred,) = parse("ses", body=signer.notification(delay), headers={}, now=clock(), fetch_certificate=signer.fetch)
-    others = parse("ses", body=signer.notification(novel), headers={}, now=clock(), fetch_certificate=signer.fetch)
+    (complaint,) = parse(
+        "ses",
+        body=signer.notification(COMPLAINT),
+        headers={},
+        now=clock(),
+        fetch_certificate=signer.fetch,
+    )
+    (deferred,) = parse(
+        "ses",
+        body=signer.notification(delay),
+        headers={},
+        now=clock(),
+        fetch_certificate=signer.fetch,
+    )
+    others = parse(
+        "ses",
+        body=signer.notification(novel),
+        headers={},
+        now=clock(),
+        fetch_certificate=signer.fetch,
+    )
     assert (complaint.kind, complaint.recipient) == ("complained", "richard@example.com")
     assert (deferred.kind, deferred.code) == ("deferred", "4.4.1")
-    assert {e.kind for e in others} == {"other"} and len(others) == 3
+    assert {e.kind for e in others} == {"other"}
+    assert len(others) == 3
 
 
 def test_a_changed_message_or_a_foreign_certificate_url_is_refused(signer: SnsSigner) -> None:
     envelope = json.loads(signer.notification(BOUNCE))
     envelope["Message"] = envelope["Message"].replace("Permanent", "Transient")
     with pytest.raises(WebhookSignatureError):
-        parse("ses", body=json.dumps(envelope).encode(), headers={}, now=clock(), fetch_certificate=signer.fetch)
+        parse(
+            "ses",
+            body=json.dumps(envelope).encode(),
+            headers={},
+            now=clock(),
+            fetch_certificate=signer.fetch,
+        )
     for url in (
         "http://sns.us-east-1.amazonaws.com/cert.pem",
         "https://sns.us-east-1.amazonaws.com.evil.example/cert.pem",
@@ -94,7 +139,13 @@ def test_a_changed_message_or_a_foreign_certificate_url_is_refused(signer: SnsSi
         forged = dict(json.loads(signer.notification(BOUNCE)), SigningCertURL=url)
         before = len(signer.fetched)
         with pytest.raises(WebhookSignatureError, match="SigningCertURL"):
-            parse("ses", body=json.dumps(forged).encode(), headers={}, now=clock(), fetch_certificate=signer.fetch)
+            parse(
+                "ses",
+                body=json.dumps(forged).encode(),
+                headers={},
+                now=clock(),
+                fetch_certificate=signer.fetch,
+            )
         assert len(signer.fetched) == before  # refused before anything was fetched
     assert valid_sns_url("https://sns.cn-north-1.amazonaws.com.cn/x.pem", pem=True)
 
@@ -102,7 +153,13 @@ def test_a_changed_message_or_a_foreign_certificate_url_is_refused(signer: SnsSi
 def test_another_certificate_does_not_verify() -> None:
     signer, impostor = SnsSigner(), SnsSigner()
     with pytest.raises(WebhookSignatureError):
-        parse("ses", body=signer.notification(BOUNCE), headers={}, now=clock(), fetch_certificate=impostor.fetch)
+        parse(
+            "ses",
+            body=signer.notification(BOUNCE),
+            headers={},
+            now=clock(),
+            fetch_certificate=impostor.fetch,
+        )
 
 
 def test_sns_keeps_the_publish_time_so_the_tolerance_is_an_hour(signer: SnsSigner) -> None:
@@ -118,31 +175,55 @@ def test_a_subscription_confirmation_is_verified_and_handed_over(signer: SnsSign
         {
             "Type": "SubscriptionConfirmation",
             "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
-            "Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
+            "Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a98866" * 3,
             "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
-            "Message": "You have chosen to subscribe to the topic arn:aws:sns:us-east-1:123456789012:ses-events.",
-            "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:123456789012:ses-events&Token=2336412f",
+            "Message": "You have chosen to subscribe to the topic "
+            "arn:aws:sns:us-east-1:123456789012:ses-events.",
+            "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription"
+            "&TopicArn=arn:aws:sns:us-east-1:123456789012:ses-events&Token=2336412f",
             "Timestamp": "2026-03-14T15:09:00.000Z",
         }
     )
     seen: list[SnsSubscription] = []
-    events = parse("ses", body=json.dumps(message).encode(), headers={}, now=clock(), fetch_certificate=signer.fetch, on_subscription=seen.append)
+    events = parse(
+        "ses",
+        body=json.dumps(message).encode(),
+        headers={},
+        now=clock(),
+        fetch_certificate=signer.fetch,
+        on_subscription=seen.append,
+    )
     assert events == []
     assert seen[0].topic_arn.endswith(":ses-events")
     confirm_subscription(seen[0], signer.fetch)
     assert signer.fetched[-1] == seen[0].subscribe_url
-    forged = SnsSubscription("SubscriptionConfirmation", "t", "https://evil.example/confirm", "x", "m")
+    forged = SnsSubscription(
+        "SubscriptionConfirmation", "t", "https://evil.example/confirm", "x", "m"
+    )
     with pytest.raises(WebhookSignatureError):
         confirm_subscription(forged, signer.fetch)
     with pytest.raises(WebhookSignatureError, match="topic"):
-        parse("ses", body=json.dumps(message).encode(), headers={}, now=clock(), fetch_certificate=signer.fetch, topic_arns=("arn:aws:sns:us-east-1:1:other",))
+        parse(
+            "ses",
+            body=json.dumps(message).encode(),
+            headers={},
+            now=clock(),
+            fetch_certificate=signer.fetch,
+            topic_arns=("arn:aws:sns:us-east-1:1:other",),
+        )
 
 
 def test_signed_but_unreadable_ses_content_is_a_payload_error(signer: SnsSigner) -> None:
     envelope = json.loads(signer.notification(BOUNCE))
     envelope["Message"] = "this is not JSON"
     with pytest.raises(WebhookPayloadError):
-        parse("ses", body=json.dumps(signer.sign(envelope)).encode(), headers={}, now=clock(), fetch_certificate=signer.fetch)
+        parse(
+            "ses",
+            body=json.dumps(signer.sign(envelope)).encode(),
+            headers={},
+            now=clock(),
+            fetch_certificate=signer.fetch,
+        )
     with pytest.raises(WebhookPayloadError):
         parse("ses", body=b"[]", headers={}, now=clock(), fetch_certificate=signer.fetch)
 
@@ -152,6 +233,14 @@ def test_a_certificate_fetch_failure_is_a_signature_error() -> None:
         raise OSError("network is unreachable")
 
     body = SnsSigner().notification(BOUNCE, message_id="fresh-url-not-cached")
-    envelope = dict(json.loads(body), SigningCertURL="https://sns.eu-west-1.amazonaws.com/other.pem")
+    envelope = dict(
+        json.loads(body), SigningCertURL="https://sns.eu-west-1.amazonaws.com/other.pem"
+    )
     with pytest.raises(WebhookSignatureError, match="certificate"):
-        parse("ses", body=json.dumps(envelope).encode(), headers={}, now=clock(), fetch_certificate=broken)
+        parse(
+            "ses",
+            body=json.dumps(envelope).encode(),
+            headers={},
+            now=clock(),
+            fetch_certificate=broken,
+        )
