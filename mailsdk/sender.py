@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import dataclasses
 import logging
 import os
 import threading
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
-from mailsdk.errors import MailError, MessageError, RecipientsRefused
+from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import HandoverHook, OutgoingMessage
@@ -154,7 +153,8 @@ class AsyncSender:
     relay that uses them and has none of its own (``auth=xoauth2``, ``graph://``,
     ``gmail://``), through one cache shared by all their connections. Use it as an
     async context manager, or call :meth:`aclose` when done, so pooled connections are closed
-    politely. With ``suppressions=``, recipients on that list are refused before any I/O.
+    politely. With ``suppressions=``, recipients on that list are refused before any I/O,
+    and recipients a relay refuses as bad addresses (5.1.x) are added to it.
     """
 
     def __init__(
@@ -169,7 +169,7 @@ class AsyncSender:
         suppressions: Suppressions | None = None,
     ) -> None:
         self.suppressions = suppressions
-        """Recipients on this list are refused before any I/O (see :mod:`mailsdk.suppressions`)."""
+        """Recipients on this list are refused before any I/O; 5.1.x refusals are added to it."""
         self.transports = _build_transports(transport)
         if token_provider is not None:
             _share_tokens(token_provider, self.transports)
@@ -223,21 +223,13 @@ class AsyncSender:
         records there that the message may have left, so that it never sends it twice.
         """
         outgoing = OutgoingMessage(_as_message(message))
-        blocked: dict[str, Any] = {}
-        if self.suppressions is not None:
-            from mailsdk.suppressions import without_suppressed
-
-            outgoing, blocked = without_suppressed(self.suppressions, outgoing)
-            if not outgoing.envelope.rcpt_to:
-                raise RecipientsRefused(blocked, relay=self.name)
         outgoing.on_handover = on_handover
         transport = _override[-1] if _override else self.transport
-        result = await transport.send(outgoing)
-        return (
-            dataclasses.replace(result, refused={**blocked, **result.refused})
-            if blocked
-            else result
-        )
+        if self.suppressions is not None:
+            from mailsdk.suppressions import send_honouring
+
+            return await send_honouring(self.suppressions, transport, outgoing, self.name)
+        return await transport.send(outgoing)
 
     async def send_many(
         self,

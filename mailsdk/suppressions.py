@@ -10,6 +10,8 @@ handled, so that a provider's retry of an event is dropped.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import sqlite3
 import threading
@@ -19,13 +21,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from mailsdk.errors import RecipientsRefused
+
 if TYPE_CHECKING:
-    from mailsdk.errors import RecipientsRefused
     from mailsdk.mime import OutgoingMessage
     from mailsdk.result import RecipientStatus, SendResult
+    from mailsdk.transports.base import Transport
     from mailsdk.webhooks import DeliveryEvent
 
-__all__ = ["Suppression", "Suppressions", "normalize_address", "without_suppressed"]
+__all__ = [
+    "Suppression",
+    "Suppressions",
+    "normalize_address",
+    "send_honouring",
+    "without_suppressed",
+]
+
+log = logging.getLogger("mailsdk")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mailsdk_suppressions (
@@ -323,3 +335,31 @@ def without_suppressed(
     }
     keep = [address for address in outgoing.envelope.rcpt_to if address not in listed]
     return outgoing.restricted_to(keep), blocked
+
+
+async def send_honouring(
+    suppressions: Suppressions, transport: Transport, outgoing: OutgoingMessage, relay: str
+) -> SendResult:
+    """Send *outgoing* through *transport* as a Sender with ``suppressions=`` does: listed
+    recipients refused before any I/O (all of them: RecipientsRefused, no connection), and the
+    recipients the relay refuses as bad addresses (5.1.x) added to the list afterwards."""
+    kept, blocked = without_suppressed(suppressions, outgoing)
+    if not kept.envelope.rcpt_to:
+        raise RecipientsRefused(blocked, relay=relay)
+    try:
+        result = await transport.send(kept)
+    except RecipientsRefused as exc:
+        _learn(suppressions, exc)
+        if blocked:
+            exc.refused = {**blocked, **exc.refused}
+        raise
+    _learn(suppressions, result)
+    return dataclasses.replace(result, refused={**blocked, **result.refused}) if blocked else result
+
+
+def _learn(suppressions: Suppressions, outcome: SendResult | RecipientsRefused) -> None:
+    # The message went (or was refused); a failing list must not turn that into an error.
+    try:
+        suppressions.record_refusals(outcome)
+    except (sqlite3.Error, ValueError):
+        log.exception("could not record refused recipients in the suppression list")

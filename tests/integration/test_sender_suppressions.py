@@ -100,10 +100,29 @@ def test_a_relays_5_1_1_refusal_feeds_the_list_for_the_next_send(
 ) -> None:
     relay = relay_factory(tls="none")
     relay.rcpt_replies["nobody@example.com"] = "550 5.1.1 <nobody@example.com>: User unknown"
+    relay.rcpt_replies["policy@example.com"] = "550 5.7.1 Relaying denied"
     url = f"smtp://{relay.host}:{relay.port}?tls=none"
+    to = ["ok@example.com", "nobody@example.com", "policy@example.com"]
     with Sender(url, suppressions=store) as sender:
-        first = sender.send(message(to=["ok@example.com", "nobody@example.com"], cc=[]))
-        assert store.record_refusals(first)[0].address == "nobody@example.com"
-        second = sender.send(message(to=["ok@example.com", "nobody@example.com"], cc=[]))
-    assert relay.rcpt_commands == 3  # two in the first send, one in the second
+        first = sender.send(message(to=to, cc=[]))
+        assert first.refused["nobody@example.com"].enhanced_code == "5.1.1"
+        entry = store.check("nobody@example.com")
+        assert entry is not None
+        assert entry.reason == "smtp_refusal"
+        assert store.check("policy@example.com") is None  # a policy refusal is not the address
+        second = sender.send(message(to=to, cc=[]))
+    assert relay.rcpt_commands == 5  # three in the first send, two in the second
     assert "smtp_refusal" in second.refused["nobody@example.com"].text
+
+
+async def test_a_relay_refusing_everyone_still_feeds_the_list(
+    relay_factory: Callable[..., LocalRelay], store: Suppressions
+) -> None:
+    relay = relay_factory(tls="none")
+    relay.rcpt_replies["nobody@example.com"] = "550 5.1.1 User unknown"
+    url = f"smtp://{relay.host}:{relay.port}?tls=none"
+    async with AsyncSender(url, suppressions=store) as sender:
+        with pytest.raises(RecipientsRefused) as caught:
+            await sender.send(message(to=["nobody@example.com", "gone@example.com"], cc=[]))
+    assert set(caught.value.refused) == {"nobody@example.com", "gone@example.com"}
+    assert store.check("nobody@example.com") is not None
