@@ -15,6 +15,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from mailsdk.webhooks import parse
@@ -61,7 +62,7 @@ class WebhookHandler:
         secret: Any = None,
         suppressions: Suppressions | None = None,
         on_events: EventCallback | None = None,
-        tolerance: float | None = None,
+        tolerance: float | timedelta | None = None,
         now: Clock = utcnow,
         **options: Any,
     ) -> None:

@@ -357,3 +357,19 @@ def test_credentials_header_name_and_scheme_are_case_insensitive() -> None:
         secret=BASIC_SECRET,
         now=clock(),
     )
+
+
+def test_secrets_stay_out_of_errors_logs_and_reprs(caplog: pytest.LogCaptureFixture) -> None:
+    from mailsdk.suppressions import Suppressions
+    from mailsdk.webhooks.receiver import WebhookHandler
+
+    secret = "hook:Very-Secret-Password-42"
+    handler = WebhookHandler("postmark", secret=secret, suppressions=Suppressions(":memory:"))
+    with caplog.at_level("DEBUG", logger="mailsdk"):
+        response = handler.handle(b"{}", basic(password="wrong-guess"))
+        with pytest.raises(WebhookSignatureError) as caught:
+            parse("postmark", body=b"{}", headers=basic(password="wrong-guess"), secret=secret)
+    assert response.status == 403
+    for text in (repr(handler), str(caught.value), caplog.text, response.text):
+        assert "Very-Secret" not in text
+        assert "wrong-guess" not in text
