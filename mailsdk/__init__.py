@@ -51,6 +51,7 @@ from mailsdk.result import Attempt, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.sender import AsyncSender, Sender
 from mailsdk.settings import MailSettings
+from mailsdk.suppressions import Suppression, Suppressions
 from mailsdk.transports.base import Transport
 from mailsdk.transports.console import ConsoleTransport
 from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
@@ -110,6 +111,8 @@ __all__ = [
     "Sender",
     "SenderOptions",
     "StaticToken",
+    "Suppression",
+    "Suppressions",
     "TLSSession",
     "TaskFailed",
     "TokenBucket",

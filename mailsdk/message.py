@@ -862,6 +862,9 @@ class Message(_Model):
             out["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return out
 
+    ignore_suppressions: bool = False
+    """Send even to recipients on the sender's suppression list (a transactional override)."""
+
     @field_validator("subject")
     @classmethod
     def _check_subject(cls, value: str) -> str:

@@ -35,6 +35,7 @@ from mailsdk.transports.failover import FailoverTransport, RoundRobinTransport
 
 if TYPE_CHECKING:
     from mailsdk.dkim import DKIMSigner
+    from mailsdk.suppressions import Suppressions
 
 __all__ = ["AsyncSender", "Sender", "TransportSpec"]
 
@@ -219,6 +220,9 @@ class AsyncSender:
     message again (JSON providers) cannot carry it: combining it with ``dkim=`` is a
     ConfigurationError unless ``dkim_skip_rerendering=True``, and then such relays send the
     message unsigned and ``SendResult.dkim_signed`` says so.
+
+    With ``suppressions=``, recipients on that list are refused before any I/O, and
+    recipients a relay refuses as bad addresses (5.1.x) are added to it.
     """
 
     def __init__(
@@ -232,7 +236,10 @@ class AsyncSender:
         token_provider: TokenProvider | None = None,
         dkim: DKIMSigner | None = None,
         dkim_skip_rerendering: bool = False,
+        suppressions: Suppressions | None = None,
     ) -> None:
+        self.suppressions = suppressions
+        """Recipients on this list are refused before any I/O; 5.1.x refusals are added to it."""
         self.transports = _build_transports(transport)
         if token_provider is not None:
             _share_tokens(token_provider, self.transports)
@@ -289,7 +296,12 @@ class AsyncSender:
         """
         outgoing = OutgoingMessage(_as_message(message))
         outgoing.on_handover = on_handover
-        return await self.delivery_transport.send(outgoing)
+        transport = self.delivery_transport
+        if self.suppressions is not None:
+            from mailsdk.suppressions import send_honouring
+
+            return await send_honouring(self.suppressions, transport, outgoing, self.name)
+        return await transport.send(outgoing)
 
     @property
     def delivery_transport(self) -> Transport:
@@ -455,6 +467,7 @@ class Sender:
         token_provider: TokenProvider | None = None,
         dkim: DKIMSigner | None = None,
         dkim_skip_rerendering: bool = False,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self._async = AsyncSender(
             transport,
@@ -465,6 +478,7 @@ class Sender:
             token_provider=token_provider,
             dkim=dkim,
             dkim_skip_rerendering=dkim_skip_rerendering,
+            suppressions=suppressions,
         )
         self._lock = threading.Lock()
         self._state = _SenderState()

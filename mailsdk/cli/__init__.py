@@ -28,6 +28,7 @@ from mailsdk.cli import (
     outbox,
     send,
     send_many,
+    suppressions,
 )
 from mailsdk.cli._shared import (
     EXIT_BAD_INPUT,
@@ -59,6 +60,7 @@ cli.add_command(credentials.command)
 credentials.command.add_command(oauth.command)
 cli.add_command(completion.command)
 cli.add_command(outbox.group)
+cli.add_command(suppressions.command)
 
 
 def main() -> None:

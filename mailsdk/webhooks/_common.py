@@ -1,0 +1,205 @@
+"""Helpers every provider parser shares: header lookup, JSON, credentials, time, ids."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from mailsdk.webhooks._event import (
+    METADATA_KEY,
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
+
+log = logging.getLogger("mailsdk.webhooks")
+
+Clock = Callable[[], datetime]
+
+
+class SecretTypeError(TypeError):
+    """The *secret* given to a parser is missing or unusable (a configuration mistake)."""
+
+
+def utcnow() -> datetime:
+    """The default clock of the parsers (tests inject their own)."""
+    return datetime.now(timezone.utc)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header *name*, whatever the case of the mapping's keys."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def load_json(body: bytes) -> Any:
+    """*body* parsed as JSON, or a WebhookPayloadError saying why not."""
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise WebhookPayloadError(f"body must be bytes, not {type(body).__name__}")
+    try:
+        return json.loads(bytes(body).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+
+
+def as_object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WebhookPayloadError(f"{what} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def as_objects(value: Any, what: str) -> list[dict[str, Any]]:
+    """A JSON object or an array of objects, as a list of objects."""
+    items = value if isinstance(value, list) else [value]
+    return [as_object(item, what) for item in items]
+
+
+def text(value: Any) -> str | None:
+    """A scalar field as text (providers send ids as numbers or strings); None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int)):
+        return str(value) or None
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else str(value)
+    return None
+
+
+def from_epoch(value: Any, *, millis: bool = False) -> datetime:
+    """A Unix time (seconds, or ms) given as a number or a numeric string, as aware UTC."""
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        raise WebhookPayloadError(f"not a Unix timestamp: {value!r:.40}") from None
+    if millis:
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise WebhookPayloadError(f"not a Unix timestamp: {value!r:.40}") from None
+
+
+def from_iso(value: Any) -> datetime:
+    """An ISO 8601 time (``Z`` or an offset; a naive one is taken as UTC), as aware UTC."""
+    if not isinstance(value, str):
+        raise WebhookPayloadError(f"not a timestamp: {value!r:.40}")
+    raw = value.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    # Python 3.10's fromisoformat takes 0, 3 or 6 fraction digits only; providers send 1-9.
+    head, dot, rest = raw.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        fraction = (rest[:digits] + "000000")[:6]
+        raw = f"{head}.{fraction}{rest[digits:]}"
+    try:
+        stamp = datetime.fromisoformat(raw.replace(" ", "T", 1))
+    except ValueError:
+        raise WebhookPayloadError(f"not a timestamp: {value!r:.40}") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    try:
+        return stamp.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise WebhookPayloadError(f"not a timestamp: {value!r:.40}") from None
+
+
+def check_fresh(signed_at: datetime, tolerance: timedelta | None, now: Clock) -> None:
+    """Refuse a signed timestamp older (or further in the future) than *tolerance*."""
+    if tolerance is None:
+        return
+    skew = abs(now() - signed_at)
+    if skew > tolerance:
+        raise WebhookSignatureError(
+            f"signed timestamp {signed_at.isoformat()} is outside the {tolerance} tolerance"
+        )
+
+
+def as_tolerance(value: float | timedelta | None, default: timedelta | None) -> timedelta | None:
+    if value is None:
+        return default
+    if isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=float(value))
+
+
+def secret_bytes(secret: Any, what: str) -> bytes:
+    """A secret given as str, bytes or a pydantic SecretStr, as bytes (never logged)."""
+    getter = getattr(secret, "get_secret_value", None)
+    if callable(getter):
+        secret = getter()
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    if not isinstance(secret, (bytes, bytearray)) or not secret:
+        raise SecretTypeError(f"{what} is required (str or bytes)")
+    return bytes(secret)
+
+
+def check_hmac_hex(expected_key: bytes, message: bytes, given: str | None) -> None:
+    """Constant-time check of a hex HMAC-SHA256 *given* over *message*."""
+    if not given:
+        raise WebhookSignatureError("signature missing")
+    digest = hmac.new(expected_key, message, "sha256").hexdigest()
+    if not hmac.compare_digest(digest.encode(), given.strip().lower().encode("ascii", "replace")):
+        raise WebhookSignatureError("signature does not match")
+
+
+def check_basic_auth(headers: Mapping[str, str], secret: Any) -> None:
+    """Require the HTTP Basic credentials *secret* (``"user:password"`` or a (user, password)
+    pair), compared in constant time, for providers that do not sign their webhooks."""
+    if isinstance(secret, tuple) and len(secret) == 2:
+        expected = f"{secret[0]}:{secret[1]}".encode()
+    else:
+        expected = secret_bytes(secret, "basic-auth credentials ('user:password')")
+        if b":" not in expected:
+            raise SecretTypeError("basic-auth credentials must look like 'user:password'")
+    value = header(headers, "Authorization") or ""
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "basic" or not token:
+        raise WebhookSignatureError("basic-auth credentials missing")
+    try:
+        given = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookSignatureError("basic-auth credentials malformed") from None
+    if not hmac.compare_digest(given, expected):
+        raise WebhookSignatureError("basic-auth credentials do not match")
+
+
+def angle(message_id: Any) -> str | None:
+    """A Message-ID in the ``<...>`` form SendResult uses (providers often drop the brackets)."""
+    value = text(message_id)
+    if not value:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    return value if value.startswith("<") else f"<{value}>"
+
+
+def from_metadata(metadata: Any) -> str | None:
+    """Our Message-ID from provider metadata, when mailsdk sent it there."""
+    if isinstance(metadata, dict):
+        return angle(metadata.get(METADATA_KEY))
+    return None
+
+
+def unknown(provider: str, kind: str | None) -> None:
+    log.info("%s webhook: unknown event type %r kept as kind='other'", provider, kind)
+
+
+def sub(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The object at *obj[key]*, or an empty one when it is absent or not an object."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
