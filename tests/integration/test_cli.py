@@ -30,12 +30,13 @@ import click
 import keyring
 import keyring.backends.fail
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from mailsdk import Message, SMTPTransport
 from mailsdk.cli import cli
 from mailsdk.devserver import LocalRelay
 from mailsdk.mime import OutgoingMessage
+from tests.cli_runner import run
 from tests.conftest import PASSWORD, USER
 from tests.keyrings import MemoryKeyring
 
@@ -51,22 +52,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     # One try per relay keeps failure tests fast; retries have their own tests.
     monkeypatch.setenv("MAILSDK_RETRY_ATTEMPTS", "1")
-
-
-@pytest.fixture
-def keyring_backend() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    """Invoke the command as a user would; exceptions other than exits fail the test."""
-    return CliRunner().invoke(
-        cli, list(args), input=input, env=env, prog_name="mailsdk", catch_exceptions=False
-    )
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -349,14 +334,12 @@ def bare_url(relay: LocalRelay) -> str:
     return relay.url(USER, PASSWORD).replace(f":{quote(PASSWORD, safe='')}@", "@")
 
 
-def test_credentials_set_check_use_delete(
-    relay: LocalRelay, keyring_backend: MemoryKeyring
-) -> None:
+def test_credentials_set_check_use_delete(relay: LocalRelay, memory_keyring: MemoryKeyring) -> None:
     bare = bare_url(relay)  # no password: it comes from keyring
     result = run("credentials", "set", bare, "--stdin", input=f"{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     service = f"mailsdk:smtp://127.0.0.1:{relay.port}"
-    assert keyring_backend.entries == {(service, USER): PASSWORD}
+    assert memory_keyring.entries == {(service, USER): PASSWORD}
     assert f"service {service!r}" in result.stdout
     assert PASSWORD not in result.output
 
@@ -369,22 +352,22 @@ def test_credentials_set_check_use_delete(
     assert relay.wait_for(1)[0].login == USER
 
     assert run("credentials", "delete", bare).exit_code == 0
-    assert keyring_backend.entries == {}
+    assert memory_keyring.entries == {}
     gone = run("credentials", "check", bare)
     assert gone.exit_code == 1
     assert "mailsdk credentials set" in gone.stderr
     assert run("credentials", "delete", bare).exit_code == 1
 
 
-def test_credentials_set_prompts_without_echo(keyring_backend: MemoryKeyring) -> None:
+def test_credentials_set_prompts_without_echo(memory_keyring: MemoryKeyring) -> None:
     result = run("credentials", "set", "sendgrid://default", input="SG.typed-key\nSG.typed-key\n")
     assert result.exit_code == 0, result.output
-    assert keyring_backend.entries == {("mailsdk:sendgrid://default", "api-key"): "SG.typed-key"}
+    assert memory_keyring.entries == {("mailsdk:sendgrid://default", "api-key"): "SG.typed-key"}
     assert "SG.typed-key" not in result.output  # hide_input: the prompt echoes nothing
 
 
 def test_credentials_check_names_an_environment_variable(
-    keyring_backend: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+    memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILSDK_PASSWORD_SMTP_MAIL_EXAMPLE_COM_587", "from-env")
     result = run("credentials", "check", "smtp://reports@mail.example.com:587")
@@ -403,12 +386,12 @@ def test_credentials_check_names_an_environment_variable(
     ],
 )
 def test_credentials_set_refuses_urls_it_cannot_use(
-    keyring_backend: MemoryKeyring, url: str, complaint: str
+    memory_keyring: MemoryKeyring, url: str, complaint: str
 ) -> None:
     result = run("credentials", "set", url, "--stdin", input="x\n")
     assert result.exit_code == 1
     assert complaint in result.stderr
-    assert keyring_backend.entries == {}
+    assert memory_keyring.entries == {}
 
 
 def test_credentials_without_a_keyring_backend_say_what_to_do() -> None:
