@@ -12,7 +12,8 @@ import contextvars
 import logging
 from collections.abc import Coroutine
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -29,6 +30,8 @@ from mailsdk.url import OAUTH_URL_OPTIONS
 __all__ = ["OAuthHTTPTransport", "raw_with_bcc"]
 
 log = logging.getLogger("mailsdk")
+
+_T = TypeVar("_T", bound="OAuthHTTPTransport")
 
 # The token of the send in progress: concurrent sends on one transport run in their own
 # tasks, so each request is signed with the token its own send fetched.
@@ -86,28 +89,49 @@ class OAuthHTTPTransport(HTTPTransport):
 
     requires_api_key: ClassVar[bool] = False
     endpoint: ClassVar[Endpoint]
+    default_user: ClassVar[str | None] = None
+    """The mailbox when none is given (Gmail: ``"me"``); None: one must be given."""
+    user_advice: ClassVar[str]
+    """The ConfigurationError's text for a missing or malformed mailbox."""
 
     def __init__(
         self,
+        user: str | None = None,
         *,
         token_provider: TokenProvider | None = None,
         base_url: str | None = None,
         timeout: float = 30.0,
         client: httpx.AsyncClient | None = None,
-        name: str,
+        name: str | None = None,
         ca_file: str | None = None,
     ) -> None:
+        user = self.default_user if user is None else user
+        if not user or "/" in user:
+            raise ConfigurationError(self.user_advice)
+        self.user = user
         super().__init__(
-            None, base_url=base_url, timeout=timeout, client=client, name=name, ca_file=ca_file
+            None,
+            base_url=base_url,
+            timeout=timeout,
+            client=client,
+            name=name or f"{self.scheme}://{quote(user, safe='')}",
+            ca_file=ca_file,
         )
         self._tokens: CachedTokenProvider | None = (
             cached(token_provider) if token_provider is not None else None
         )
 
     @classmethod
-    def _provider_from_url(cls, url: TransportURL) -> TokenProvider | None:
+    def _from_url_for(cls: type[_T], url: TransportURL, user: str) -> _T:
+        """The transport for *user*'s mailbox with the URL's options and token provider."""
         url.check_options(("base_url", "timeout", "ca_file", *OAUTH_URL_OPTIONS))
-        return provider_from_url(url, cls.endpoint)
+        return cls(
+            user,
+            token_provider=provider_from_url(url, cls.endpoint),
+            base_url=url.option("base_url"),
+            timeout=url.number("timeout", 30.0),
+            ca_file=url.option("ca_file"),
+        )
 
     def use_token_provider(self, provider: TokenProvider) -> bool:
         """Take the sender's token provider unless this transport has one."""

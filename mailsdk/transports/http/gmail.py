@@ -23,8 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
-from mailsdk.auth._token import TokenProvider
-from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.config import TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
@@ -105,40 +104,13 @@ class GmailTransport(OAuthHTTPTransport):
     payload_class = GmailPayload
     capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint = "gmail"
-
-    def __init__(
-        self,
-        user: str = "me",
-        *,
-        token_provider: TokenProvider | None = None,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
-    ) -> None:
-        if not user or "/" in user:
-            raise ConfigurationError('gmail:// needs "me" or the address to send as')
-        self.user = user
-        super().__init__(
-            token_provider=token_provider,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name or f"gmail://{quote(user, safe='')}",
-            ca_file=ca_file,
-        )
+    default_user = "me"
+    user_advice = 'gmail:// needs "me" or the address to send as'
 
     @classmethod
     def from_url(cls, url: TransportURL) -> GmailTransport:
         """``gmail://me`` or ``gmail://user%40example.com`` with provider options."""
-        return cls(
-            url.host or "me",
-            token_provider=cls._provider_from_url(url),
-            base_url=url.option("base_url"),
-            timeout=url.number("timeout", 30.0),
-            ca_file=url.option("ca_file"),
-        )
+        return cls._from_url_for(url, url.host or "me")
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """The sent Message: its ``id`` is the provider id."""

@@ -25,7 +25,6 @@ from urllib.parse import quote
 
 import httpx
 
-from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
@@ -127,29 +126,7 @@ class GraphTransport(OAuthHTTPTransport):
     payload_class = GraphPayload
     capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint = "graph"
-
-    def __init__(
-        self,
-        user: str,
-        *,
-        token_provider: TokenProvider | None = None,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
-    ) -> None:
-        if not user or "/" in user:
-            raise ConfigurationError("graph:// needs the mailbox's UPN or object id")
-        self.user = user
-        super().__init__(
-            token_provider=token_provider,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name or f"graph://{quote(user, safe='')}",
-            ca_file=ca_file,
-        )
+    user_advice = "graph:// needs the mailbox's UPN or object id"
 
     @classmethod
     def from_url(cls, url: TransportURL) -> GraphTransport:
@@ -159,13 +136,7 @@ class GraphTransport(OAuthHTTPTransport):
                 "graph:// needs the mailbox: graph://reports%40contoso.com (UPN, @ encoded) "
                 "or graph://<user object id>"
             )
-        return cls(
-            url.host,
-            token_provider=cls._provider_from_url(url),
-            base_url=url.option("base_url"),
-            timeout=url.number("timeout", 30.0),
-            ca_file=url.option("ca_file"),
-        )
+        return cls._from_url_for(url, url.host)
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """202 with an empty body; the request-id header is kept for support cases."""
