@@ -7,6 +7,7 @@ the envelope only) are put back as a ``Bcc:`` header on the uploaded copy, and o
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextvars
 import logging
@@ -27,11 +28,12 @@ from mailsdk.result import SendResult
 from mailsdk.transports.http.base import HTTPRequest, HTTPTransport, Payload
 from mailsdk.url import OAUTH_URL_OPTIONS
 
-__all__ = ["OAuthHTTPTransport", "raw_with_bcc"]
+__all__ = ["OAuthHTTPTransport", "RawUploadPayload", "raw_with_bcc"]
 
 log = logging.getLogger("mailsdk")
 
 _T = TypeVar("_T", bound="OAuthHTTPTransport")
+_OAuthT = TypeVar("_OAuthT", bound="OAuthHTTPTransport")
 
 # The token of the send in progress: concurrent sends on one transport run in their own
 # tasks, so each request is signed with the token its own send fetched.
@@ -78,6 +80,38 @@ def raw_with_bcc(payload: Payload[Any]) -> bytes:
     lines.append(line)
     encoding = "utf-8" if outgoing.envelope.smtputf8 else "ascii"
     return "\r\n".join(lines).encode(encoding) + b"\r\n" + raw
+
+
+class RawUploadPayload(Payload[_OAuthT]):
+    """The rendered message (Bcc header added) as the whole body of a ``POST`` to
+    :attr:`path` for the transport's mailbox."""
+
+    takes_raw_mime = True
+    path: ClassVar[str]
+    """The request path; ``{user}`` is the mailbox, percent-encoded (``@`` kept)."""
+    content_type: ClassVar[str]
+    """The request's Content-Type."""
+
+    def __init__(self, transport: _OAuthT, outgoing: OutgoingMessage) -> None:
+        super().__init__(transport, outgoing)
+        self.body = b""
+
+    def set_raw_message(self, raw: bytes) -> None:
+        """The request body: :meth:`encode` of the exact rendered message plus its Bcc header."""
+        self.body = self.encode(raw_with_bcc(self))
+
+    @abc.abstractmethod
+    def encode(self, data: bytes) -> bytes:
+        """The request body for the message *data*; refuses one the API cannot take."""
+
+    def build(self) -> HTTPRequest:
+        """``POST`` :attr:`path` with the body."""
+        return HTTPRequest(
+            "POST",
+            self.path.format(user=quote(self.transport.user, safe="@")),
+            content=self.body,
+            headers={"Content-Type": self.content_type},
+        )
 
 
 class OAuthHTTPTransport(HTTPTransport):

@@ -19,19 +19,16 @@ a daily sending limit makes the mailbox unusable for the day, so it fails over.
 from __future__ import annotations
 
 from typing import ClassVar
-from urllib.parse import quote
 
 import httpx
 
 from mailsdk.config import TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
+from mailsdk.transports.http._oauth import OAuthHTTPTransport, RawUploadPayload
 from mailsdk.transports.http.base import (
     Capabilities,
     ErrorReply,
-    HTTPRequest,
-    Payload,
     SuccessReply,
     response_json,
 )
@@ -57,34 +54,20 @@ _RELAY_REASONS: dict[str, str] = {
 }
 
 
-class GmailPayload(Payload["GmailTransport"]):
+class GmailPayload(RawUploadPayload["GmailTransport"]):
     """The rendered message (Bcc header added) as a ``message/rfc822`` upload."""
 
-    takes_raw_mime = True
+    path = "/upload/gmail/v1/users/{user}/messages/send?uploadType=media"
+    content_type = "message/rfc822"
 
-    def __init__(self, transport: GmailTransport, outgoing: OutgoingMessage) -> None:
-        super().__init__(transport, outgoing)
-        self.body = b""
-
-    def set_raw_message(self, raw: bytes) -> None:
-        """The upload: the exact rendered message plus its Bcc header."""
-        data = raw_with_bcc(self)
+    def encode(self, data: bytes) -> bytes:
+        """The upload: the message itself, at most 35 MiB."""
         if len(data) > GMAIL_MAX_UPLOAD:
             self.unsupported(
                 f"a message of {len(data)} bytes (the Gmail API takes at most "
                 f"{GMAIL_MAX_UPLOAD}, 35 MiB): share large files by link instead"
             )
-        self.body = data
-
-    def build(self) -> HTTPRequest:
-        """``POST /upload/gmail/v1/users/{user}/messages/send?uploadType=media``."""
-        user = quote(self.transport.user, safe="@")
-        return HTTPRequest(
-            "POST",
-            f"/upload/gmail/v1/users/{user}/messages/send?uploadType=media",
-            content=self.body,
-            headers={"Content-Type": "message/rfc822"},
-        )
+        return data
 
 
 class GmailTransport(OAuthHTTPTransport):

@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import base64
 from typing import ClassVar
-from urllib.parse import quote
 
 import httpx
 
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
+from mailsdk.transports.http._oauth import OAuthHTTPTransport, RawUploadPayload
 from mailsdk.transports.http.base import (
     Capabilities,
     ErrorReply,
-    HTTPRequest,
-    Payload,
     SuccessReply,
     response_json,
 )
@@ -77,18 +74,14 @@ _PERMANENT_CODES = frozenset(
 )
 
 
-class GraphPayload(Payload["GraphTransport"]):
+class GraphPayload(RawUploadPayload["GraphTransport"]):
     """The MIME message (Bcc header added), base64, as a text/plain body."""
 
-    takes_raw_mime = True
+    path = "/v1.0/users/{user}/sendMail"
+    content_type = "text/plain"
 
-    def __init__(self, transport: GraphTransport, outgoing: OutgoingMessage) -> None:
-        super().__init__(transport, outgoing)
-        self.body = b""
-
-    def set_raw_message(self, raw: bytes) -> None:
-        """The request body: base64 of the exact rendered message plus its Bcc header."""
-        data = raw_with_bcc(self)
+    def encode(self, data: bytes) -> bytes:
+        """Base64 of the message; the request may carry about 4 MB."""
         encoded_size = (len(data) + 2) // 3 * 4
         if encoded_size > GRAPH_MAX_REQUEST:
             self.unsupported(
@@ -96,17 +89,7 @@ class GraphPayload(Payload["GraphTransport"]):
                 f"at most {GRAPH_MAX_REQUEST}): send it over SMTP (smtp.office365.com with "
                 "OAuth) or make the attachments smaller"
             )
-        self.body = base64.b64encode(data)
-
-    def build(self) -> HTTPRequest:
-        """``POST /v1.0/users/{sender}/sendMail``."""
-        user = quote(self.transport.user, safe="@")
-        return HTTPRequest(
-            "POST",
-            f"/v1.0/users/{user}/sendMail",
-            content=self.body,
-            headers={"Content-Type": "text/plain"},
-        )
+        return base64.b64encode(data)
 
 
 class GraphTransport(OAuthHTTPTransport):
