@@ -25,7 +25,7 @@ from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
-from mailsdk.transports.http.base import HTTPRequest, HTTPTransport, Payload
+from mailsdk.transports.http.base import Capabilities, HTTPRequest, HTTPTransport, Payload
 from mailsdk.url import OAUTH_URL_OPTIONS
 
 __all__ = ["OAuthHTTPTransport", "RawUploadPayload", "raw_with_bcc"]
@@ -122,6 +122,8 @@ class OAuthHTTPTransport(HTTPTransport):
     """
 
     requires_api_key: ClassVar[bool] = False
+    # Both APIs take the rendered message as it is, with no field for tags or metadata.
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint: ClassVar[Endpoint]
     default_user: ClassVar[str | None] = None
     """The mailbox when none is given (Gmail: ``"me"``); None: one must be given."""

@@ -27,7 +27,6 @@ from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http._oauth import OAuthHTTPTransport, RawUploadPayload
 from mailsdk.transports.http.base import (
-    Capabilities,
     ErrorReply,
     SuccessReply,
     response_json,
@@ -85,7 +84,6 @@ class GmailTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "gmail"
     regions: ClassVar[dict[str, str]] = {"default": "https://gmail.googleapis.com"}
     payload_class = GmailPayload
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint = "gmail"
     default_user = "me"
     user_advice = 'gmail:// needs "me" or the address to send as'

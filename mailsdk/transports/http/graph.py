@@ -29,7 +29,6 @@ from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http._oauth import OAuthHTTPTransport, RawUploadPayload
 from mailsdk.transports.http.base import (
-    Capabilities,
     ErrorReply,
     SuccessReply,
     response_json,
@@ -107,7 +106,6 @@ class GraphTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "graph"
     regions: ClassVar[dict[str, str]] = {"default": "https://graph.microsoft.com"}
     payload_class = GraphPayload
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True)
     endpoint = "graph"
     user_advice = "graph:// needs the mailbox's UPN or object id"
 
