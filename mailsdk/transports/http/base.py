@@ -288,6 +288,25 @@ class JSONPayload(Payload[TransportT]):
             self.data[name] = value
 
 
+class NameValueTags:
+    """Tags and metadata for providers whose tags are name/value pairs (Resend, SES): a
+    plain tag becomes ``{tag: "true"}`` and each metadata item one pair, added by
+    :meth:`_tag` (which refuses what the provider cannot take)."""
+
+    def set_tags(self, tags: Sequence[str]) -> None:
+        """Each distinct tag as a pair whose value is ``"true"``."""
+        for tag in dict.fromkeys(tags):
+            self._tag(tag, "true")
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> None:
+        """Each key/value pair as a tag, echoed in the provider's events."""
+        for key, value in metadata.items():
+            self._tag(key, value)
+
+    def _tag(self, name: str, value: str) -> None:
+        raise NotImplementedError
+
+
 class DispositionAttachmentsPayload(JSONPayload[TransportT]):
     """A JSON payload whose files go in ``attachments[]`` as ``content`` (base64),
     ``filename``, ``type`` and ``disposition``, with the ``content_id`` of an inline one: the
