@@ -332,3 +332,26 @@ class ChaosRelay:
                 return
             else:
                 await reply(writer, b"250 2.0.0 OK")
+
+
+@contextlib.contextmanager
+def silent_relay() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A loopback listener that accepts connections and never says a word (a hung relay);
+    yields its port and the connections accepted so far. All are closed afterwards."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()

@@ -38,6 +38,7 @@ from mailsdk.devserver import LocalRelay
 from mailsdk.mime import OutgoingMessage
 from tests.cli_runner import run
 from tests.conftest import PASSWORD, USER
+from tests.integration.faulty_relays import silent_relay
 from tests.keyrings import MemoryKeyring
 
 RelayFactory = Callable[..., LocalRelay]
@@ -513,6 +514,11 @@ def write_csv(rows: list[dict[str, str]], name: str = "people.csv") -> Path:
     return path
 
 
+def send_many(template: str, *args: str) -> Result:
+    """``mailsdk send-many --csv people.csv --template TEMPLATE ARGS...``."""
+    return run("send-many", "--csv", "people.csv", "--template", template, *args)
+
+
 def read_results(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {row["email"]: row for row in csv.DictReader(handle)}
@@ -535,11 +541,7 @@ def test_send_many_merges_each_row(relay: LocalRelay, url: str) -> None:
         'X-Account = "$email"\n',
         encoding="utf-8",
     )
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.toml",
         "--url",
         url,
@@ -572,11 +574,7 @@ def test_send_many_reports_each_rows_fate(relay: LocalRelay, url: str) -> None:
     rows = [*PEOPLE[:1], {"email": "not an address", "name": "X", "balance": "1"}, PEOPLE[2]]
     write_csv(rows)
     Path("t.txt").write_text("Subject: Hi $name\nFrom: billing@example.com\n\nBody\n")
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.txt",
         "--url",
         url,
@@ -602,11 +600,7 @@ def test_send_many_with_a_json_template_and_failures(relay: LocalRelay) -> None:
         json.dumps({"subject": "Hi $name", "text": "x", "from": "billing@example.com"}),
         encoding="utf-8",
     )
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.json",
         "--url",
         relay.url(USER, "wrong"),
@@ -628,10 +622,7 @@ def test_send_many_attaches_a_file_per_row(relay: LocalRelay, url: str) -> None:
         'subject = "Statement"\ntext = "attached"\nattachments = ["statements/${id}.txt"]\n',
         encoding="utf-8",
     )
-    result = run(
-        *("send-many", "--csv", "people.csv", "--template", "t.toml", "--url", url),
-        *("--from", "billing@example.com"),
-    )
+    result = send_many("t.toml", "--url", url, "--from", "billing@example.com")
     assert result.exit_code == 1  # the invalid row
     results = read_results(Path("people-results.csv"))
     assert results["alice@example.com"]["status"] == "sent"
@@ -657,11 +648,7 @@ def test_send_many_refuses_a_bad_template_before_sending(
 ) -> None:
     write_csv(PEOPLE)
     Path("t.toml").write_text(template, encoding="utf-8")
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.toml",
         "--url",
         url,
@@ -676,11 +663,7 @@ def test_send_many_refuses_a_bad_template_before_sending(
 def test_send_many_dry_run_renders_every_row(relay: LocalRelay) -> None:
     write_csv(PEOPLE)
     Path("t.toml").write_text('subject = "Hi $name"\ntext = "x"\n', encoding="utf-8")
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.toml",
         "--from",
         "b@example.com",
@@ -775,26 +758,8 @@ def test_text_is_the_body_and_text_file_reads_a_file(relay: LocalRelay, url: str
     assert "not both" in both.stderr
 
 
-def _silent_server() -> tuple[socket.socket, list[socket.socket]]:
-    """A TCP listener that accepts and never says a word (a hung relay)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[socket.socket] = []
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                accepted.append(server.accept()[0])
-
-    threading.Thread(target=serve, daemon=True).start()
-    return server, accepted
-
-
 def test_ctrl_c_exits_130_without_a_traceback() -> None:
-    server, accepted = _silent_server()
-    port = server.getsockname()[1]
-    try:
+    with silent_relay() as (port, accepted):
         url = f"smtp://127.0.0.1:{port}?tls=none&timeout=60"
         proc = _mailsdk(*SEND, "--subject", "x", "--text", "x", "--url", url)
         deadline = time.monotonic() + 30
@@ -803,10 +768,6 @@ def test_ctrl_c_exits_130_without_a_traceback() -> None:
         assert accepted, "the command never connected"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
-    finally:
-        server.close()
-        for conn in accepted:
-            conn.close()
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert "Traceback" not in err
@@ -951,10 +912,7 @@ def test_send_many_builds_addresses_from_names_with_commas(relay: LocalRelay, ur
     Path("t.toml").write_text(
         'to = "$name <$email>"\nsubject = "Hi $name"\ntext = "Hello $name"\n', encoding="utf-8"
     )
-    result = run(
-        "send-many", "--csv", "people.csv", "--template", "t.toml", "--url", url,
-        "--from", "Billing, Inc. <billing@example.com>",
-    )  # fmt: skip
+    result = send_many("t.toml", "--url", url, "--from", "Billing, Inc. <billing@example.com>")
     assert result.exit_code == 1, result.output  # one invalid row, the others sent
     received = {m.rcpt_tos[0]: parsed(m.data) for m in relay.wait_for(3)}
     assert set(received) == {"jane@example.com", "joe@example.com", "ann@example.com"}
@@ -993,7 +951,7 @@ def test_a_relay_failing_in_the_handshake_is_exit_3_and_a_failed_row() -> None:
         sent = run(*SEND, "--subject", "x", "--text", "x", "--url", url)
         write_csv(PEOPLE)
         Path("t.txt").write_text("Subject: Hi $name\nFrom: billing@example.com\n\nBody\n")
-        many = run("send-many", "--csv", "people.csv", "--template", "t.txt", "--url", url)
+        many = send_many("t.txt", "--url", url)
     finally:
         server.close()
     assert sent.exit_code == 3, sent.output
