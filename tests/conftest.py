@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
 from mailsdk.defaults import set_default_sender
 from mailsdk.devserver import LocalRelay
+from tests.keyrings import MemoryKeyring
 
 # Hypothesis loads its "ci" profile when CI is set, and that profile derandomizes: the same
 # examples on every run, so a property would only ever be tried on what it already passed.
@@ -56,6 +58,16 @@ def relay_factory() -> Iterator[Callable[..., LocalRelay]]:
 def relay(relay_factory: Callable[..., LocalRelay]) -> LocalRelay:
     """A submission-style relay: STARTTLS required, AUTH required."""
     return relay_factory(tls="starttls", require_auth=True)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """An empty in-memory keyring installed for the test; the previous backend comes back."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
 
 
 class ForbiddenKeyring(KeyringBackend):

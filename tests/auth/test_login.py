@@ -8,13 +8,10 @@ import base64
 import hashlib
 import threading
 import urllib.request
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import keyring
 import pytest
 from click.testing import CliRunner
-from keyring.backend import KeyringBackend
 
 from mailsdk.auth import GOOGLE_MAIL_SCOPE
 from mailsdk.auth._login import google_loopback_login
@@ -23,34 +20,7 @@ from mailsdk.cli import cli
 from mailsdk.config import transport_from_url
 from mailsdk.errors import RelayError
 from tests.auth.conftest import TokenEndpoint
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring backend (keyring's backend API)."""
-
-    priority = -1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+from tests.keyrings import MemoryKeyring
 
 
 def test_microsoft_device_code_login_stores_the_refresh_token(

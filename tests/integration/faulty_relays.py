@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -68,22 +68,21 @@ async def plain_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWr
     await reply(writer, *EHLO_PLAIN)
 
 
-class ResettingRelay:
-    """A plain-text relay that, after answering DATA with 354, waits until the whole message
-    (final dot included) sits unread in its socket buffer, then closes: the kernel answers
-    with a TCP reset, as it does for a relay that dies in the middle of DATA."""
+class _ThreadedRelay:
+    """A blocking-socket server on a free loopback port, on a thread of its own, that runs
+    :meth:`_session` for each connection until the ``with`` block ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: int) -> None:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(4)
+        self._listener.listen(backlog)
         self.port: int = self._listener.getsockname()[1]
         self._listener.settimeout(0.05)
         self._stopped = threading.Event()
         self.connections = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> ResettingRelay:
+    def __enter__(self: _RelayT) -> _RelayT:
         self._thread.start()
         return self
 
@@ -101,6 +100,21 @@ class ResettingRelay:
             self.connections += 1
             with conn, contextlib.suppress(OSError):
                 self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+_RelayT = TypeVar("_RelayT", bound=_ThreadedRelay)
+
+
+class ResettingRelay(_ThreadedRelay):
+    """A plain-text relay that, after answering DATA with 354, waits until the whole message
+    (final dot included) sits unread in its socket buffer, then closes: the kernel answers
+    with a TCP reset, as it does for a relay that dies in the middle of DATA."""
+
+    def __init__(self) -> None:
+        super().__init__(backlog=4)
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -237,40 +251,17 @@ class MiniRelay:
                 await reply(writer, b"250 2.0.0 Ok")
 
 
-class ClosingAtEhloRelay:
+class ClosingAtEhloRelay(_ThreadedRelay):
     """A blocking-socket relay, on a thread of its own, that greets and closes when the
     client says EHLO: for callers that run their own event loop (the command line)."""
 
     def __init__(self) -> None:
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(8)
-        self._listener.settimeout(0.05)
-        self.port: int = self._listener.getsockname()[1]
-        self.connections = 0
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        super().__init__(backlog=8)
 
-    def __enter__(self) -> ClosingAtEhloRelay:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-
-    def _serve(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(5)
-                conn.sendall(b"220 faulty.test ESMTP\r\n")
-                conn.recv(1024)
+    def _session(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        conn.sendall(b"220 faulty.test ESMTP\r\n")
+        conn.recv(1024)
 
 
 FAULT_POINTS = ("greeting", "EHLO", "MAIL", "RCPT", "DATA", "body", "after-dot")
@@ -341,3 +332,26 @@ class ChaosRelay:
                 return
             else:
                 await reply(writer, b"250 2.0.0 OK")
+
+
+@contextlib.contextmanager
+def silent_relay() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A loopback listener that accepts connections and never says a word (a hung relay);
+    yields its port and the connections accepted so far. All are closed afterwards."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()

@@ -30,13 +30,15 @@ import click
 import keyring
 import keyring.backends.fail
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from mailsdk import Message, SMTPTransport
 from mailsdk.cli import cli
 from mailsdk.devserver import LocalRelay
 from mailsdk.mime import OutgoingMessage
+from tests.cli_runner import run
 from tests.conftest import PASSWORD, USER
+from tests.integration.faulty_relays import silent_relay
 from tests.keyrings import MemoryKeyring
 
 RelayFactory = Callable[..., LocalRelay]
@@ -51,22 +53,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     # One try per relay keeps failure tests fast; retries have their own tests.
     monkeypatch.setenv("MAILSDK_RETRY_ATTEMPTS", "1")
-
-
-@pytest.fixture
-def keyring_backend() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    """Invoke the command as a user would; exceptions other than exits fail the test."""
-    return CliRunner().invoke(
-        cli, list(args), input=input, env=env, prog_name="mailsdk", catch_exceptions=False
-    )
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -349,14 +335,12 @@ def bare_url(relay: LocalRelay) -> str:
     return relay.url(USER, PASSWORD).replace(f":{quote(PASSWORD, safe='')}@", "@")
 
 
-def test_credentials_set_check_use_delete(
-    relay: LocalRelay, keyring_backend: MemoryKeyring
-) -> None:
+def test_credentials_set_check_use_delete(relay: LocalRelay, memory_keyring: MemoryKeyring) -> None:
     bare = bare_url(relay)  # no password: it comes from keyring
     result = run("credentials", "set", bare, "--stdin", input=f"{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     service = f"mailsdk:smtp://127.0.0.1:{relay.port}"
-    assert keyring_backend.entries == {(service, USER): PASSWORD}
+    assert memory_keyring.entries == {(service, USER): PASSWORD}
     assert f"service {service!r}" in result.stdout
     assert PASSWORD not in result.output
 
@@ -369,22 +353,22 @@ def test_credentials_set_check_use_delete(
     assert relay.wait_for(1)[0].login == USER
 
     assert run("credentials", "delete", bare).exit_code == 0
-    assert keyring_backend.entries == {}
+    assert memory_keyring.entries == {}
     gone = run("credentials", "check", bare)
     assert gone.exit_code == 1
     assert "mailsdk credentials set" in gone.stderr
     assert run("credentials", "delete", bare).exit_code == 1
 
 
-def test_credentials_set_prompts_without_echo(keyring_backend: MemoryKeyring) -> None:
+def test_credentials_set_prompts_without_echo(memory_keyring: MemoryKeyring) -> None:
     result = run("credentials", "set", "sendgrid://default", input="SG.typed-key\nSG.typed-key\n")
     assert result.exit_code == 0, result.output
-    assert keyring_backend.entries == {("mailsdk:sendgrid://default", "api-key"): "SG.typed-key"}
+    assert memory_keyring.entries == {("mailsdk:sendgrid://default", "api-key"): "SG.typed-key"}
     assert "SG.typed-key" not in result.output  # hide_input: the prompt echoes nothing
 
 
 def test_credentials_check_names_an_environment_variable(
-    keyring_backend: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+    memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILSDK_PASSWORD_SMTP_MAIL_EXAMPLE_COM_587", "from-env")
     result = run("credentials", "check", "smtp://reports@mail.example.com:587")
@@ -403,12 +387,12 @@ def test_credentials_check_names_an_environment_variable(
     ],
 )
 def test_credentials_set_refuses_urls_it_cannot_use(
-    keyring_backend: MemoryKeyring, url: str, complaint: str
+    memory_keyring: MemoryKeyring, url: str, complaint: str
 ) -> None:
     result = run("credentials", "set", url, "--stdin", input="x\n")
     assert result.exit_code == 1
     assert complaint in result.stderr
-    assert keyring_backend.entries == {}
+    assert memory_keyring.entries == {}
 
 
 def test_credentials_without_a_keyring_backend_say_what_to_do() -> None:
@@ -530,6 +514,11 @@ def write_csv(rows: list[dict[str, str]], name: str = "people.csv") -> Path:
     return path
 
 
+def send_many(template: str, *args: str) -> Result:
+    """``mailsdk send-many --csv people.csv --template TEMPLATE ARGS...``."""
+    return run("send-many", "--csv", "people.csv", "--template", template, *args)
+
+
 def read_results(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {row["email"]: row for row in csv.DictReader(handle)}
@@ -552,11 +541,7 @@ def test_send_many_merges_each_row(relay: LocalRelay, url: str) -> None:
         'X-Account = "$email"\n',
         encoding="utf-8",
     )
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.toml",
         "--url",
         url,
@@ -589,11 +574,7 @@ def test_send_many_reports_each_rows_fate(relay: LocalRelay, url: str) -> None:
     rows = [*PEOPLE[:1], {"email": "not an address", "name": "X", "balance": "1"}, PEOPLE[2]]
     write_csv(rows)
     Path("t.txt").write_text("Subject: Hi $name\nFrom: billing@example.com\n\nBody\n")
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.txt",
         "--url",
         url,
@@ -619,11 +600,7 @@ def test_send_many_with_a_json_template_and_failures(relay: LocalRelay) -> None:
         json.dumps({"subject": "Hi $name", "text": "x", "from": "billing@example.com"}),
         encoding="utf-8",
     )
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.json",
         "--url",
         relay.url(USER, "wrong"),
@@ -645,10 +622,7 @@ def test_send_many_attaches_a_file_per_row(relay: LocalRelay, url: str) -> None:
         'subject = "Statement"\ntext = "attached"\nattachments = ["statements/${id}.txt"]\n',
         encoding="utf-8",
     )
-    result = run(
-        *("send-many", "--csv", "people.csv", "--template", "t.toml", "--url", url),
-        *("--from", "billing@example.com"),
-    )
+    result = send_many("t.toml", "--url", url, "--from", "billing@example.com")
     assert result.exit_code == 1  # the invalid row
     results = read_results(Path("people-results.csv"))
     assert results["alice@example.com"]["status"] == "sent"
@@ -674,11 +648,7 @@ def test_send_many_refuses_a_bad_template_before_sending(
 ) -> None:
     write_csv(PEOPLE)
     Path("t.toml").write_text(template, encoding="utf-8")
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.toml",
         "--url",
         url,
@@ -693,11 +663,7 @@ def test_send_many_refuses_a_bad_template_before_sending(
 def test_send_many_dry_run_renders_every_row(relay: LocalRelay) -> None:
     write_csv(PEOPLE)
     Path("t.toml").write_text('subject = "Hi $name"\ntext = "x"\n', encoding="utf-8")
-    result = run(
-        "send-many",
-        "--csv",
-        "people.csv",
-        "--template",
+    result = send_many(
         "t.toml",
         "--from",
         "b@example.com",
@@ -792,26 +758,8 @@ def test_text_is_the_body_and_text_file_reads_a_file(relay: LocalRelay, url: str
     assert "not both" in both.stderr
 
 
-def _silent_server() -> tuple[socket.socket, list[socket.socket]]:
-    """A TCP listener that accepts and never says a word (a hung relay)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[socket.socket] = []
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                accepted.append(server.accept()[0])
-
-    threading.Thread(target=serve, daemon=True).start()
-    return server, accepted
-
-
 def test_ctrl_c_exits_130_without_a_traceback() -> None:
-    server, accepted = _silent_server()
-    port = server.getsockname()[1]
-    try:
+    with silent_relay() as (port, accepted):
         url = f"smtp://127.0.0.1:{port}?tls=none&timeout=60"
         proc = _mailsdk(*SEND, "--subject", "x", "--text", "x", "--url", url)
         deadline = time.monotonic() + 30
@@ -820,10 +768,6 @@ def test_ctrl_c_exits_130_without_a_traceback() -> None:
         assert accepted, "the command never connected"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
-    finally:
-        server.close()
-        for conn in accepted:
-            conn.close()
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert "Traceback" not in err
@@ -968,10 +912,7 @@ def test_send_many_builds_addresses_from_names_with_commas(relay: LocalRelay, ur
     Path("t.toml").write_text(
         'to = "$name <$email>"\nsubject = "Hi $name"\ntext = "Hello $name"\n', encoding="utf-8"
     )
-    result = run(
-        "send-many", "--csv", "people.csv", "--template", "t.toml", "--url", url,
-        "--from", "Billing, Inc. <billing@example.com>",
-    )  # fmt: skip
+    result = send_many("t.toml", "--url", url, "--from", "Billing, Inc. <billing@example.com>")
     assert result.exit_code == 1, result.output  # one invalid row, the others sent
     received = {m.rcpt_tos[0]: parsed(m.data) for m in relay.wait_for(3)}
     assert set(received) == {"jane@example.com", "joe@example.com", "ann@example.com"}
@@ -1010,7 +951,7 @@ def test_a_relay_failing_in_the_handshake_is_exit_3_and_a_failed_row() -> None:
         sent = run(*SEND, "--subject", "x", "--text", "x", "--url", url)
         write_csv(PEOPLE)
         Path("t.txt").write_text("Subject: Hi $name\nFrom: billing@example.com\n\nBody\n")
-        many = run("send-many", "--csv", "people.csv", "--template", "t.txt", "--url", url)
+        many = send_many("t.txt", "--url", url)
     finally:
         server.close()
     assert sent.exit_code == 3, sent.output

@@ -10,39 +10,18 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
 import keyring.backends.fail
 import pytest
-from click.testing import CliRunner, Result
-from keyring.backend import KeyringBackend
 
-from mailsdk.cli import cli
+from tests.cli_runner import run
+from tests.keyrings import MemoryKeyring
 
 KEY_ID = "AKIAKEYIDNEVERSHOWN7"
 MAILJET_KEY = "mj-public-key-never-shown"
 SECRET = "cli-Secret-Value-8842"
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring backend (keyring's backend API)."""
-
-    priority = -1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
 
 
 @pytest.fixture(autouse=True)
@@ -53,34 +32,19 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
 
 
-@pytest.fixture
-def backend() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    yield memory
-    keyring.set_keyring(previous)
-
-
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(
-        cli, list(args), input=input, env=env, prog_name="mailsdk", catch_exceptions=False
-    )
-
-
 @pytest.mark.parametrize(
     ("url", "key"),
     [(f"mailjet://{MAILJET_KEY}@default", MAILJET_KEY), (f"ses://{KEY_ID}@eu-west-1", KEY_ID)],
 )
 def test_credentials_set_and_check_never_show_a_key_id(
-    url: str, key: str, backend: MemoryKeyring
+    url: str, key: str, memory_keyring: MemoryKeyring
 ) -> None:
     missing = run("credentials", "check", url)
     assert missing.exit_code == 1
     stored = run("credentials", "set", url, "--stdin", input=f"{SECRET}\n")
     assert stored.exit_code == 0, stored.output
-    assert list(backend.entries.values()) == [SECRET]
-    assert next(iter(backend.entries))[1] == key  # stored under the real key id
+    assert list(memory_keyring.entries.values()) == [SECRET]
+    assert next(iter(memory_keyring.entries))[1] == key  # stored under the real key id
     checked = run("credentials", "check", url)
     assert checked.exit_code == 0
     assert "secret found in keyring" in checked.stdout
@@ -90,7 +54,7 @@ def test_credentials_set_and_check_never_show_a_key_id(
     assert "user '***'" in stored.stdout
 
 
-def test_credentials_check_honours_mailsdk_password(backend: MemoryKeyring) -> None:
+def test_credentials_check_honours_mailsdk_password(memory_keyring: MemoryKeyring) -> None:
     url = "smtp://reports@mail.example.com:587"
     assert run("credentials", "check", url).exit_code == 1
     found = run("credentials", "check", url, env={"MAILSDK_PASSWORD": SECRET})

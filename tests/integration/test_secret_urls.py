@@ -29,7 +29,6 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from keyring.backend import KeyringBackend
 
 from mailsdk import MailError, Sender
 from mailsdk import url as mailsdk_url
@@ -38,6 +37,7 @@ from mailsdk.config import parse_url
 from mailsdk.settings import MailSettings
 from mailsdk.transports.memory import MemoryTransport
 from mailsdk.url import Scheme, TransportURL
+from tests.keyrings import MemoryKeyring
 
 # Printable: no control, surrogate or separator characters (a URL cannot carry those raw).
 _PRINTABLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Co", "Cn"))
@@ -80,25 +80,6 @@ POSITIONS: dict[str, Callable[[str], str]] = {
     "aws secret key": lambda s: f"ses://AKIDEXAMPLE:{s}@eu-west-1",
     "secret option": lambda s: f"vault://relay.example.com?token={s}&timeout=5",
 }
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring backend, so `credentials set/check` never touch the system's."""
-
-    priority = -1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
 
 
 class _Records(logging.Handler):

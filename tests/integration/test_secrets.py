@@ -135,15 +135,6 @@ def seen(
             assert form not in everything, f"{secret!r} leaked as {form!r}"
 
 
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
 def message(n: int = 0) -> Message:
     return Message(
         from_="app@example.com", to=[f"user{n}@example.com"], subject="secrets", text="hi"

@@ -3,10 +3,7 @@ deadline, start-up checks of the mail settings, and capture with zero configurat
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +25,7 @@ from mailsdk.integrations.flask import Mail
 from mailsdk.options import FRAMEWORK_DEADLINE
 from mailsdk.testing import Outbox
 from tests.conftest import ForbiddenKeyring
+from tests.integration.faulty_relays import silent_relay
 
 pytestmark = pytest.mark.usefixtures("django_project")
 
@@ -42,24 +40,11 @@ def no_keyring() -> Iterator[None]:
     keyring.set_keyring(previous)
 
 
-@pytest.fixture
-def silent_relay() -> Iterator[str]:
+@pytest.fixture(name="silent_relay")
+def silent_relay_url() -> Iterator[str]:
     """A URL of a relay that accepts connections and never greets (a hung relay)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[socket.socket] = []
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                accepted.append(server.accept()[0])
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"smtp://127.0.0.1:{server.getsockname()[1]}?tls=none"
-    server.close()
-    for conn in accepted:
-        conn.close()
+    with silent_relay() as (port, _):
+        yield f"smtp://127.0.0.1:{port}?tls=none"
 
 
 # -- one sender per configuration ----------------------------------------------------------------

@@ -12,7 +12,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
+
+from tests.peers._process import ChildProcessPeer
 
 _START_ATTEMPTS = 3  # a freshly picked free port can be grabbed by someone else
 
@@ -44,7 +45,7 @@ def _pong(port: int) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(ChildProcessPeer):
     """A running redis-server. ``url(db)`` gives a ``redis://`` URL for one database."""
 
     def __init__(self, proc: subprocess.Popen[bytes], port: int, directory: Path) -> None:
@@ -54,26 +55,6 @@ class RedisServer:
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def __enter__(self) -> RedisServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_redis(directory: Path, timeout: float = 10.0) -> RedisServer:

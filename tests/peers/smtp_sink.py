@@ -20,8 +20,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO
+
+from tests.peers._process import ChildProcessPeer
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 DEFAULT_BACKLOG = 100
@@ -69,7 +70,7 @@ def _can_connect(host: str, port: int) -> bool:
         return False
 
 
-class SmtpSink:
+class SmtpSink(ChildProcessPeer):
     """A running smtp-sink process. Use as a context manager or call ``stop()``."""
 
     def __init__(
@@ -105,25 +106,8 @@ class SmtpSink:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate smtp-sink and wait for it to exit. Idempotent."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        super().stop(timeout)
         self._log.close()
-
-    def __enter__(self) -> SmtpSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _start_once(

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 import respx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import SecretStr
 
 from mailsdk import (
     Attachment,
@@ -34,28 +32,16 @@ from mailsdk.auth import (
     StaticToken,
 )
 from mailsdk.config import needs_secret, parse_url, transport_from_url
-from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.gmail import GMAIL_MAX_UPLOAD, GmailTransport
+from tests.providers.oauth_tokens import CountingTokens, plain
 
 URL = "https://gmail.googleapis.com/upload/gmail/v1/users/me/messages/send?uploadType=media"
 TOKEN = "ya29.a0AfB_gmail-access-token"
 SENT = {"id": "18c2f0a1b2c3d4e5", "threadId": "18c2f0a1b2c3d4e5", "labelIds": ["SENT"]}
 
 
-class Tokens:
-    def __init__(self) -> None:
-        self.calls: list[bool] = []
-
-    async def token(self, *, force_refresh: bool = False) -> AccessToken:
-        self.calls.append(force_refresh)
-        expires = datetime.now(timezone.utc) + timedelta(hours=1)
-        return AccessToken(SecretStr(f"{TOKEN}-{len(self.calls)}"), expires)
-
-
-def plain(make_message: Callable[..., Any], **overrides: Any) -> OutgoingMessage:
-    overrides.setdefault("tags", [])
-    overrides.setdefault("metadata", {})
-    return OutgoingMessage(make_message(**overrides))
+class Tokens(CountingTokens):
+    prefix = TOKEN
 
 
 @respx.mock

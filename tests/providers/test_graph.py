@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from pydantic import SecretStr
 
 from mailsdk import (
     AsyncSender,
@@ -23,38 +21,23 @@ from mailsdk import (
     RelayError,
     TransientError,
 )
-from mailsdk.auth import GRAPH_SCOPE, AccessToken, MicrosoftClientCredentials, StaticToken
+from mailsdk.auth import GRAPH_SCOPE, MicrosoftClientCredentials, StaticToken
 from mailsdk.config import needs_secret, parse_url, transport_from_url
 from mailsdk.devserver import LocalRelay
-from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http.graph import GRAPH_MAX_REQUEST, GraphTransport
 from tests.conftest import PASSWORD, USER
+from tests.providers.oauth_tokens import CountingTokens, plain
 
 URL = "https://graph.microsoft.com/v1.0/users/reports@contoso.com/sendMail"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJub25jZSI6.graph-access-token"
 
 
-class Tokens:
-    """token-1, token-2, ...: counts requests so refreshes can be asserted."""
-
-    def __init__(self) -> None:
-        self.calls: list[bool] = []
-
-    async def token(self, *, force_refresh: bool = False) -> AccessToken:
-        self.calls.append(force_refresh)
-        expires = datetime.now(timezone.utc) + timedelta(hours=1)
-        return AccessToken(SecretStr(f"{TOKEN}-{len(self.calls)}"), expires)
+class Tokens(CountingTokens):
+    prefix = TOKEN
 
 
 def transport(tokens: Any = None) -> GraphTransport:
     return GraphTransport("reports@contoso.com", token_provider=tokens or StaticToken(TOKEN))
-
-
-def plain(make_message: Callable[..., Any], **overrides: Any) -> OutgoingMessage:
-    # Graph's MIME form carries everything in the message except tags and metadata.
-    overrides.setdefault("tags", [])
-    overrides.setdefault("metadata", {})
-    return OutgoingMessage(make_message(**overrides))
 
 
 @respx.mock

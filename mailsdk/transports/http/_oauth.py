@@ -7,12 +7,14 @@ the envelope only) are put back as a ``Bcc:`` header on the uploaded copy, and o
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextvars
 import logging
 from collections.abc import Coroutine
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -23,12 +25,15 @@ from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
-from mailsdk.transports.http.base import HTTPRequest, HTTPTransport, Payload
+from mailsdk.transports.http.base import Capabilities, HTTPRequest, HTTPTransport, Payload
 from mailsdk.url import OAUTH_URL_OPTIONS
 
-__all__ = ["OAuthHTTPTransport", "raw_with_bcc"]
+__all__ = ["OAuthHTTPTransport", "RawUploadPayload", "raw_with_bcc"]
 
 log = logging.getLogger("mailsdk")
+
+_T = TypeVar("_T", bound="OAuthHTTPTransport")
+_OAuthT = TypeVar("_OAuthT", bound="OAuthHTTPTransport")
 
 # The token of the send in progress: concurrent sends on one transport run in their own
 # tasks, so each request is signed with the token its own send fetched.
@@ -77,6 +82,38 @@ def raw_with_bcc(payload: Payload[Any]) -> bytes:
     return "\r\n".join(lines).encode(encoding) + b"\r\n" + raw
 
 
+class RawUploadPayload(Payload[_OAuthT]):
+    """The rendered message (Bcc header added) as the whole body of a ``POST`` to
+    :attr:`path` for the transport's mailbox."""
+
+    takes_raw_mime = True
+    path: ClassVar[str]
+    """The request path; ``{user}`` is the mailbox, percent-encoded (``@`` kept)."""
+    content_type: ClassVar[str]
+    """The request's Content-Type."""
+
+    def __init__(self, transport: _OAuthT, outgoing: OutgoingMessage) -> None:
+        super().__init__(transport, outgoing)
+        self.body = b""
+
+    def set_raw_message(self, raw: bytes) -> None:
+        """The request body: :meth:`encode` of the exact rendered message plus its Bcc header."""
+        self.body = self.encode(raw_with_bcc(self))
+
+    @abc.abstractmethod
+    def encode(self, data: bytes) -> bytes:
+        """The request body for the message *data*; refuses one the API cannot take."""
+
+    def build(self) -> HTTPRequest:
+        """``POST`` :attr:`path` with the body."""
+        return HTTPRequest(
+            "POST",
+            self.path.format(user=quote(self.transport.user, safe="@")),
+            content=self.body,
+            headers={"Content-Type": self.content_type},
+        )
+
+
 class OAuthHTTPTransport(HTTPTransport):
     """An HTTP provider transport that authenticates with OAuth bearer tokens.
 
@@ -85,29 +122,52 @@ class OAuthHTTPTransport(HTTPTransport):
     """
 
     requires_api_key: ClassVar[bool] = False
+    # Both APIs take the rendered message as it is, with no field for tags or metadata.
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True)
     endpoint: ClassVar[Endpoint]
+    default_user: ClassVar[str | None] = None
+    """The mailbox when none is given (Gmail: ``"me"``); None: one must be given."""
+    user_advice: ClassVar[str]
+    """The ConfigurationError's text for a missing or malformed mailbox."""
 
     def __init__(
         self,
+        user: str | None = None,
         *,
         token_provider: TokenProvider | None = None,
         base_url: str | None = None,
         timeout: float = 30.0,
         client: httpx.AsyncClient | None = None,
-        name: str,
+        name: str | None = None,
         ca_file: str | None = None,
     ) -> None:
+        user = self.default_user if user is None else user
+        if not user or "/" in user:
+            raise ConfigurationError(self.user_advice)
+        self.user = user
         super().__init__(
-            None, base_url=base_url, timeout=timeout, client=client, name=name, ca_file=ca_file
+            None,
+            base_url=base_url,
+            timeout=timeout,
+            client=client,
+            name=name or f"{self.scheme}://{quote(user, safe='')}",
+            ca_file=ca_file,
         )
         self._tokens: CachedTokenProvider | None = (
             cached(token_provider) if token_provider is not None else None
         )
 
     @classmethod
-    def _provider_from_url(cls, url: TransportURL) -> TokenProvider | None:
+    def _from_url_for(cls: type[_T], url: TransportURL, user: str) -> _T:
+        """The transport for *user*'s mailbox with the URL's options and token provider."""
         url.check_options(("base_url", "timeout", "ca_file", *OAUTH_URL_OPTIONS))
-        return provider_from_url(url, cls.endpoint)
+        return cls(
+            user,
+            token_provider=provider_from_url(url, cls.endpoint),
+            base_url=url.option("base_url"),
+            timeout=url.number("timeout", 30.0),
+            ca_file=url.option("ca_file"),
+        )
 
     def use_token_provider(self, provider: TokenProvider) -> bool:
         """Take the sender's token provider unless this transport has one."""

@@ -292,6 +292,48 @@ class JSONPayload(Payload[TransportT]):
             self.data[name] = value
 
 
+class NameValueTags:
+    """Tags and metadata for providers whose tags are name/value pairs (Resend, SES): a
+    plain tag becomes ``{tag: "true"}`` and each metadata item one pair, added by
+    :meth:`_tag` (which refuses what the provider cannot take)."""
+
+    def set_tags(self, tags: Sequence[str]) -> None:
+        """Each distinct tag as a pair whose value is ``"true"``."""
+        for tag in dict.fromkeys(tags):
+            self._tag(tag, "true")
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> None:
+        """Each key/value pair as a tag, echoed in the provider's events."""
+        for key, value in metadata.items():
+            self._tag(key, value)
+
+    def _tag(self, name: str, value: str) -> None:
+        raise NotImplementedError
+
+
+class DispositionAttachmentsPayload(JSONPayload[TransportT]):
+    """A JSON payload whose files go in ``attachments[]`` as ``content`` (base64),
+    ``filename``, ``type`` and ``disposition``, with the ``content_id`` of an inline one: the
+    shape SendGrid's v3 API and Mailtrap's send API share."""
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        """``attachments[]`` with ``disposition: attachment``."""
+        self._attach(attachment, disposition="attachment")
+
+    def add_inline(self, attachment: Attachment) -> None:
+        """``attachments[]`` with ``disposition: inline`` and its ``content_id``."""
+        self._attach(attachment, disposition="inline", content_id=attachment.cid)
+
+    def _attach(self, attachment: Attachment, **extra: str | None) -> None:
+        item = {
+            "content": b64(attachment.content),
+            "filename": attachment.filename,
+            "type": attachment.content_type,
+        }
+        item.update({k: v for k, v in extra.items() if v is not None})
+        self.data.setdefault("attachments", []).append(item)
+
+
 class HTTPTransport(Transport):
     """Base for provider transports: owns one pooled ``httpx.AsyncClient`` per transport.
 

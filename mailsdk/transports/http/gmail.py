@@ -19,20 +19,15 @@ a daily sending limit makes the mailbox unusable for the day, so it fails over.
 from __future__ import annotations
 
 from typing import ClassVar
-from urllib.parse import quote
 
 import httpx
 
-from mailsdk.auth._token import TokenProvider
-from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.config import TransportURL
 from mailsdk.errors import MailError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
+from mailsdk.transports.http._oauth import OAuthHTTPTransport, RawUploadPayload
 from mailsdk.transports.http.base import (
-    Capabilities,
     ErrorReply,
-    HTTPRequest,
-    Payload,
     SuccessReply,
     response_json,
 )
@@ -58,34 +53,20 @@ _RELAY_REASONS: dict[str, str] = {
 }
 
 
-class GmailPayload(Payload["GmailTransport"]):
+class GmailPayload(RawUploadPayload["GmailTransport"]):
     """The rendered message (Bcc header added) as a ``message/rfc822`` upload."""
 
-    takes_raw_mime = True
+    path = "/upload/gmail/v1/users/{user}/messages/send?uploadType=media"
+    content_type = "message/rfc822"
 
-    def __init__(self, transport: GmailTransport, outgoing: OutgoingMessage) -> None:
-        super().__init__(transport, outgoing)
-        self.body = b""
-
-    def set_raw_message(self, raw: bytes) -> None:
-        """The upload: the exact rendered message plus its Bcc header."""
-        data = raw_with_bcc(self)
+    def encode(self, data: bytes) -> bytes:
+        """The upload: the message itself, at most 35 MiB."""
         if len(data) > GMAIL_MAX_UPLOAD:
             self.unsupported(
                 f"a message of {len(data)} bytes (the Gmail API takes at most "
                 f"{GMAIL_MAX_UPLOAD}, 35 MiB): share large files by link instead"
             )
-        self.body = data
-
-    def build(self) -> HTTPRequest:
-        """``POST /upload/gmail/v1/users/{user}/messages/send?uploadType=media``."""
-        user = quote(self.transport.user, safe="@")
-        return HTTPRequest(
-            "POST",
-            f"/upload/gmail/v1/users/{user}/messages/send?uploadType=media",
-            content=self.body,
-            headers={"Content-Type": "message/rfc822"},
-        )
+        return data
 
 
 class GmailTransport(OAuthHTTPTransport):
@@ -103,42 +84,14 @@ class GmailTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "gmail"
     regions: ClassVar[dict[str, str]] = {"default": "https://gmail.googleapis.com"}
     payload_class = GmailPayload
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True)
     endpoint = "gmail"
-
-    def __init__(
-        self,
-        user: str = "me",
-        *,
-        token_provider: TokenProvider | None = None,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
-    ) -> None:
-        if not user or "/" in user:
-            raise ConfigurationError('gmail:// needs "me" or the address to send as')
-        self.user = user
-        super().__init__(
-            token_provider=token_provider,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name or f"gmail://{quote(user, safe='')}",
-            ca_file=ca_file,
-        )
+    default_user = "me"
+    user_advice = 'gmail:// needs "me" or the address to send as'
 
     @classmethod
     def from_url(cls, url: TransportURL) -> GmailTransport:
         """``gmail://me`` or ``gmail://user%40example.com`` with provider options."""
-        return cls(
-            url.host or "me",
-            token_provider=cls._provider_from_url(url),
-            base_url=url.option("base_url"),
-            timeout=url.number("timeout", 30.0),
-            ca_file=url.option("ca_file"),
-        )
+        return cls._from_url_for(url, url.host or "me")
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """The sent Message: its ``id`` is the provider id."""

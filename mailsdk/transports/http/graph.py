@@ -21,20 +21,15 @@ from __future__ import annotations
 
 import base64
 from typing import ClassVar
-from urllib.parse import quote
 
 import httpx
 
-from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import MailError, PermanentError, RelayError, TransientError
 from mailsdk.mime import OutgoingMessage
-from mailsdk.transports.http._oauth import OAuthHTTPTransport, raw_with_bcc
+from mailsdk.transports.http._oauth import OAuthHTTPTransport, RawUploadPayload
 from mailsdk.transports.http.base import (
-    Capabilities,
     ErrorReply,
-    HTTPRequest,
-    Payload,
     SuccessReply,
     response_json,
 )
@@ -78,18 +73,14 @@ _PERMANENT_CODES = frozenset(
 )
 
 
-class GraphPayload(Payload["GraphTransport"]):
+class GraphPayload(RawUploadPayload["GraphTransport"]):
     """The MIME message (Bcc header added), base64, as a text/plain body."""
 
-    takes_raw_mime = True
+    path = "/v1.0/users/{user}/sendMail"
+    content_type = "text/plain"
 
-    def __init__(self, transport: GraphTransport, outgoing: OutgoingMessage) -> None:
-        super().__init__(transport, outgoing)
-        self.body = b""
-
-    def set_raw_message(self, raw: bytes) -> None:
-        """The request body: base64 of the exact rendered message plus its Bcc header."""
-        data = raw_with_bcc(self)
+    def encode(self, data: bytes) -> bytes:
+        """Base64 of the message; the request may carry about 4 MB."""
         encoded_size = (len(data) + 2) // 3 * 4
         if encoded_size > GRAPH_MAX_REQUEST:
             self.unsupported(
@@ -97,17 +88,7 @@ class GraphPayload(Payload["GraphTransport"]):
                 f"at most {GRAPH_MAX_REQUEST}): send it over SMTP (smtp.office365.com with "
                 "OAuth) or make the attachments smaller"
             )
-        self.body = base64.b64encode(data)
-
-    def build(self) -> HTTPRequest:
-        """``POST /v1.0/users/{sender}/sendMail``."""
-        user = quote(self.transport.user, safe="@")
-        return HTTPRequest(
-            "POST",
-            f"/v1.0/users/{user}/sendMail",
-            content=self.body,
-            headers={"Content-Type": "text/plain"},
-        )
+        return base64.b64encode(data)
 
 
 class GraphTransport(OAuthHTTPTransport):
@@ -125,31 +106,8 @@ class GraphTransport(OAuthHTTPTransport):
     scheme: ClassVar[str] = "graph"
     regions: ClassVar[dict[str, str]] = {"default": "https://graph.microsoft.com"}
     payload_class = GraphPayload
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True)
     endpoint = "graph"
-
-    def __init__(
-        self,
-        user: str,
-        *,
-        token_provider: TokenProvider | None = None,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-        name: str | None = None,
-        ca_file: str | None = None,
-    ) -> None:
-        if not user or "/" in user:
-            raise ConfigurationError("graph:// needs the mailbox's UPN or object id")
-        self.user = user
-        super().__init__(
-            token_provider=token_provider,
-            base_url=base_url,
-            timeout=timeout,
-            client=client,
-            name=name or f"graph://{quote(user, safe='')}",
-            ca_file=ca_file,
-        )
+    user_advice = "graph:// needs the mailbox's UPN or object id"
 
     @classmethod
     def from_url(cls, url: TransportURL) -> GraphTransport:
@@ -159,13 +117,7 @@ class GraphTransport(OAuthHTTPTransport):
                 "graph:// needs the mailbox: graph://reports%40contoso.com (UPN, @ encoded) "
                 "or graph://<user object id>"
             )
-        return cls(
-            url.host,
-            token_provider=cls._provider_from_url(url),
-            base_url=url.option("base_url"),
-            timeout=url.number("timeout", 30.0),
-            ca_file=url.option("ca_file"),
-        )
+        return cls._from_url_for(url, url.host)
 
     def parse_success(self, response: httpx.Response, outgoing: OutgoingMessage) -> SuccessReply:
         """202 with an empty body; the request-id header is kept for support cases."""

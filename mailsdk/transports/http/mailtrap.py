@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from mailsdk.config import ConfigurationError, TransportURL
 from mailsdk.errors import PermanentError
-from mailsdk.message import Address, Attachment
+from mailsdk.message import Address
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http import base
 
@@ -51,7 +51,7 @@ def _error_text(body: Any) -> str:
     return str(errors) if errors else ""
 
 
-class MailtrapPayload(base.JSONPayload["MailtrapTransport"]):
+class MailtrapPayload(base.DispositionAttachmentsPayload["MailtrapTransport"]):
     """Builds the ``/api/send`` JSON body (a ``subject`` of at least one character; the spec
     allows no empty body)."""
 
@@ -86,23 +86,6 @@ class MailtrapPayload(base.JSONPayload["MailtrapTransport"]):
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``headers`` (Mailtrap encodes non-ASCII values itself, per anymail)."""
         self.headers.update(headers)
-
-    def add_attachment(self, attachment: Attachment) -> None:
-        """``attachments[]`` with ``disposition: attachment``."""
-        self._attach(attachment, disposition="attachment")
-
-    def add_inline(self, attachment: Attachment) -> None:
-        """``attachments[]`` with ``disposition: inline`` and its ``content_id``."""
-        self._attach(attachment, disposition="inline", content_id=attachment.cid)
-
-    def _attach(self, attachment: Attachment, **extra: str | None) -> None:
-        item = {
-            "content": base.b64(attachment.content),
-            "filename": attachment.filename,
-            "type": attachment.content_type,
-        }
-        item.update({k: v for k, v in extra.items() if v is not None})
-        self.data.setdefault("attachments", []).append(item)
 
     def set_tags(self, tags: Sequence[str]) -> None:
         """``category``: a single tag of at most 255 characters."""

@@ -27,7 +27,6 @@ __all__ = ["ResendPayload", "ResendTransport"]
 _MAX_TO = 50  # the spec's maxItems for "to"
 _MAX_TAGS = 75  # https://resend.com/docs/dashboard/emails/tags
 _TAG_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # for tag names and values alike
-_TAG_FLAG = "true"  # the value of a plain tag, which Resend's key/value tags have no form for
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')  # a display name with these needs quotes
 _FROM_SPECIALS = re.compile(r'[,;:<>@"\\\[\]]')
 _ENCODED_WORD = Charset("utf-8")
@@ -51,7 +50,7 @@ def _recipient(address: Address) -> str:
     return f"{name} <{address.envelope}>"
 
 
-class ResendPayload(base.JSONPayload["ResendTransport"]):
+class ResendPayload(base.NameValueTags, base.JSONPayload["ResendTransport"]):
     """Builds the ``/emails`` JSON body (``subject`` is required by the spec, so it is sent
     even when empty)."""
 
@@ -117,19 +116,10 @@ class ResendPayload(base.JSONPayload["ResendTransport"]):
         }
         self.data.setdefault("attachments", []).append(item)
 
-    def set_tags(self, tags: Sequence[str]) -> None:
-        """Native ``tags``: each tag becomes ``{"name": tag, "value": "true"}``."""
-        for tag in dict.fromkeys(tags):
-            self._tag(tag, _TAG_FLAG)
-
-    def set_metadata(self, metadata: Mapping[str, str]) -> None:
-        """Native ``tags``: each key/value pair, echoed in webhooks as ``tags``."""
-        for key, value in metadata.items():
-            self._tag(key, value)
-
     def _tag(self, name: str, value: str) -> None:
-        # Resend's tags are its only per-message data echoed in webhooks (a header would
-        # reach recipients), but take only ASCII letters, digits, "_" and "-".
+        # Native ``tags``, {"name", "value"}: Resend's only per-message data echoed in
+        # webhooks (a header would reach recipients), but they take only ASCII letters,
+        # digits, "_" and "-".
         for text in (name, value):
             if not _TAG_TEXT.match(text):
                 self.unsupported(f"tag or metadata {text!r} (only A-Z a-z 0-9 _ -, 1-256 long)")

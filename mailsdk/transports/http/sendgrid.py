@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from mailsdk.errors import TransientError
-from mailsdk.message import Address, Attachment
+from mailsdk.message import Address
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http import base
 
@@ -38,7 +38,7 @@ def _email(address: Address, *, quote_name: bool = False) -> dict[str, str]:
     return obj
 
 
-class SendGridPayload(base.JSONPayload["SendGridTransport"]):
+class SendGridPayload(base.DispositionAttachmentsPayload["SendGridTransport"]):
     """Builds the ``/v3/mail/send`` JSON body: one personalization carries every recipient.
     The spec requires a non-empty ``subject``, so an empty one is left out."""
 
@@ -77,23 +77,6 @@ class SendGridPayload(base.JSONPayload["SendGridTransport"]):
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """``headers`` (string values only, which Message guarantees)."""
         self.data["headers"] = dict(headers)
-
-    def add_attachment(self, attachment: Attachment) -> None:
-        """``attachments[]`` with ``disposition: attachment``."""
-        self._attach(attachment, disposition="attachment")
-
-    def add_inline(self, attachment: Attachment) -> None:
-        """``attachments[]`` with ``disposition: inline`` and the ``content_id``."""
-        self._attach(attachment, disposition="inline", content_id=attachment.cid)
-
-    def _attach(self, attachment: Attachment, **extra: str | None) -> None:
-        item = {
-            "content": base.b64(attachment.content),
-            "type": attachment.content_type,
-            "filename": attachment.filename,
-        }
-        item.update({k: v for k, v in extra.items() if v is not None})
-        self.data.setdefault("attachments", []).append(item)
 
     def set_tags(self, tags: Sequence[str]) -> None:
         """``categories``: at most 10, each at most 255 characters, no duplicates."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +114,7 @@ def _classify(code: str, text: str) -> tuple[type[MailError] | None, float | Non
     return None, None
 
 
-class SESPayload(base.Payload["SESTransport"]):
+class SESPayload(base.NameValueTags, base.Payload["SESTransport"]):
     """Builds the ``SendEmail`` body: the MIME base64-encoded, plus the envelope recipients."""
 
     takes_raw_mime = True
@@ -155,17 +154,8 @@ class SESPayload(base.Payload["SESTransport"]):
         if self.transport.configuration_set:
             self.data["ConfigurationSetName"] = self.transport.configuration_set
 
-    def set_tags(self, tags: Sequence[str]) -> None:
-        """``EmailTags``: SES tags are name/value pairs, so each tag is ``{tag: "true"}``."""
-        for tag in dict.fromkeys(tags):
-            self._tag(tag, "true")
-
-    def set_metadata(self, metadata: Mapping[str, str]) -> None:
-        """``EmailTags``: one ``{Name: key, Value: value}`` per metadata item."""
-        for key, value in metadata.items():
-            self._tag(key, value)
-
     def _tag(self, name: str, value: str) -> None:
+        # ``EmailTags``: one {Name, Value} per tag or metadata item.
         for text in (name, value):
             if not _TAG_TEXT.match(text):
                 self.unsupported(
