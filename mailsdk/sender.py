@@ -296,24 +296,24 @@ class AsyncSender:
         """
         outgoing = OutgoingMessage(_as_message(message))
         outgoing.on_handover = on_handover
-        transport = self.delivery_transport
-        if self.suppressions is not None:
-            from mailsdk.suppressions import send_honouring
-
-            return await send_honouring(self.suppressions, transport, outgoing, self.name)
-        return await transport.send(outgoing)
+        return await self.delivery_transport.send(outgoing)
 
     @property
     def delivery_transport(self) -> Transport:
         """What :meth:`send` hands messages to: the relays, behind the DKIM signer when
-        ``dkim=`` is set (and the test outbox while ``mailsdk.testing`` captures). Code that
-        sends prepared :class:`~mailsdk.OutgoingMessage` values itself (the outbox worker)
-        uses this, so its messages are signed too."""
+        ``dkim=`` is set and behind the suppression list when ``suppressions=`` is (and the
+        test outbox while ``mailsdk.testing`` captures). Code that sends prepared
+        :class:`~mailsdk.OutgoingMessage` values itself (the outbox worker) uses this, so its
+        messages are signed and filtered too."""
         transport = _override[-1] if _override else self.transport
-        if self.dkim is None:
-            return transport
-        signed = frozenset({transport.name}) if _override else self._signed_relays
-        return _SigningTransport(transport, self.dkim, signed)
+        if self.dkim is not None:
+            signed = frozenset({transport.name}) if _override else self._signed_relays
+            transport = _SigningTransport(transport, self.dkim, signed)
+        if self.suppressions is not None:
+            from mailsdk.suppressions import SuppressingTransport
+
+            transport = SuppressingTransport(transport, self.suppressions)
+        return transport
 
     async def send_many(
         self,

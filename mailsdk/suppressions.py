@@ -22,14 +22,15 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from mailsdk.errors import RecipientsRefused
+from mailsdk.transports.base import Transport
 
 if TYPE_CHECKING:
     from mailsdk.mime import OutgoingMessage
     from mailsdk.result import RecipientStatus, SendResult
-    from mailsdk.transports.base import Transport
     from mailsdk.webhooks import DeliveryEvent
 
 __all__ = [
+    "SuppressingTransport",
     "Suppression",
     "Suppressions",
     "normalize_address",
@@ -355,6 +356,27 @@ async def send_honouring(
         raise
     _learn(suppressions, result)
     return dataclasses.replace(result, refused={**blocked, **result.refused}) if blocked else result
+
+
+class SuppressingTransport(Transport):
+    """*transport* behind a suppression list (:func:`send_honouring` for every send).
+
+    A sender with ``suppressions=`` hands its messages to one of these, and so does the outbox
+    worker that sends through that sender, so no path mails a suppressed address.
+    """
+
+    def __init__(self, transport: Transport, suppressions: Suppressions) -> None:
+        self.transport = transport
+        self.suppressions = suppressions
+        self.name = transport.name
+
+    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+        """Send to the recipients the list does not hold; see :func:`send_honouring`."""
+        return await send_honouring(self.suppressions, self.transport, outgoing, self.name)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self.transport.aclose()
 
 
 def _learn(suppressions: Suppressions, outcome: SendResult | RecipientsRefused) -> None:

@@ -126,3 +126,26 @@ async def test_a_relay_refusing_everyone_still_feeds_the_list(
             await sender.send(message(to=["nobody@example.com", "gone@example.com"], cc=[]))
     assert set(caught.value.refused) == {"nobody@example.com", "gone@example.com"}
     assert store.check("nobody@example.com") is not None
+
+
+def test_the_outbox_honours_the_senders_suppression_list(
+    store: Suppressions, tmp_path: Path
+) -> None:
+    from mailsdk import MemoryTransport, Outbox
+
+    relay = MemoryTransport()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    partly = outbox.enqueue(message())
+    nobody = outbox.enqueue(message(to=["gone@example.com"], cc=[]))
+    with Sender(relay, suppressions=store) as sender:
+        outbox.run(sender, until_empty=True)
+
+    assert [m.envelope.rcpt_to for m in relay.outbox] == [("ok@example.com",)]
+    entry = outbox.get(partly)
+    assert entry is not None
+    assert entry.state == "sent"
+    assert entry.recipients["gone@example.com"].status == "refused"
+    assert entry.recipients["SPAM@example.com"].status == "refused"
+    refused = outbox.get(nobody)
+    assert refused is not None
+    assert refused.state == "refused"
