@@ -1,14 +1,15 @@
-"""``python -m benchmarks [throughput|render|failover|memory|outbox|dkim ...]``: print tables."""
+"""``python -m benchmarks [throughput|merge|render|failover|memory|outbox|dkim ...]``: tables."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import dkim, failover, memory, outbox, render, throughput
+from benchmarks import dkim, failover, memory, merge, outbox, render, throughput
 
 SUITES = {
     "render": render.main,
     "throughput": throughput.main,
+    "merge": merge.main,
     "failover": failover.main,
     "memory": memory.main,
     "outbox": outbox.main,

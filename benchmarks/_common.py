@@ -35,6 +35,32 @@ def message(i: int, attachment: Attachment | None = None) -> Message:
     )
 
 
+def unique_message(i: int, recipients: int = 1) -> Message:
+    """The benchmark message with its own text, html and attachment bytes (a real merge).
+
+    Every message differs in all three parts, so no cache keyed on a part's identity or
+    content can help; *recipients* addresses share the one message (To: lists them all).
+    """
+    tail = f"\nReference {i}.\n"
+    to = (
+        [f"user{i}@example.com"]
+        if recipients == 1
+        else [f"user{i}-{k}@example.com" for k in range(recipients)]
+    )
+    return Message(
+        from_="Reports <reports@example.com>",
+        to=to,
+        subject=f"Daily report {i}",
+        text=TEXT + tail,
+        html=HTML + f"<p>{tail}</p>",
+        attachments=[
+            Attachment(
+                filename=f"report-{i}.bin", content=ATTACHMENT_BYTES[:-8] + i.to_bytes(8, "big")
+            )
+        ],
+    )
+
+
 @dataclass
 class Run:
     """One measured run of one client."""

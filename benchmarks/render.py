@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import time
 
-from benchmarks._common import ATTACHMENT_BYTES, HTML, TEXT, Attachment, message, table
-from mailsdk import Message, OutgoingMessage
+from benchmarks._common import ATTACHMENT_BYTES, Attachment, message, table, unique_message
+from mailsdk import OutgoingMessage
 from mailsdk.mime import build_email_message
 
 
@@ -63,23 +63,6 @@ def main(count: int = 1000) -> str:
         + table(["renderer", "CPU ms", "vs stdlib"], rows)
         + "\n"
         + merge_split(count)
-    )
-
-
-def unique_message(i: int) -> Message:
-    """The benchmark message with its own text, html and attachment bytes (a real merge)."""
-    tail = f"\nReference {i}.\n"
-    return Message(
-        from_="Reports <reports@example.com>",
-        to=[f"user{i}@example.com"],
-        subject=f"Daily report {i}",
-        text=TEXT + tail,
-        html=HTML + f"<p>{tail}</p>",
-        attachments=[
-            Attachment(
-                filename=f"report-{i}.bin", content=ATTACHMENT_BYTES[:-8] + i.to_bytes(8, "big")
-            )
-        ],
     )
 
 

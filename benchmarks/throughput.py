@@ -139,7 +139,8 @@ def run_client(name: str, port: int, count: int) -> Run:
     return Run(count, m[0], m[1], peak_rss_kb())
 
 
-def _nodemailer(port: int, count: int) -> Run | str:
+def nodemailer(port: int, count: int, *extra: str) -> Run | str:
+    """Nodemailer pooled over 16 connections, run by node (extra: the script's mode args)."""
     node = shutil.which("node")
     if node is None:
         return "node not installed"
@@ -156,7 +157,17 @@ def _nodemailer(port: int, count: int) -> Run | str:
             capture_output=True,
         )
     out = subprocess.run(
-        ["/usr/bin/time", "-f", "RSS %M", node, "nodemailer_bench.js", str(port), str(count), "16"],
+        [
+            "/usr/bin/time",
+            "-f",
+            "RSS %M",
+            node,
+            "nodemailer_bench.js",
+            str(port),
+            str(count),
+            "16",
+            *extra,
+        ],
         cwd=NODE_DIR,
         check=True,
         capture_output=True,
@@ -169,7 +180,7 @@ def _nodemailer(port: int, count: int) -> Run | str:
 
 def _subprocess(name: str, port: int, count: int) -> Run | str:
     if name == "nodemailer16":
-        return _nodemailer(port, count)
+        return nodemailer(port, count)
     # Under /usr/bin/time, as Nodemailer is: a child's peak RSS counts from its fork, so a
     # child forked straight from this (larger) process would inherit this process's peak.
     command = [sys.executable, "-m", "benchmarks.throughput", "--client", name]
