@@ -320,6 +320,19 @@ class FailoverTransport(Transport):
             log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
             await self._emit(Retrying(outgoing.message_id, relay.name, rs.attempt_number, delay))
 
+        # The first try runs before any tenacity machinery is built: most sends succeed at
+        # once, and building an AsyncRetrying (with its per-call class and callbacks) costs
+        # more CPU than a pipelined SMTP transaction. A failure that may be retried hands the
+        # same exception to tenacity as its first attempt, so waits, stops, Retrying events
+        # and attempt numbers are exactly those of a send that went through tenacity throughout.
+        try:
+            await self._attempt(relay, state, 1)
+            return
+        except BaseException as exc:  # tenacity's attempt sees every exception too
+            if not retryable(exc) or policy.attempts <= 1:
+                raise
+            first = exc
+
         retrying = AsyncRetrying(
             stop=stop_any(stop_after_attempt(policy.attempts), _OutOfTime()),
             wait=lambda rs: policy.delay_for(rs.attempt_number, retry_after[0]),
@@ -330,7 +343,10 @@ class FailoverTransport(Transport):
         )
         async for attempt in retrying:
             with attempt:
-                await self._attempt(relay, state, attempt.retry_state.attempt_number)
+                number = attempt.retry_state.attempt_number
+                if number == 1:
+                    raise first  # the try made above: tenacity decides on it as on any other
+                await self._attempt(relay, state, number)
 
     async def _attempt(self, relay: Transport, state: _SendState, number: int) -> None:
         pending = state.pending

@@ -586,11 +586,17 @@ class SMTPTransport(Transport):
         size = outgoing.size  # render before taking a connection: bad input costs no I/O
         start = time.perf_counter()
         slots = self._pool_slots()
-        try:
-            # Waiting for a free connection counts against the send's deadline too.
-            await asyncio.wait_for(slots.acquire(), _budget(outgoing))
-        except asyncio.TimeoutError:
-            self._fail(TransientError, "the send's deadline passed waiting for a connection")
+        budget = _budget(outgoing)
+        if not slots.locked() and (budget is None or budget > 0):
+            # A free slot is taken without waiting: wait_for's task and timer would only
+            # cost CPU (with no time left, wait_for below times out as it always did).
+            await slots.acquire()
+        else:
+            try:
+                # Waiting for a free connection counts against the send's deadline too.
+                await asyncio.wait_for(slots.acquire(), budget)
+            except asyncio.TimeoutError:
+                self._fail(TransientError, "the send's deadline passed waiting for a connection")
         try:
             timeout = outgoing.time_left(self.timeout)
             if timeout <= 0:
