@@ -113,20 +113,27 @@ def _subprocess(name: str, port: int, count: int, recipients: int) -> Run | str:
 def cpu_split(count: int, recipients: int, port: int) -> dict[str, float]:
     """mailsdk's CPU ms per message: validation, rendering, and the protocol (the rest).
 
-    Validation and rendering are timed on their own over *count* messages; the send's total
+    Validation (building the ``Message``) and rendering (``OutgoingMessage(...).raw``: the
+    render-time re-check, envelope, Message-ID, Date and MIME) are timed on their own over
+    *count* messages; the send's total
     CPU comes from a send_many of *count* messages in this process, so "protocol" is the
     total less the other two: the SMTP exchange, the event loop and the sender's bookkeeping.
     """
-    start = time.process_time()
-    messages = [unique_message(i, recipients) for i in range(count)]
-    validated = time.process_time()
-    for m in messages:
-        OutgoingMessage(m).raw  # noqa: B018
-    rendered = time.process_time()
+    clock = time.process_time
+    validate = render = 0.0
+    for i in range(count):
+        # One message at a time, as send_many takes them: its render-time re-check of each
+        # address then finds it in the validation cache, as it does while sending.
+        start = clock()
+        built = unique_message(i, recipients)
+        validated = clock()
+        OutgoingMessage(built).raw  # noqa: B018
+        render += clock() - validated
+        validate += validated - start
     run = run_client("mailsdk", port, count, recipients)
     total = run.cpu_seconds * 1000 / count
-    validate = (validated - start) * 1000 / count
-    render = (rendered - validated) * 1000 / count
+    validate *= 1000 / count
+    render *= 1000 / count
     return {
         "validate": validate,
         "render": render,
