@@ -320,6 +320,13 @@ async def test_events_and_logs_tell_the_story(
         AttemptStarted,
         Delivered,
     ]
+    # The first try runs before tenacity is built; its failure still counts as attempt 1,
+    # so numbering and the wait after it are those of a loop run in tenacity throughout.
+    assert [e.number for e in events if isinstance(e, AttemptStarted)] == [1, 2, 1]
+    [retrying] = [e for e in events if isinstance(e, Retrying)]
+    assert (retrying.number, retrying.relay) == (1, "smtp://127.0.0.1:1")
+    assert retrying.delay == RetryPolicy(jitter=0, attempts=2).delay_for(1, None)
+    assert fake_time.sleeps == [retrying.delay]
     assert "failing over from smtp://127.0.0.1:1" in caplog.text
     assert PASSWORD not in caplog.text
 
