@@ -308,3 +308,17 @@ async def test_greeting_timeout_is_transient() -> None:
     async with server:
         with pytest.raises(TransientError, match="timed out"):
             await send(f"smtp://127.0.0.1:{port}?tls=none&timeout=0.5", make_message())
+
+
+async def test_a_spent_deadline_fails_before_taking_a_free_connection(relay: LocalRelay) -> None:
+    # A free pool slot is taken without asyncio.wait_for, but only while time is left: a
+    # send whose deadline has passed fails as before, naming the wait, and never connects.
+    transport = transport_from_url(relay.url())
+    assert isinstance(transport, SMTPTransport)
+    outgoing = OutgoingMessage(make_message())
+    outgoing.deadline = 0.0  # time.monotonic() is always past it
+    with pytest.raises(TransientError, match="deadline passed waiting for a connection"):
+        await transport.send(outgoing)
+    assert relay.messages == []
+    assert relay.sessions == 0
+    await transport.aclose()
