@@ -14,6 +14,7 @@ import logging
 
 from mailsdk.auth import AccessToken, StaticToken, TokenProvider
 from mailsdk.config import TransportURL, parse_url, register_scheme
+from mailsdk.controls import CancelSend
 from mailsdk.defaults import (
     add_default_sender_provider,
     default_sender,
@@ -73,6 +74,7 @@ __all__ = [
     "Attempt",
     "AttemptFailed",
     "AttemptStarted",
+    "CancelSend",
     "ConfigurationError",
     "ConsoleTransport",
     "CredentialError",

@@ -7,7 +7,7 @@ the same everywhere and is validated in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -17,7 +17,9 @@ from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport
 
 if TYPE_CHECKING:
+    from mailsdk.controls import BeforeSendHook
     from mailsdk.dkim import DKIMSigner
+    from mailsdk.suppressions import Suppressions
 
 __all__ = ["FRAMEWORK_DEADLINE", "STRATEGIES", "SenderOptions", "Strategy", "check_strategy"]
 
@@ -53,6 +55,16 @@ class SettingsSource(Protocol):
 
     def dkim_signer(self) -> DKIMSigner | None: ...
 
+    @property
+    def allowed_recipients(self) -> list[str] | None: ...
+
+    @property
+    def redirect_to(self) -> str | None: ...
+
+    def route_transports(self) -> dict[str, list[Transport]]: ...
+
+    def open_suppressions(self) -> Suppressions | None: ...
+
 
 def check_strategy(value: object) -> Strategy:
     """*value* as a :data:`Strategy`; ConfigurationError otherwise."""
@@ -78,6 +90,12 @@ class SenderOptions:
             relay (see the Deliverability page).
         dkim_skip_rerendering: with ``dkim``, let relays that render the message again
             (JSON provider APIs) send it unsigned instead of refusing them.
+        suppressions: a :class:`~mailsdk.Suppressions` list honoured by every send.
+        before_send: hooks run once per send (see :mod:`mailsdk.controls`).
+        allowed_recipients: glob patterns (``"*@example.com"``); other recipients are
+            dropped before any I/O. None: no restriction.
+        redirect_to: send every message to this address instead of its recipients.
+        routes: named relay lists (``{"bulk": [...]}``) for ``send(msg, route="bulk")``.
     """
 
     relays: TransportSpec
@@ -88,6 +106,11 @@ class SenderOptions:
     on_event: EventHandler | None = None
     dkim: DKIMSigner | None = None
     dkim_skip_rerendering: bool = False
+    suppressions: Suppressions | None = None
+    before_send: Sequence[BeforeSendHook] = ()
+    allowed_recipients: Sequence[str] | None = None
+    redirect_to: str | None = None
+    routes: Mapping[str, TransportSpec] | None = None
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy)
@@ -108,6 +131,19 @@ class SenderOptions:
             raise ConfigurationError("on_event must be a callable")
         object.__setattr__(self, "cooldown", cooldown)
         object.__setattr__(self, "deadline", deadline)
+        from mailsdk.controls import (
+            check_allowed_recipients,
+            check_before_send,
+            check_redirect_to,
+        )
+
+        object.__setattr__(self, "before_send", check_before_send(self.before_send))
+        object.__setattr__(
+            self, "allowed_recipients", check_allowed_recipients(self.allowed_recipients)
+        )
+        object.__setattr__(self, "redirect_to", check_redirect_to(self.redirect_to))
+        if self.routes is not None and not isinstance(self.routes, Mapping):
+            raise ConfigurationError("routes must map route names to relays")
 
     @classmethod
     def from_settings(cls, settings: SettingsSource, **overrides: Any) -> SenderOptions:
@@ -119,10 +155,16 @@ class SenderOptions:
             "strategy": settings.strategy,
             "dkim": settings.dkim_signer(),
             "dkim_skip_rerendering": settings.dkim_skip_rerendering,
+            "allowed_recipients": settings.allowed_recipients,
+            "redirect_to": settings.redirect_to,
             **overrides,
         }
         if "relays" not in values:
             values["relays"] = settings.transports()
+        if "routes" not in values:
+            values["routes"] = settings.route_transports() or None
+        if "suppressions" not in values:
+            values["suppressions"] = settings.open_suppressions()
         return cls(**values)
 
     def retry_policy(self) -> RetryPolicy | None:
@@ -141,6 +183,11 @@ class SenderOptions:
             "on_event": self.on_event,
             "dkim": self.dkim,
             "dkim_skip_rerendering": self.dkim_skip_rerendering,
+            "suppressions": self.suppressions,
+            "before_send": self.before_send,
+            "allowed_recipients": self.allowed_recipients,
+            "redirect_to": self.redirect_to,
+            "routes": self.routes,
         }
 
     def with_(self, **changes: Any) -> SenderOptions:

@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
+from mailsdk.controls import (
+    BeforeSendHook,
+    ControlledTransport,
+    check_allowed_recipients,
+    check_before_send,
+    check_redirect_to,
+)
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
@@ -42,6 +49,7 @@ __all__ = ["AsyncSender", "Sender", "TransportSpec"]
 log = logging.getLogger("mailsdk")
 
 T = TypeVar("T")
+_S = TypeVar("_S", bound="_Configurable")
 
 # Messages larger than this are signed on a worker thread (their hashing takes milliseconds).
 _SIGN_IN_THREAD_ABOVE = 1 << 20
@@ -176,6 +184,47 @@ def _dkim_plan(
     return frozenset(t.name for t in leaves if t.carries_signature)
 
 
+@dataclass(frozen=True)
+class _Relays:
+    """One list of relays (the main one or a route): its transports combined, and the names
+    of those that carry the DKIM signature."""
+
+    transports: list[Transport]
+    transport: Transport
+    signed: frozenset[str]
+
+
+def _relays(
+    spec: TransportSpec,
+    *,
+    retry: RetryPolicy | None,
+    cooldown: float,
+    strategy: Strategy,
+    on_event: EventHandler | None,
+    token_provider: TokenProvider | None,
+    dkim: DKIMSigner | None,
+    dkim_skip_rerendering: bool,
+) -> _Relays:
+    transports = _build_transports(spec)
+    if token_provider is not None:
+        _share_tokens(token_provider, transports)
+    combined = _combine(
+        transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
+    )
+    return _Relays(transports, combined, _dkim_plan(combined, dkim, dkim_skip_rerendering))
+
+
+def _check_routes(routes: object) -> Mapping[str, TransportSpec]:
+    if routes is None:
+        return {}
+    if not isinstance(routes, Mapping):
+        raise ConfigurationError("routes must map route names to relays")
+    for name in routes:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError(f"route names must be non-empty text, not {name!r}")
+    return routes
+
+
 class _SigningTransport(Transport):
     """Signs each message once (DKIM) before the relays see it, and marks the results of the
     relays that carried the signature."""
@@ -202,7 +251,49 @@ class _SigningTransport(Transport):
         await self.transport.aclose()
 
 
-class AsyncSender:
+class _Configurable:
+    """``from_env`` and ``from_options``, shared by :class:`AsyncSender` and :class:`Sender`
+    (their constructors take the same keywords)."""
+
+    if TYPE_CHECKING:  # what the subclasses' constructors accept
+
+        def __init__(self, transport: TransportSpec, **keywords: Any) -> None: ...
+
+    @classmethod
+    def from_env(
+        cls: type[_S],
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        config_file: str | os.PathLike[str] | Literal[False] | None = None,
+        on_event: EventHandler | None = None,
+        token_provider: TokenProvider | None = None,
+    ) -> _S:
+        """A sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
+
+        ``MAILSDK_URL`` (a URL, a relay name, or a comma-separated failover list),
+        ``MAILSDK_FROM`` (the sender of messages that set none), ``MAILSDK_STRATEGY``,
+        ``MAILSDK_TIMEOUT``, ``MAILSDK_COOLDOWN``, ``MAILSDK_RETRY_*``, ``MAILSDK_DKIM_*``,
+        ``MAILSDK_SUPPRESSIONS_DB``, ``MAILSDK_ALLOWED_RECIPIENTS``, ``MAILSDK_REDIRECT_TO``
+        and ``MAILSDK_ROUTE_<NAME>``; the environment overrides ``.env``, which overrides the
+        TOML file. A URL without its secret gets it from
+        ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay) or
+        keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
+        ``token_provider`` serves the relays that use OAuth tokens (as in the constructor).
+        """
+        return cls.from_options(
+            _configured_from_env(env_file, config_file, on_event), token_provider=token_provider
+        )
+
+    @classmethod
+    def from_options(
+        cls: type[_S], options: SenderOptions, *, token_provider: TokenProvider | None = None
+    ) -> _S:
+        """A sender built from :class:`~mailsdk.SenderOptions` (``token_provider`` as in the
+        constructor)."""
+        return cls(options.relays, token_provider=token_provider, **options.keywords())
+
+
+class AsyncSender(_Configurable):
     """Sends messages through one relay, or a failover list of them, with retries.
 
     ``AsyncSender("smtp://user:pass@mail.example.com:587")``; a list of URLs (or one string
@@ -223,6 +314,13 @@ class AsyncSender:
 
     With ``suppressions=``, recipients on that list are refused before any I/O, and
     recipients a relay refuses as bad addresses (5.1.x) are added to it.
+
+    Sending controls (see :mod:`mailsdk.controls`): ``before_send`` hooks run once per send
+    and may change the message or raise :class:`~mailsdk.CancelSend`; ``redirect_to`` sends
+    every message to one address instead; ``allowed_recipients`` (glob patterns such as
+    ``"*@example.com"``) drops every other recipient before any I/O. ``routes`` names other
+    relay lists (``{"bulk": [...]}``) that ``send(msg, route="bulk")`` uses instead of the
+    main one; they share the retry policy, cooldown, strategy, DKIM signer and controls.
     """
 
     def __init__(
@@ -237,82 +335,100 @@ class AsyncSender:
         dkim: DKIMSigner | None = None,
         dkim_skip_rerendering: bool = False,
         suppressions: Suppressions | None = None,
+        before_send: BeforeSendHook | Sequence[BeforeSendHook] = (),
+        allowed_recipients: Sequence[str] | None = None,
+        redirect_to: str | None = None,
+        routes: Mapping[str, TransportSpec] | None = None,
     ) -> None:
         self.suppressions = suppressions
         """Recipients on this list are refused before any I/O; 5.1.x refusals are added to it."""
-        self.transports = _build_transports(transport)
-        if token_provider is not None:
-            _share_tokens(token_provider, self.transports)
-        self.transport = _combine(
-            self.transports, retry=retry, cooldown=cooldown, strategy=strategy, on_event=on_event
-        )
+        self.before_send = check_before_send(before_send)
+        """Hooks run once per send, before rendering (see :mod:`mailsdk.controls`)."""
+        self.allowed_recipients = check_allowed_recipients(allowed_recipients)
+        """Lower-cased glob patterns recipients must match, or None (no restriction)."""
+        self.redirect_to = check_redirect_to(redirect_to)
+        """The address every message is sent to instead of its recipients, or None."""
         self.dkim = dkim
-        self._signed_relays = _dkim_plan(self.transport, dkim, dkim_skip_rerendering)
-
-    @classmethod
-    def from_env(
-        cls,
-        *,
-        env_file: str | os.PathLike[str] | None = ".env",
-        config_file: str | os.PathLike[str] | Literal[False] | None = None,
-        on_event: EventHandler | None = None,
-        token_provider: TokenProvider | None = None,
-    ) -> AsyncSender:
-        """A sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
-
-        ``MAILSDK_URL`` (a URL, a relay name, or a comma-separated failover list),
-        ``MAILSDK_FROM`` (the sender of messages that set none), ``MAILSDK_STRATEGY``,
-        ``MAILSDK_TIMEOUT``, ``MAILSDK_COOLDOWN`` and ``MAILSDK_RETRY_*``; the environment
-        overrides ``.env``, which overrides the TOML file. A URL without its secret gets it
-        from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
-        or keyring. See :class:`mailsdk.settings.MailSettings`; raises ConfigurationError.
-        ``token_provider`` serves the relays that use OAuth tokens (as in the constructor).
-        """
-        return cls.from_options(
-            _configured_from_env(env_file, config_file, on_event), token_provider=token_provider
-        )
-
-    @classmethod
-    def from_options(
-        cls, options: SenderOptions, *, token_provider: TokenProvider | None = None
-    ) -> AsyncSender:
-        """A sender built from :class:`~mailsdk.SenderOptions` (``token_provider`` as in the
-        constructor)."""
-        return cls(options.relays, token_provider=token_provider, **options.keywords())
+        build: dict[str, Any] = {
+            "retry": retry,
+            "cooldown": cooldown,
+            "strategy": strategy,
+            "on_event": on_event,
+            "token_provider": token_provider,
+            "dkim": dkim,
+            "dkim_skip_rerendering": dkim_skip_rerendering,
+        }
+        main = _relays(transport, **build)
+        self.transports = main.transports
+        self.transport = main.transport
+        self._signed_relays = main.signed
+        self._routes = {
+            name: _relays(spec, **build) for name, spec in _check_routes(routes).items()
+        }
 
     @property
     def name(self) -> str:
         """The display name of the transport (no secrets)."""
         return self.transport.name
 
+    @property
+    def routes(self) -> list[str]:
+        """The names of the routes given as ``routes=`` (the main relays have none)."""
+        return list(self._routes)
+
     async def send(
-        self, message: Message | Mapping[str, Any], *, on_handover: HandoverHook | None = None
+        self,
+        message: Message | Mapping[str, Any],
+        *,
+        on_handover: HandoverHook | None = None,
+        route: str | None = None,
     ) -> SendResult:
         """Send one message. Returns a SendResult or raises a MailError subclass.
 
         ``on_handover`` (see :class:`~mailsdk.mime.HandoverHook`) runs right before each
         relay is handed the message (SMTP's final dot, the HTTP request): a durable queue
         records there that the message may have left, so that it never sends it twice.
+        ``route`` names one of ``routes=`` to send through instead of the main relays (an
+        unknown name is a ConfigurationError, raised before any I/O).
         """
+        transport = self.delivery_transport_for(route)
         outgoing = OutgoingMessage(_as_message(message))
         outgoing.on_handover = on_handover
-        return await self.delivery_transport.send(outgoing)
+        return await transport.send(outgoing)
 
     @property
     def delivery_transport(self) -> Transport:
-        """What :meth:`send` hands messages to: the relays, behind the DKIM signer when
-        ``dkim=`` is set and behind the suppression list when ``suppressions=`` is (and the
-        test outbox while ``mailsdk.testing`` captures). Code that sends prepared
-        :class:`~mailsdk.OutgoingMessage` values itself (the outbox worker) uses this, so its
-        messages are signed and filtered too."""
-        transport = _override[-1] if _override else self.transport
+        """What :meth:`send` hands messages to: the main relays, behind the DKIM signer when
+        ``dkim=`` is set, the suppression list when ``suppressions=`` is and the sending
+        controls when any is set (and the test outbox while ``mailsdk.testing`` captures).
+        Code that sends prepared :class:`~mailsdk.OutgoingMessage` values itself (the outbox
+        worker) uses this, so its messages are controlled, signed and filtered too."""
+        return self.delivery_transport_for(None)
+
+    def delivery_transport_for(self, route: str | None) -> Transport:
+        """:attr:`delivery_transport` for the relays of *route* (None: the main relays)."""
+        if route is None:
+            relays, signed = self.transport, self._signed_relays
+        elif route in self._routes:
+            relays, signed = self._routes[route].transport, self._routes[route].signed
+        else:
+            known = ", ".join(self._routes) or "none configured"
+            raise ConfigurationError(f"unknown route {route!r} (routes: {known})")
+        transport = _override[-1] if _override else relays
         if self.dkim is not None:
-            signed = frozenset({transport.name}) if _override else self._signed_relays
+            signed = frozenset({transport.name}) if _override else signed
             transport = _SigningTransport(transport, self.dkim, signed)
         if self.suppressions is not None:
             from mailsdk.suppressions import SuppressingTransport
 
             transport = SuppressingTransport(transport, self.suppressions)
+        if self.before_send or self.allowed_recipients is not None or self.redirect_to:
+            transport = ControlledTransport(
+                transport,
+                before_send=self.before_send,
+                allowed_recipients=self.allowed_recipients,
+                redirect_to=self.redirect_to,
+            )
         return transport
 
     async def send_many(
@@ -320,20 +436,24 @@ class AsyncSender:
         messages: Iterable[Message | Mapping[str, Any]],
         *,
         concurrency: int = 8,
+        route: str | None = None,
     ) -> list[SendResult | MailError]:
         """Send many messages, at most *concurrency* at a time.
 
         Returns one entry per message, in order: its SendResult, or the MailError that it
-        ended with (a MessageError for an item that is not a valid message). Nothing is raised
-        for a single message's failure, so one bad address does not stop a mail-merge, and
-        every message sent is in the list: a caller never has to resend a whole batch.
+        ended with (a MessageError for an item that is not a valid message, a
+        :class:`~mailsdk.CancelSend` for one a ``before_send`` hook cancelled). Nothing is
+        raised for a single message's failure, so one bad address does not stop a
+        mail-merge, and every message sent is in the list: a caller never has to resend a
+        whole batch. ``route`` as in :meth:`send`; an unknown one is raised at once.
         """
+        self.delivery_transport_for(route)  # an unknown route fails the call, not each item
         gate = asyncio.Semaphore(max(1, concurrency))
 
         async def one(msg: Message | Mapping[str, Any]) -> SendResult | MailError:
             async with gate:
                 try:
-                    return await self.send(msg)
+                    return await self.send(msg, route=route)
                 except MailError as exc:
                     return exc
                 except Exception as exc:
@@ -342,8 +462,10 @@ class AsyncSender:
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
     async def aclose(self) -> None:
-        """Close every transport's connections."""
+        """Close every transport's connections (every route's too)."""
         await self.transport.aclose()
+        for relays in self._routes.values():
+            await relays.transport.aclose()
 
     async def __aenter__(self) -> AsyncSender:
         return self
@@ -449,7 +571,7 @@ def _close_live_senders() -> None:
             log.debug("closing a Sender at exit failed", exc_info=True)
 
 
-class Sender:
+class Sender(_Configurable):
     """The synchronous API: the same as :class:`AsyncSender`, for code that is not async.
 
     ``with Sender("smtps://user:pass@mail.example.com:465") as sender: sender.send(msg)``.
@@ -468,6 +590,10 @@ class Sender:
         dkim: DKIMSigner | None = None,
         dkim_skip_rerendering: bool = False,
         suppressions: Suppressions | None = None,
+        before_send: BeforeSendHook | Sequence[BeforeSendHook] = (),
+        allowed_recipients: Sequence[str] | None = None,
+        redirect_to: str | None = None,
+        routes: Mapping[str, TransportSpec] | None = None,
     ) -> None:
         self._async = AsyncSender(
             transport,
@@ -479,42 +605,16 @@ class Sender:
             dkim=dkim,
             dkim_skip_rerendering=dkim_skip_rerendering,
             suppressions=suppressions,
+            before_send=before_send,
+            allowed_recipients=allowed_recipients,
+            redirect_to=redirect_to,
+            routes=routes,
         )
         self._lock = threading.Lock()
         self._state = _SenderState()
         finalizer = weakref.finalize(self, _reap, self._state, self._async, self._async.name)
         finalizer.atexit = False  # at exit, _close_live_senders closes it (without a warning)
         _live_senders.add(self)
-
-    @classmethod
-    def from_env(
-        cls,
-        *,
-        env_file: str | os.PathLike[str] | None = ".env",
-        config_file: str | os.PathLike[str] | Literal[False] | None = None,
-        on_event: EventHandler | None = None,
-        token_provider: TokenProvider | None = None,
-    ) -> Sender:
-        """A sync sender configured by ``MAILSDK_*`` variables, a ``.env`` file or ``mailsdk.toml``.
-
-        ``MAILSDK_URL`` (a URL, a relay name, or a comma-separated failover list),
-        ``MAILSDK_FROM`` (the sender of messages that set none), ``MAILSDK_STRATEGY``,
-        ``MAILSDK_TIMEOUT``, ``MAILSDK_COOLDOWN`` and ``MAILSDK_RETRY_*``; the environment
-        overrides ``.env``, which overrides the TOML file. A URL without its secret gets it
-        from ``MAILSDK_PASSWORD_<SCHEME>_<HOST>_<PORT>``, ``MAILSDK_PASSWORD`` (one relay)
-        or keyring. See :meth:`AsyncSender.from_env`.
-        """
-        return cls.from_options(
-            _configured_from_env(env_file, config_file, on_event), token_provider=token_provider
-        )
-
-    @classmethod
-    def from_options(
-        cls, options: SenderOptions, *, token_provider: TokenProvider | None = None
-    ) -> Sender:
-        """A sender built from :class:`~mailsdk.SenderOptions` (``token_provider`` as in the
-        constructor)."""
-        return cls(options.relays, token_provider=token_provider, **options.keywords())
 
     @property
     def name(self) -> str:
@@ -536,22 +636,29 @@ class Sender:
             return thread
 
     def send(
-        self, message: Message | Mapping[str, Any], *, on_handover: HandoverHook | None = None
+        self,
+        message: Message | Mapping[str, Any],
+        *,
+        on_handover: HandoverHook | None = None,
+        route: str | None = None,
     ) -> SendResult:
-        """Send one message; see :meth:`AsyncSender.send` (``on_handover`` runs on the
-        sender's loop thread)."""
+        """Send one message; see :meth:`AsyncSender.send` (``on_handover`` and async
+        ``before_send`` hooks run on the sender's loop thread)."""
         msg = _as_message(message)  # validation errors surface in the caller's thread
-        return self._loop().run(self._async.send(msg, on_handover=on_handover))
+        self._async.delivery_transport_for(route)  # and so does an unknown route
+        return self._loop().run(self._async.send(msg, on_handover=on_handover, route=route))
 
     def send_many(
         self,
         messages: Iterable[Message | Mapping[str, Any]],
         *,
         concurrency: int = 8,
+        route: str | None = None,
     ) -> list[SendResult | MailError]:
         """Send many messages concurrently; see :meth:`AsyncSender.send_many`."""
         batch = list(messages)
-        return self._loop().run(self._async.send_many(batch, concurrency=concurrency))
+        self._async.delivery_transport_for(route)
+        return self._loop().run(self._async.send_many(batch, concurrency=concurrency, route=route))
 
     def close(self) -> None:
         """Close pooled connections and stop the loop thread. A later send starts afresh."""

@@ -48,6 +48,7 @@ from mailsdk.url import (
 
 if TYPE_CHECKING:
     from mailsdk.dkim import DKIMSigner
+    from mailsdk.suppressions import Suppressions
     from mailsdk.transports.base import Transport
 
 __all__ = ["CONFIG_FILE_NAME", "MailSettings", "read_toml"]
@@ -63,7 +64,22 @@ _config_file: ContextVar[Path | Literal["auto"] | None] = ContextVar(
 )
 
 _RETRY_KEYS = ("attempts", "backoff", "max_backoff", "jitter", "deadline", "max_retry_after")
-_FILE_KEYS = ("url", "from", "strategy", "timeout", "cooldown", "retry", "relays", "dkim")
+_FILE_KEYS = (
+    "url",
+    "from",
+    "strategy",
+    "timeout",
+    "cooldown",
+    "retry",
+    "relays",
+    "dkim",
+    "routes",
+    "allowed_recipients",
+    "redirect_to",
+    "suppressions_db",
+)
+ENV_ROUTE = "MAILSDK_ROUTE"
+"""``MAILSDK_ROUTE_<NAME>``: the relays (URLs or relay names) of the route ``<name>``."""
 _DKIM_KEYS = ("domain", "selector", "key_file", "algorithm", "skip_rerendering")
 DKIM_KEYRING_SERVICE = "mailsdk:dkim"
 """keyring service of DKIM private keys; the user name is ``<selector>._domainkey.<domain>``."""
@@ -101,8 +117,17 @@ def _flatten_file(data: Mapping[str, Any], where: str) -> dict[str, Any]:
             f"{where}: unknown key(s) {', '.join(unknown)}{hint}; known: {', '.join(_FILE_KEYS)}"
         )
     out: dict[str, Any] = {
-        k: v for k, v in data.items() if k not in ("from", "retry", "relays", "dkim")
+        k: v for k, v in data.items() if k not in ("from", "retry", "relays", "dkim", "routes")
     }
+    routes = data.get("routes", {})
+    if not isinstance(routes, Mapping):
+        raise ConfigurationError(f"{where}: [routes] must be a table")
+    if routes:
+        # `bulk = "primary, sendgrid://default"` or `bulk = ["primary", "sendgrid://default"]`
+        out["routes"] = {
+            str(name): ", ".join(value) if isinstance(value, list) else value
+            for name, value in routes.items()
+        }
     dkim = data.get("dkim", {})
     if not isinstance(dkim, Mapping):
         raise ConfigurationError(f"{where}: [dkim] must be a table")
@@ -233,6 +258,18 @@ class MailSettings(BaseSettings):
     dkim_skip_rerendering: bool = False
     """``MAILSDK_DKIM_SKIP_RERENDERING``: send unsigned through relays that re-render."""
 
+    routes: dict[str, SecretStr] = Field(default_factory=dict)
+    """Named relay lists (``[routes]`` in the TOML file, ``MAILSDK_ROUTE_<NAME>`` in the
+    environment): name -> URLs or relay names, comma-separated; see :meth:`route_urls`."""
+    allowed_recipients: Annotated[list[str] | None, NoDecode] = None
+    """``MAILSDK_ALLOWED_RECIPIENTS``: comma-separated address patterns (``*@example.com``);
+    every other recipient is dropped before sending (see :mod:`mailsdk.controls`)."""
+    redirect_to: str | None = None
+    """``MAILSDK_REDIRECT_TO``: send every message to this address instead."""
+    suppressions_db: Path | None = None
+    """``MAILSDK_SUPPRESSIONS_DB``: the SQLite file of the suppression list the senders
+    honour (:class:`~mailsdk.Suppressions`; it may be the outbox's file)."""
+
     _dotenv_path: Path | None = PrivateAttr(default=None)
 
     @classmethod
@@ -254,6 +291,19 @@ class MailSettings(BaseSettings):
         # parsed later, in relay_urls() and transports(): a pydantic error here would quote
         # the input, and the input may carry a password.
         return [value] if isinstance(value, (str, SecretStr)) else value
+
+    @field_validator("allowed_recipients", mode="before")
+    @classmethod
+    def _patterns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+            return value or None
+        return value
+
+    @field_validator("redirect_to", mode="before")
+    @classmethod
+    def _redirect(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -314,6 +364,37 @@ class MailSettings(BaseSettings):
             raise ConfigurationError(
                 "no relay configured: set MAILSDK_URL (or url / [relays] in mailsdk.toml)"
             )
+        return self._resolved(items)
+
+    def route_urls(self) -> dict[str, list[str]]:
+        """Each route's URLs, relay names replaced by their URLs: ``[routes]`` in the TOML
+        file, overridden per name by ``MAILSDK_ROUTE_<NAME>`` (environment, then ``.env``);
+        route names are lower-cased."""
+        given = {name.lower(): value.get_secret_value() for name, value in self.routes.items()}
+        prefix = f"{ENV_ROUTE}_"
+        for key, value in self._environ().items():
+            if key.upper().startswith(prefix) and len(key) > len(prefix) and value:
+                given[key[len(prefix) :].lower()] = value
+        out: dict[str, list[str]] = {}
+        for name, value in given.items():
+            urls = self._resolved(self._pieces(value))
+            if not urls:
+                raise ConfigurationError(f"route {name!r} names no relay")
+            out[name] = urls
+        return out
+
+    def _environ(self) -> dict[str, str]:
+        """The process environment over the ``.env`` file's values."""
+        env: dict[str, str] = {}
+        if self._dotenv_path is not None and self._dotenv_path.is_file():
+            from dotenv import dotenv_values
+
+            env.update({k.upper(): v for k, v in dotenv_values(self._dotenv_path).items() if v})
+        env.update({k.upper(): v for k, v in os.environ.items()})
+        return env
+
+    def _resolved(self, items: list[str]) -> list[str]:
+        """*items* (URLs and relay names) as URLs."""
         out: list[str] = []
         for item in items:
             if "://" in item:
@@ -350,11 +431,11 @@ class MailSettings(BaseSettings):
             out.extend(tail)
         return out
 
-    def parsed_urls(self) -> list[TransportURL]:
-        """:meth:`relay_urls` parsed, each URL once, with ``MAILSDK_TIMEOUT`` as the default
-        ``timeout`` of network schemes (in :attr:`TransportURL.defaults`: the URL's own query
-        is left as written, and a ``timeout=`` in it wins)."""
-        parsed = [parse_url(u) for u in self.relay_urls()]
+    def parsed_urls(self, urls: list[str] | None = None) -> list[TransportURL]:
+        """:meth:`relay_urls` (or *urls*) parsed, each URL once, with ``MAILSDK_TIMEOUT`` as
+        the default ``timeout`` of network schemes (in :attr:`TransportURL.defaults`: the
+        URL's own query is left as written, and a ``timeout=`` in it wins)."""
+        parsed = [parse_url(u) for u in (self.relay_urls() if urls is None else urls)]
         if self.timeout is None:
             return parsed
         default = {"timeout": f"{self.timeout:g}"}
@@ -395,6 +476,30 @@ class MailSettings(BaseSettings):
         return build_transports(
             self.parsed_urls(), environ=self.secret_environ(), password=self.password
         )
+
+    def route_transports(self) -> dict[str, list[Transport]]:
+        """One list of transports per route (:meth:`route_urls`), built as
+        :meth:`transports` builds the main one."""
+        return {
+            name: build_transports(
+                self.parsed_urls(urls), environ=self.secret_environ(), password=self.password
+            )
+            for name, urls in self.route_urls().items()
+        }
+
+    def open_suppressions(self) -> Suppressions | None:
+        """The suppression list at :attr:`suppressions_db`, opened; None when unset."""
+        if self.suppressions_db is None:
+            return None
+        from mailsdk.suppressions import Suppressions
+
+        try:
+            return Suppressions(self.suppressions_db)
+        except Exception as exc:  # sqlite3.Error, OSError: say which setting is wrong
+            raise ConfigurationError(
+                f"MAILSDK_SUPPRESSIONS_DB: cannot open {str(self.suppressions_db)!r} "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
 
     def retry_policy(self) -> RetryPolicy | None:
         """A RetryPolicy from the ``retry_*`` values, or None when none is set (the
