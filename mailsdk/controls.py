@@ -228,10 +228,28 @@ class ControlledTransport(Transport):
             changed = await _run_hook(hook, message)
             if changed is not None:
                 message = changed
+        originals = tuple(outgoing.envelope.rcpt_to)
         if self.redirect_to is not None:
             message = redirected(message, self.redirect_to)
         if message is not outgoing.message:
             outgoing = _rebuilt(outgoing, message)
+        if self.redirect_to is not None:
+            try:
+                result = await self._send_allowed(outgoing)
+            except RecipientsRefused as exc:
+                exc.refused = _as_originals(exc.refused, originals)
+                exc.args = (f"redirected to {self.redirect_to}: {exc.message}",)
+                exc.message = exc.args[0]
+                raise
+            return dataclasses.replace(
+                result,
+                accepted=list(originals) if result.accepted else [],
+                refused=_as_originals(result.refused, originals),
+            )
+        return await self._send_allowed(outgoing)
+
+    async def _send_allowed(self, outgoing: OutgoingMessage) -> SendResult:
+        """Send to the envelope recipients :attr:`allowed_recipients` lets through."""
         blocked: dict[str, RecipientStatus] = {}
         if self.allowed_recipients is not None:
             patterns = self.allowed_recipients
@@ -262,3 +280,19 @@ class ControlledTransport(Transport):
     async def aclose(self) -> None:
         """Close the wrapped transport."""
         await self.transport.aclose()
+
+
+def _as_originals(
+    refused: dict[str, RecipientStatus], originals: Sequence[str]
+) -> dict[str, RecipientStatus]:
+    """The redirect target's refusal reported for each original recipient it stood for
+    (without the enhanced code: it says nothing about the original address, and a 5.1.x
+    must not put that address on a suppression list)."""
+    if not refused:
+        return {}
+    target, status = next(iter(refused.items()))
+    text = f"redirected to {target}, which was refused: {status.text}"
+    return {
+        address: dataclasses.replace(status, address=address, text=text, enhanced_code=None)
+        for address in originals
+    }

@@ -29,8 +29,10 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.module_loading import import_string
 
 from mailsdk.config import ConfigurationError, split_urls
+from mailsdk.controls import CancelSend
 from mailsdk.errors import MailError, MessageError
 from mailsdk.events import EventHandler
+from mailsdk.integrations._controls import control_options
 from mailsdk.integrations._senders import freeze, shared_sender
 from mailsdk.message import Address, Attachment, Message
 from mailsdk.options import FRAMEWORK_DEADLINE, SenderOptions, Strategy, TransportSpec
@@ -73,6 +75,11 @@ _MAILSDK_KEYS = {
     "CONCURRENCY": "concurrency",
     "DEADLINE": "deadline",
     "KEEP_ALIVE": "keep_alive",
+    "ALLOWED_RECIPIENTS": "allowed_recipients",
+    "REDIRECT_TO": "redirect_to",
+    "SUPPRESSIONS_DB": "suppressions_db",
+    "BEFORE_SEND": "before_send",
+    "ROUTES": "routes",
 }
 # Django's defaults for the legacy EMAIL_* settings (django/conf/global_settings.py). They are
 # read only when a project set them: Django 6.1 warns on every read of these settings.
@@ -289,6 +296,7 @@ def _resolve(alias: str | None, options: dict[str, Any]) -> _Config:
             strategy=options.get("strategy") or "failover",
             deadline=_deadline(options, alias),
             on_event=_event_handler(options.get("on_event"), alias),
+            **control_options(options),
         )
     except ConfigurationError as exc:
         raise _improperly_configured(alias, exc.message) from None
@@ -334,6 +342,11 @@ class EmailBackend(BaseEmailBackend):
             whole process (default True); False builds a sender per backend and closes it
             when the backend closes, as Django's SMTP backend closes its connection.
         fail_silently: count failures instead of raising them.
+        allowed_recipients, redirect_to, before_send, routes: the sending controls (see
+            :mod:`mailsdk.controls`); ``before_send`` items may be dotted paths.
+        suppressions_db: the SQLite file of the suppression list to honour. The
+            environment's ``MAILSDK_ALLOWED_RECIPIENTS``, ``MAILSDK_REDIRECT_TO`` and
+            ``MAILSDK_SUPPRESSIONS_DB`` apply when these are not set.
 
     Django's SMTP options (``host``, ``port``, ``username``, ``password``, ``use_tls``,
     ``use_ssl``, ``timeout``, ``ssl_keyfile``, ``ssl_certfile``) are accepted too, for one SMTP
@@ -341,7 +354,8 @@ class EmailBackend(BaseEmailBackend):
 
     Built by ``EMAIL_BACKEND`` (no ``alias``), missing keywords come from the ``MAILSDK``
     setting (``URL``, ``FROM``, ``RETRY``, ``COOLDOWN``, ``STRATEGY``, ``ON_EVENT``,
-    ``CONCURRENCY``, ``DEADLINE``, ``KEEP_ALIVE``) and, without a URL, from Django's
+    ``CONCURRENCY``, ``DEADLINE``, ``KEEP_ALIVE``, ``ALLOWED_RECIPIENTS``, ``REDIRECT_TO``,
+    ``SUPPRESSIONS_DB``, ``BEFORE_SEND``, ``ROUTES``) and, without a URL, from Django's
     ``EMAIL_*`` settings. Built from ``MAILERS`` (with an ``alias``), only ``OPTIONS``
     count, as for Django's own backends.
 
@@ -366,6 +380,11 @@ class EmailBackend(BaseEmailBackend):
         concurrency: int | None = None,
         deadline: float | None = None,
         keep_alive: bool | None = None,
+        allowed_recipients: Sequence[str] | str | None = None,
+        redirect_to: str | None = None,
+        suppressions_db: str | None = None,
+        before_send: Any = None,
+        routes: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         # Django 6.1's get_connection(**kwargs) names the keywords a MAILERS entry may not
@@ -396,6 +415,11 @@ class EmailBackend(BaseEmailBackend):
             "concurrency": concurrency,
             "deadline": deadline,
             "keep_alive": keep_alive,
+            "allowed_recipients": allowed_recipients,
+            "redirect_to": redirect_to,
+            "suppressions_db": suppressions_db,
+            "before_send": before_send,
+            "routes": routes,
             **smtp,
         }
         self.config = _resolve(alias, options)
@@ -463,6 +487,11 @@ class EmailBackend(BaseEmailBackend):
             try:
                 message = convert_message(django_message, from_email=self.config.from_email)
                 result = self.sender.send(message)
+            except CancelSend as exc:
+                # A before_send hook decided: not sent, not counted, not an error (as
+                # django-anymail's AnymailCancelSend).
+                self._record_failure(django_message, exc)
+                continue
             except MailError as exc:
                 self._record_failure(django_message, exc)
                 raise

@@ -22,7 +22,11 @@ failover list), ``MAILSDK_FROM``, ``MAILSDK_RETRY`` (a RetryPolicy or a dict of 
 10 by default, so a hung relay cannot hold a request for minutes, unless ``MAILSDK_RETRY``
 sets its own ``deadline``), ``MAILSDK_ON_EVENT`` (a callable or its dotted path),
 ``MAILSDK_KEEP_ALIVE`` and ``MAILSDK_TESTING`` (defaults to ``TESTING``: messages go to
-:attr:`Mail.outbox` instead of a relay). They make one :class:`~mailsdk.SenderOptions`.
+:attr:`Mail.outbox` instead of a relay); the sending controls ``MAILSDK_ALLOWED_RECIPIENTS``,
+``MAILSDK_REDIRECT_TO``, ``MAILSDK_BEFORE_SEND`` (callables or dotted paths),
+``MAILSDK_ROUTES`` (route name -> URLs) and ``MAILSDK_SUPPRESSIONS_DB`` (the first three of
+which fall back to the environment variables of the same names). They make one
+:class:`~mailsdk.SenderOptions`.
 
 By default the process keeps one :class:`~mailsdk.Sender` per configuration, shared by
 every request, thread and application configured alike; its connection pool outlives the
@@ -45,6 +49,7 @@ from mailsdk.config import ConfigurationError, transports_from_urls
 from mailsdk.defaults import add_default_sender_provider
 from mailsdk.errors import MailError
 from mailsdk.events import EventHandler
+from mailsdk.integrations._controls import CONTROL_KEYS, control_options
 from mailsdk.integrations._senders import freeze, shared_sender
 from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
@@ -146,10 +151,14 @@ class Mail:
                 strategy=config.get("MAILSDK_STRATEGY", "failover"),
                 deadline=deadline,
                 on_event=_event_handler(config.get("MAILSDK_ON_EVENT")),
+                **control_options(
+                    {key: config.get(f"MAILSDK_{key.upper()}") for key in CONTROL_KEYS},
+                    testing=memory,
+                ),
             )
         except ConfigurationError as exc:
             # SenderOptions names the field first ("strategy must be ..."): name the key.
-            field = exc.message.split(" ", 1)[0]
+            field = exc.message.split(" ", 1)[0].rstrip(":")
             raise ConfigurationError(f"MAILSDK_{field.upper()}: {exc.message}") from None
         from_email = config.get("MAILSDK_FROM")
         keep_alive = bool(config.get("MAILSDK_KEEP_ALIVE", True))
