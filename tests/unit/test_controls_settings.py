@@ -1,0 +1,223 @@
+"""Sending controls, routes and the suppression list from the environment, .env and
+mailsdk.toml (MailSettings, SenderOptions, from_env).
+
+Each test runs in an empty temporary directory with every MAILSDK_* variable removed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mailsdk import (
+    AsyncSender,
+    ConfigurationError,
+    MemoryTransport,
+    Message,
+    RecipientsRefused,
+    Sender,
+    SenderOptions,
+    Suppressions,
+)
+from mailsdk.settings import MailSettings
+
+T0 = datetime(2026, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILSDK_FROM", "")
+    for name in list(os.environ):
+        if name.startswith("MAILSDK_"):
+            monkeypatch.delenv(name)
+
+
+def message(**kwargs: object) -> Message:
+    fields: dict[str, object] = {
+        "from_": "app@example.com",
+        "to": ["alice@example.com", "bob@customer.test"],
+        "subject": "Hi",
+        "text": "Hello\n",
+    }
+    fields.update(kwargs)
+    return Message(**fields)  # type: ignore[arg-type]
+
+
+def memory(sender: Sender, route: str | None = None) -> MemoryTransport:
+    transports = (
+        sender.async_sender.transports
+        if route is None
+        else sender.async_sender._routes[route].transports
+    )
+    (transport,) = transports
+    assert isinstance(transport, MemoryTransport)
+    return transport
+
+
+def test_allowed_recipients_and_redirect_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_ALLOWED_RECIPIENTS", " *@example.com , ops@partner.test,")
+    settings = MailSettings.load()
+    assert settings.allowed_recipients == ["*@example.com", "ops@partner.test"]
+    with Sender.from_env() as sender:
+        result = sender.send(message())
+    assert result.accepted == ["alice@example.com"]
+    assert "allowed_recipients" in result.refused["bob@customer.test"].text
+
+    monkeypatch.setenv("MAILSDK_REDIRECT_TO", "qa@example.com")
+    with Sender.from_env() as sender:
+        sender.send(message())
+        assert [m.envelope.rcpt_to for m in memory(sender).outbox] == [("qa@example.com",)]
+
+
+def test_empty_variables_leave_the_controls_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_ALLOWED_RECIPIENTS", "")
+    monkeypatch.setenv("MAILSDK_REDIRECT_TO", " ")
+    options = SenderOptions.from_settings(MailSettings.load())
+    assert options.allowed_recipients is None
+    assert options.redirect_to is None
+    assert options.suppressions is None
+    assert options.routes is None
+
+
+def test_a_bad_pattern_or_redirect_in_the_environment_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_ALLOWED_RECIPIENTS", "example.com")
+    with pytest.raises(ConfigurationError, match="allowed_recipients"):
+        Sender.from_env()
+    monkeypatch.delenv("MAILSDK_ALLOWED_RECIPIENTS")
+    monkeypatch.setenv("MAILSDK_REDIRECT_TO", "qa at example")
+    with pytest.raises(ConfigurationError, match="redirect_to"):
+        Sender.from_env()
+
+
+def test_from_env_honours_the_suppressions_db(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    db = tmp_path / "mail.sqlite3"
+    with Suppressions(db, clock=lambda: T0) as store:
+        store.add("bob@customer.test", "hard_bounce", "sendgrid")
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_SUPPRESSIONS_DB", str(db))
+    with Sender.from_env() as sender:
+        result = sender.send(message())
+        with pytest.raises(RecipientsRefused):
+            sender.send(message(to=["bob@customer.test"]))
+    assert result.accepted == ["alice@example.com"]
+    assert result.refused["bob@customer.test"].text.startswith("suppressed since 2026-02-03")
+
+
+def test_suppressions_db_in_the_toml_file(tmp_path: Path) -> None:
+    (tmp_path / "mailsdk.toml").write_text(
+        'url = "memory://"\nsuppressions_db = "list.sqlite3"\n', encoding="utf-8"
+    )
+    options = SenderOptions.from_settings(MailSettings.load())
+    assert options.suppressions is not None
+    assert Path(options.suppressions.path).name == "list.sqlite3"
+    options.suppressions.close()
+
+
+def test_an_unreadable_suppressions_db_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_SUPPRESSIONS_DB", str(tmp_path / "missing-dir" / "x.sqlite3"))
+    with pytest.raises(ConfigurationError, match="MAILSDK_SUPPRESSIONS_DB"):
+        Sender.from_env()
+
+
+def test_routes_from_the_toml_file_and_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "mailsdk.toml").write_text(
+        'url = "primary"\n'
+        "[relays]\n"
+        'primary = "memory://primary"\n'
+        'bulk1 = "memory://bulk1"\n'
+        "[routes]\n"
+        'bulk = ["bulk1", "memory://bulk2"]\n'
+        'alerts = "memory://alerts-file"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MAILSDK_ROUTE_ALERTS", "memory://alerts-env")
+    (tmp_path / ".env").write_text("MAILSDK_ROUTE_Digest=primary\n", encoding="utf-8")
+    settings = MailSettings.load()
+    assert settings.route_urls() == {
+        "bulk": ["memory://bulk1", "memory://bulk2"],
+        "alerts": ["memory://alerts-env"],  # the environment wins over the file
+        "digest": ["memory://primary"],  # .env, the name lower-cased
+    }
+    with Sender.from_env() as sender:
+        assert sorted(sender.async_sender.routes) == ["alerts", "bulk", "digest"]
+        result = sender.send(message(), route="alerts")
+    assert result.relay == "memory://alerts-env"
+
+
+def test_a_route_naming_an_unknown_relay_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_ROUTE_BULK", "nosuchrelay")
+    with pytest.raises(ConfigurationError, match="neither a URL nor a relay name"):
+        Sender.from_env()
+
+
+def test_a_route_url_keeps_its_password_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    (Path(".") / "mailsdk.toml").write_text(
+        '[routes]\nbulk = "smtp://u:hunter2-secret@mail.example.com:587"\n', encoding="utf-8"
+    )
+    settings = MailSettings.load()
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in settings.model_dump_json()
+
+
+def test_routes_must_be_a_table(tmp_path: Path) -> None:
+    (tmp_path / "mailsdk.toml").write_text('url = "memory://"\nroutes = "bulk"\n', "utf-8")
+    with pytest.raises(ConfigurationError, match=r"\[routes\] must be a table"):
+        MailSettings.load()
+
+
+def test_the_sender_options_carry_the_controls_to_both_senders() -> None:
+    def hook(msg: Message) -> None:
+        return None
+
+    options = SenderOptions(
+        "memory://",
+        before_send=hook,
+        allowed_recipients="*@Example.com, ops@x.test",
+        redirect_to="QA <qa@example.com>",
+        routes={"bulk": "memory://bulk"},
+    )
+    assert options.before_send == (hook,)
+    assert options.allowed_recipients == ("*@example.com", "ops@x.test")
+    assert options.redirect_to == "qa@example.com"
+    with Sender.from_options(options) as sender:
+        inner = sender.async_sender
+        assert inner.before_send == (hook,)
+        assert inner.redirect_to == "qa@example.com"
+        assert inner.routes == ["bulk"]
+    built = AsyncSender.from_options(options)
+    assert isinstance(built, AsyncSender)
+    assert built.allowed_recipients == ("*@example.com", "ops@x.test")
+
+
+def test_from_env_and_from_options_have_one_implementation() -> None:
+    assert Sender.from_env.__func__ is AsyncSender.from_env.__func__  # type: ignore[attr-defined]
+    assert Sender.from_options.__func__ is AsyncSender.from_options.__func__  # type: ignore[attr-defined]
+
+
+def test_from_env_builds_the_class_it_is_called_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    with Sender.from_env() as sender:
+        assert type(sender) is Sender
+    assert type(AsyncSender.from_env()) is AsyncSender
