@@ -124,13 +124,15 @@ def check_redirect_to(address: object) -> str | None:
 
 
 def _fold(address: str) -> str:
-    """*address* compared case-insensitively, a non-ASCII domain as IDNA (when no wildcard)."""
+    """*address* compared case-insensitively, each non-ASCII domain label as IDNA (labels
+    holding a wildcard are left alone), so a pattern matches both spellings of a domain."""
     local, _, domain = address.strip().rpartition("@")
-    domain = domain.rstrip(".").lower()
-    if not domain.isascii() and not any(c in domain for c in "*?["):
-        with contextlib.suppress(UnicodeError):
-            domain = domain.encode("idna").decode("ascii")
-    return f"{local.lower()}@{domain}"
+    labels = domain.rstrip(".").lower().split(".")
+    for i, label in enumerate(labels):
+        if not label.isascii() and not any(c in label for c in "*?["):
+            with contextlib.suppress(UnicodeError):
+                labels[i] = label.encode("idna").decode("ascii")
+    return f"{local.lower()}@{'.'.join(labels)}"
 
 
 def _allowed(address: str, patterns: Sequence[str]) -> bool:
