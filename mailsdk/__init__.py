@@ -21,6 +21,7 @@ from mailsdk.defaults import (
     set_default_sender,
 )
 from mailsdk.dkim import DKIMSigner
+from mailsdk.dsn import DSN
 from mailsdk.errors import (
     ConfigurationError,
     CredentialError,
@@ -67,6 +68,7 @@ logging.getLogger("mailsdk").addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "DSN",
     "AccessToken",
     "Address",
     "AsyncSender",

@@ -40,6 +40,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from mailsdk.defaults import resolve_default_sender
+from mailsdk.dsn import DSN
 from mailsdk.errors import MessageError
 
 __all__ = ["Address", "Attachment", "Envelope", "Message"]
@@ -864,6 +865,13 @@ class Message(_Model):
 
     ignore_suppressions: bool = False
     """Send even to recipients on the sender's suppression list (a transactional override)."""
+    dsn: DSN | None = None
+    """Delivery status notifications to ask SMTP relays for (RFC 3461 ``NOTIFY``, ``RET``,
+    ``ENVID``, ``ORCPT``), where the relay offers DSN; see :class:`~mailsdk.DSN`."""
+    require_tls: bool = False
+    """RFC 8689 REQUIRETLS: only relays that offer it, over verified TLS, take the message,
+    and it asks every later hop to deliver over verified TLS or bounce it. HTTP provider
+    APIs and relays without it are refused (the next relay is tried)."""
 
     @field_validator("subject")
     @classmethod
@@ -923,6 +931,8 @@ class Message(_Model):
         for key, text in self.metadata.items():
             check_header_text(key, "metadata key")
             check_header_text(text, f"metadata {key}")
+        if not isinstance(self.dsn, (DSN, type(None))) or not isinstance(self.require_tls, bool):
+            raise MessageError("dsn must be a DSN or None, and require_tls a bool")
 
     @field_validator("tags")
     @classmethod

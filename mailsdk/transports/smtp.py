@@ -31,6 +31,7 @@ from mailsdk.auth._token import AccessToken, TokenProvider
 from mailsdk.auth._xoauth2 import XOAuth2Refused, xoauth2_exchange
 from mailsdk.classify import SMTPPhase, classify_smtp_reply, split_enhanced_code
 from mailsdk.config import ConfigurationError, TransportURL, relay_name
+from mailsdk.dsn import DSN
 from mailsdk.errors import (
     DeliveryUnknown,
     MailError,
@@ -584,6 +585,8 @@ class SMTPTransport(Transport):
     async def send(self, outgoing: OutgoingMessage) -> SendResult:
         """Send one message; some recipients refused is a result, all refused an error."""
         size = outgoing.size  # render before taking a connection: bad input costs no I/O
+        if outgoing.message.require_tls:
+            self._check_require_tls()
         start = time.perf_counter()
         slots = self._pool_slots()
         budget = _budget(outgoing)
@@ -664,7 +667,9 @@ class SMTPTransport(Transport):
     def _fail_code(self, reply: Reply, phase: SMTPPhase, text: str) -> NoReturn:
         self._fail(classify_smtp_reply(reply.code, phase), text, code=reply.code, reply=reply.text)
 
-    def _mail_options(self, conn: _Connection, outgoing: OutgoingMessage, size: int) -> str:
+    def _mail_options(
+        self, conn: _Connection, outgoing: OutgoingMessage, size: int, dsn: DSN | None
+    ) -> str:
         options: list[str] = []
         if conn.offers("size"):
             limit = int(conn.extensions.get("size") or 0)
@@ -685,7 +690,53 @@ class SMTPTransport(Transport):
             options.append("SMTPUTF8")
         if conn.offers("8bitmime") and outgoing.eight_bit:
             options.append("BODY=8BITMIME")
+        if dsn is not None:
+            options.extend(dsn.mail_parameters())
+        if outgoing.message.require_tls:
+            if not conn.offers("requiretls"):
+                raise MessageError(
+                    f"the message requires REQUIRETLS (RFC 8689) and relay {self.name} does "
+                    "not offer it",
+                    relay=self.name,
+                )
+            options.append("REQUIRETLS")
         return "".join(f" {o}" for o in options)
+
+    def _dsn_for(self, conn: _Connection, outgoing: OutgoingMessage) -> DSN | None:
+        """The message's DSN request when this relay offers DSN (RFC 3461 section 3), else
+        None; a required request on a relay without DSN is refused (the next relay may
+        offer it)."""
+        dsn = outgoing.message.dsn
+        if dsn is None or conn.offers("dsn"):
+            return dsn
+        if dsn.required:
+            raise MessageError(
+                f"the message requires DSN (RFC 3461) and relay {self.name} does not offer it",
+                relay=self.name,
+            )
+        log.warning(
+            "relay %s does not offer DSN: %s goes without NOTIFY/RET/ENVID/ORCPT",
+            self.name,
+            outgoing.message_id,
+        )
+        return None
+
+    def _check_require_tls(self) -> None:
+        """REQUIRETLS is only sent over TLS whose certificate is verified (RFC 8689 section 2,
+        section 4.3): refuse, before connecting, a relay that cannot give that."""
+        context = self._tls_context
+        if self.tls == "none" or context is None:
+            raise MessageError(
+                f"the message requires REQUIRETLS (RFC 8689), which needs TLS, and relay "
+                f"{self.name} is set to tls=none",
+                relay=self.name,
+            )
+        if context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname:
+            raise MessageError(
+                f"the message requires REQUIRETLS (RFC 8689), which needs a verified "
+                f"certificate, and relay {self.name}'s TLS context does not verify one",
+                relay=self.name,
+            )
 
     async def _read(self, conn: _Connection, phase: str) -> Reply:
         try:
@@ -734,7 +785,8 @@ class SMTPTransport(Transport):
         """Run transactions until *pending* (updated in place) is empty."""
         env = outgoing.envelope
         encoding = "utf-8" if env.smtputf8 else "ascii"
-        mail_line = f"MAIL FROM:<{env.mail_from}>{self._mail_options(conn, outgoing, size)}"
+        dsn = self._dsn_for(conn, outgoing)
+        mail_line = f"MAIL FROM:<{env.mail_from}>{self._mail_options(conn, outgoing, size, dsn)}"
         first = True
         while pending:
             # No more recipients per transaction than the relay takes (learned from its
@@ -742,7 +794,7 @@ class SMTPTransport(Transport):
             # at Postfix, which drops the session after 20 of them.
             size_of_chunk = self._rcpt_limit or self.max_recipients
             chunk, rest = pending[:size_of_chunk], pending[size_of_chunk:]
-            commands = [mail_line, *(f"RCPT TO:<{r}>" for r in chunk), "DATA"]
+            commands = [mail_line, *(_rcpt_line(r, dsn) for r in chunk), "DATA"]
             lines = [c.encode(encoding) + b"\r\n" for c in commands]
             try:
                 conn.wire.write(b"".join(lines) if conn.pipelining else lines[0])
@@ -903,6 +955,13 @@ async def _bounded_token(tokens: CachedTokenProvider, timeout: float | None) -> 
     except asyncio.TimeoutError:
         failure = TransientError(f"no access token within {timeout} s")
     raise failure
+
+
+def _rcpt_line(rcpt: str, dsn: DSN | None) -> str:
+    """``RCPT TO:<rcpt>``, with the DSN's ``NOTIFY`` and ``ORCPT`` when there is one."""
+    if dsn is None:
+        return f"RCPT TO:<{rcpt}>"
+    return " ".join([f"RCPT TO:<{rcpt}>", *dsn.rcpt_parameters(rcpt)])
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -334,6 +334,24 @@ class DispositionAttachmentsPayload(JSONPayload[TransportT]):
         self.data.setdefault("attachments", []).append(item)
 
 
+def _check_smtp_options(payload: Payload[Any], outgoing: OutgoingMessage) -> None:
+    """Provider APIs take no SMTP envelope parameters: REQUIRETLS and a required DSN request
+    are refused (the next relay may be SMTP), an advisory DSN request goes unsent, said in
+    the log, as on an SMTP relay without DSN."""
+    message = outgoing.message
+    if message.require_tls:
+        payload.unsupported("a message that requires REQUIRETLS (RFC 8689; SMTP relays only)")
+    if message.dsn is not None and message.dsn.required:
+        payload.unsupported("a required DSN request (RFC 3461; SMTP relays only)")
+    if message.dsn is not None:
+        log.warning(
+            "%s takes no DSN request: %s goes without it (the provider reports bounces "
+            "through its own events)",
+            payload.transport.name,
+            outgoing.message_id,
+        )
+
+
 class HTTPTransport(Transport):
     """Base for provider transports: owns one pooled ``httpx.AsyncClient`` per transport.
 
@@ -506,6 +524,7 @@ class HTTPTransport(Transport):
         """Walk the message once, calling the payload's hooks; no I/O happens here."""
         message = outgoing.message
         payload = self.payload_class(self, outgoing)
+        _check_smtp_options(payload, outgoing)
         if payload.takes_raw_mime:
             payload.set_raw_message(outgoing.raw)
         else:
