@@ -32,6 +32,7 @@ EXTRAS = {
     "botocore": "ses",
     "django": "django",
     "flask": "flask",
+    "dns": "doctor",
 }
 """Top-level module -> the mailsdk extra that installs it."""
 

@@ -12,7 +12,8 @@ Exit codes, for cron jobs and scripts (``send`` and ``send-many``):
 4     delivery unknown: the connection was lost after the message was handed over
 ====  =====================================================================================
 
-``check`` exits 0 when every relay passed and 3 when one did not; ``credentials`` exits 1
+``check`` exits 0 when every relay passed and 3 when one did not, ``doctor`` 3 when a
+record has an error; ``credentials`` exits 1
 when a secret is missing or keyring is unusable. Usage errors exit 1 (click's default, 2,
 would read as "refused").
 """
@@ -24,6 +25,7 @@ from mailsdk.cli import (
     completion,
     credentials,
     devserver,
+    doctor,
     oauth,
     outbox,
     send,
@@ -61,6 +63,7 @@ credentials.command.add_command(oauth.command)
 cli.add_command(completion.command)
 cli.add_command(outbox.group)
 cli.add_command(suppressions.command)
+cli.add_command(doctor.command)
 
 
 def main() -> None:
