@@ -85,10 +85,6 @@ class Lookups:
             raise DNSFailure(f"{rdtype} {name}: {exc}") from None
         return list(answer.rrset) if answer.rrset is not None else []
 
-    def exists(self, name: str) -> bool:
-        """False when *name* is NXDOMAIN (asked as SOA, which every zone apex answers)."""
-        return self._answer(name, "SOA") is not None or self._answer(name, "A") is not None
-
     def txt(self, name: str) -> list[str]:
         """Each TXT record at *name*, its strings joined without separator (RFC 7208 3.3,
         RFC 6376 3.6.2.2), decoded as UTF-8 (invalid bytes replaced)."""

@@ -7,12 +7,13 @@ import socket
 from collections import defaultdict
 from typing import Any
 
-from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A, DNSLabel, DNSRecord
+from dnslib import AAAA, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSLabel, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 _RDATA: dict[str, Any] = {
     "A": A,
     "AAAA": AAAA,
+    "PTR": PTR,
     "TXT": lambda text: TXT([text[i : i + 255] for i in range(0, len(text), 255)] or [""]),
 }
 

@@ -3,6 +3,7 @@ the tests start on loopback (UDP and TCP), serving zones written here."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from mailsdk import ConfigurationError, DKIMSigner
+from mailsdk._dnsquery import Lookups, make_resolver
+from mailsdk._spf import check_host
 from mailsdk.doctor import DoctorReport, Finding, diagnose
 from tests.cli_runner import run
 from tests.dns_zone import LocalDNS, Zone
@@ -344,6 +347,81 @@ def test_servfail_is_a_temperror(dns: LocalDNS) -> None:
     finding = only(diagnose("example.com", nameserver=serve(dns, zone).address), "spf")
     assert finding.level == "error"
     assert "temperror" in finding.message
+
+
+V6 = "2001:db8::1"
+V6_NIBBLES = ".".join(reversed(ipaddress.ip_address(V6).exploded.replace(":", "")))
+
+
+@pytest.mark.parametrize(
+    ("ip", "record", "extra", "result", "matched"),
+    [
+        (
+            RELAY_IP,
+            "v=spf1 exists:%{ir}.%{v}._spf.%{d} -all",
+            [("25.113.0.203.in-addr._spf.example.com", "A", "127.0.0.2")],
+            "pass",
+            "exists:%{ir}.%{v}._spf.%{d} in example.com",
+        ),
+        (
+            RELAY_IP,
+            "v=spf1 exists:%{l}.%{o}.%{d1}.users.example.net -all",
+            [("postmaster.example.com.com.users.example.net", "A", "127.0.0.2")],
+            "pass",
+            None,
+        ),
+        (
+            V6,
+            "v=spf1 exists:%{ir}.%{v}.x.example.net -all",
+            [(f"{V6_NIBBLES}.ip6.x.example.net", "A", "127.0.0.2")],
+            "pass",
+            None,
+        ),
+        (V6, "v=spf1 ip6:2001:db8::/32 -all", [], "pass", "ip6:2001:db8::/32 in example.com"),
+        (
+            V6,
+            "v=spf1 a:v6.example.com//64 -all",
+            [("v6.example.com", "AAAA", "2001:db8::ffff")],
+            "pass",
+            None,
+        ),
+        (
+            RELAY_IP,
+            "v=spf1 ptr -all",
+            [
+                ("25.113.0.203.in-addr.arpa", "PTR", "out.example.com"),
+                ("out.example.com", "A", RELAY_IP),
+            ],
+            "pass",
+            "ptr in example.com",
+        ),
+        (RELAY_IP, "v=spf1 ip4:198.51.100.0/24 ~all", [], "softfail", "~all in example.com"),
+        (RELAY_IP, "v=spf1 exists:%x.example.net -all", [], "permerror", None),
+        (RELAY_IP, "v=spf1 include:%{d0}.example.net -all", [], "permerror", None),
+        (RELAY_IP, "v=spf1 ip4:300.1.1.1 -all", [], "permerror", None),
+        (RELAY_IP, "v=spf1 ip4:2001:db8::/32 -all", [], "permerror", None),
+        (RELAY_IP, "v=spf1 frobnicate -all", [], "permerror", None),
+        (RELAY_IP, "v=spf1 redirect=a.example.net redirect=b.example.net", [], "permerror", None),
+        (RELAY_IP, "v=spf1 exp=explain.example.com unknown-mod=x ?all", [], "neutral", None),
+        (RELAY_IP, "v=spf1 -all redirect=elsewhere.example.net", [], "fail", None),
+    ],
+)
+def test_check_host(
+    dns: LocalDNS,
+    ip: str,
+    record: str,
+    extra: list[tuple[str, str, str]],
+    result: str,
+    matched: str | None,
+) -> None:
+    zone = Zone().add("example.com", "TXT", record)
+    for name, rtype, value in extra:
+        zone.add(name, rtype, value)
+    lookups = Lookups(make_resolver(serve(dns, zone).address))
+    evaluation = check_host(lookups, ipaddress.ip_address(ip), "example.com")
+    assert evaluation.result == result, evaluation.reason
+    if matched is not None:
+        assert evaluation.matched == matched
 
 
 # -- DKIM ------------------------------------------------------------------------------------
