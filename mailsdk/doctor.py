@@ -411,7 +411,8 @@ def _expected_record(
     domain: str, selector: str, key: KeySource | None, signer: DKIMSigner | None
 ) -> str | None:
     if key is None:
-        return signer.dns_record() if signer is not None else None
+        # The configured key says nothing about another selector's record.
+        return signer.dns_record() if signer is not None and signer.selector == selector else None
     from mailsdk.dkim import DKIMSigner
 
     return DKIMSigner(domain=domain, selector=selector, private_key=key).dns_record()

@@ -570,3 +570,15 @@ def test_bad_arguments_are_configuration_errors(dns: LocalDNS) -> None:
         diagnose("localhost", nameserver=dns.address)
     with pytest.raises(ConfigurationError, match="give an IP address"):
         diagnose("example.com", nameserver="ns.example.com:53")
+
+
+def test_the_configured_key_is_compared_only_with_its_own_selector(
+    dns: LocalDNS, rsa_pem: bytes
+) -> None:
+    signer = DKIMSigner(domain="example.com", selector="s2026", private_key=rsa_pem)
+    other = _pem(ed25519.Ed25519PrivateKey.generate())
+    record = DKIMSigner(domain="example.com", selector="old", private_key=other).dns_record()
+    serve(dns, Zone().add("old._domainkey.example.com", "TXT", record))
+    report = diagnose("example.com", selector="old", signer=signer, nameserver=dns.address)
+    assert only(report, "dkim").level == "ok"
+    assert [f for f in report.findings if f.check == "dkim.key"] == []
