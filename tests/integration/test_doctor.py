@@ -3,6 +3,7 @@ the tests start on loopback (UDP and TCP), serving zones written here."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 from collections.abc import Iterator
@@ -582,3 +583,16 @@ def test_the_configured_key_is_compared_only_with_its_own_selector(
     report = diagnose("example.com", selector="old", signer=signer, nameserver=dns.address)
     assert only(report, "dkim").level == "ok"
     assert [f for f in report.findings if f.check == "dkim.key"] == []
+
+
+def test_dkim_rsa_key_published_as_pkcs1_rsapublickey(
+    dns: LocalDNS, rsa_pem: bytes, key_file: Path
+) -> None:
+    # RFC 6376 3.6.1 names the PKCS#1 RSAPublicKey form; most publish SubjectPublicKeyInfo.
+    public = serialization.load_pem_private_key(rsa_pem, None).public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    record = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    serve(dns, Zone().add("s._domainkey.example.com", "TXT", record))
+    report = diagnose("example.com", selector="s", dkim_key=key_file, nameserver=dns.address)
+    assert only(report, "dkim").message.endswith("RSA 2048 bits")
+    assert only(report, "dkim.key").level == "ok"
