@@ -6,10 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import respx
 from opentelemetry.trace import SpanKind, StatusCode
 
-from mailsdk import AsyncSender, Message, OutgoingMessage, RecipientsRefused
+from mailsdk import (
+    AsyncSender,
+    MailError,
+    Message,
+    OutgoingMessage,
+    RecipientsRefused,
+    Sender,
+)
 from mailsdk.devserver import LocalRelay
 from mailsdk.outbox import Outbox
 from mailsdk.retry import RetryPolicy
@@ -62,8 +71,10 @@ async def test_a_memory_send_is_a_send_span_with_one_attempt_child(otel: Otel) -
 
     (send,) = otel.finished("mailsdk.send")
     (attempt,) = otel.finished("mailsdk.attempt")
-    assert attempt.parent is not None and attempt.parent.span_id == send.context.span_id
-    assert send.kind is SpanKind.INTERNAL and attempt.kind is SpanKind.CLIENT
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == send.context.span_id
+    assert send.kind is SpanKind.INTERNAL
+    assert attempt.kind is SpanKind.CLIENT
     assert send.status.status_code is StatusCode.UNSET
     assert dict(attempt.attributes or {}) == {
         "mailsdk.relay": "memory://",
@@ -98,7 +109,8 @@ async def test_metrics_count_sends_and_attempts_and_time_them(otel: Otel) -> Non
     assert otel.total("mailsdk.failovers") == 0
     (send_duration,) = otel.points("mailsdk.send.duration")
     (attempt_duration,) = otel.points("mailsdk.attempt.duration")
-    assert send_duration.count == 2 and attempt_duration.count == 2
+    assert send_duration.count == 2
+    assert attempt_duration.count == 2
     # The step clock moves 1 s a read: an attempt reads it twice, a send around it twice.
     assert attempt_duration.sum == 2.0
     assert send_duration.sum == 2 * 3.0
@@ -115,12 +127,11 @@ async def test_the_send_span_is_a_child_of_the_callers_span(otel: Otel) -> None:
         async with AsyncSender(MemoryTransport()) as sender:
             await sender.send(message())
     (send,) = otel.finished("mailsdk.send")
-    assert send.parent is not None and send.parent.span_id == request.get_span_context().span_id
+    assert send.parent is not None
+    assert send.parent.span_id == request.get_span_context().span_id
 
 
-async def test_smtp_attempt_names_the_relay_without_its_user(
-    otel: Otel, relay: LocalRelay
-) -> None:
+async def test_smtp_attempt_names_the_relay_without_its_user(otel: Otel, relay: LocalRelay) -> None:
     async with AsyncSender(relay.url(USER, PASSWORD)) as sender:
         await sender.send(message())
 
@@ -250,7 +261,8 @@ async def test_a_failover_group_inside_another_is_one_send(otel: Otel) -> None:
     (send,) = otel.finished("mailsdk.send")
     (attempt,) = otel.finished("mailsdk.attempt")
     assert (attempt.attributes or {})["mailsdk.relay"] == "memory://a"
-    assert attempt.parent is not None and attempt.parent.span_id == send.context.span_id
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == send.context.span_id
     assert otel.total("mailsdk.sends") == 1
 
 
@@ -268,3 +280,37 @@ async def test_outbox_depth_is_an_observable_gauge(otel: Otel, tmp_path: Path) -
     (depth,) = otel.points("mailsdk.outbox.depth")
     assert depth.value == 0
     assert otel.total("mailsdk.sends", mailsdk__outcome="delivered") == 2
+
+
+async def test_an_http_provider_attempt_carries_the_http_status_and_no_key(
+    otel: Otel, respx_mock: respx.MockRouter
+) -> None:
+    key = "pm-key-0123456789"
+    respx_mock.post("https://api.postmarkapp.com/email").mock(
+        return_value=httpx.Response(401, json={"ErrorCode": 10, "Message": "Bad key"})
+    )
+    async with AsyncSender(f"postmark://{key}@default", retry=RetryPolicy(attempts=1)) as sender:
+        with pytest.raises(MailError):
+            await sender.send(message())
+
+    (attempt,) = otel.finished("mailsdk.attempt")
+    attributes = attempt.attributes or {}
+    assert attributes["mailsdk.transport"] == "postmark"
+    assert attributes["http.response.status_code"] == 401
+    assert "mailsdk.smtp.status_code" not in attributes
+    assert "mailsdk.message.size" not in attributes  # a JSON API: no MIME rendered for it
+    assert attempt.status.status_code is StatusCode.ERROR
+    (send,) = otel.finished("mailsdk.send")
+    assert (send.attributes or {})["mailsdk.outcome"] == "failed"
+    assert key not in everything_recorded(otel)
+    assert_no_addresses(otel)
+
+
+def test_a_sync_send_is_a_child_of_the_callers_span(otel: Otel) -> None:
+    # The loop thread runs the send in a copy of the calling thread's context.
+    tracer = otel.tracer_provider.get_tracer("app")
+    with Sender(MemoryTransport()) as sender, tracer.start_as_current_span("request") as request:
+        sender.send(message())
+    (send,) = otel.finished("mailsdk.send")
+    assert send.parent is not None
+    assert send.parent.span_id == request.get_span_context().span_id
