@@ -8,6 +8,7 @@ described by their class, SMTP/HTTP code and enhanced status code instead.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@")
 _MAILBOX_HOST = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/%]*%40")
 
 
+@functools.lru_cache(maxsize=256)  # a process has a handful of relays; asked on every send
 def relay_label(name: str) -> str:
     """A relay's display name as telemetry shows it: without the user part (often an
     address) and without a mailbox's local part. A failover group's comma-separated name is
@@ -50,16 +52,22 @@ def relay_label(name: str) -> str:
 
 def transport_kind(relay: Transport) -> str:
     """``smtp``, ``smtps``, ``sendgrid``, ``memory``...: the URL scheme, else the class."""
-    scheme, sep, _ = relay.name.partition("://")
+    return _kind(type(relay), relay.name)
+
+
+@functools.lru_cache(maxsize=256)
+def _kind(cls: type, name: str) -> str:
+    scheme, sep, _ = name.partition("://")
     if sep and scheme.isascii() and scheme.replace("+", "").replace("-", "").isalnum():
         return scheme.lower()
-    kind = type(relay).__name__.lower()
+    kind = cls.__name__.lower()
     return kind.removesuffix("transport") or kind
 
 
-def _is_http(relay: Transport) -> bool:
+@functools.lru_cache(maxsize=64)
+def _is_http(relay_class: type) -> bool:
     # By name: importing the HTTP base here would tie this module into the import graph.
-    return any(cls.__name__ == "HTTPTransport" for cls in type(relay).__mro__)
+    return any(cls.__name__ == "HTTPTransport" for cls in relay_class.__mro__)
 
 
 def _safe_description(exc: BaseException) -> str:
@@ -261,7 +269,7 @@ class Observer:
     ) -> None:
         outcome = "partial" if result.refused else "delivered"
         relay = relay_label(result.relay)
-        if span is not None:
+        if span is not None and span.is_recording():
             span.set_attributes(
                 {
                     "mailsdk.outcome": outcome,
@@ -286,7 +294,7 @@ class Observer:
         outcome = _send_outcome(exc)
         refused = len(exc.refused) if isinstance(exc, RecipientsRefused) else 0
         relay = relay_label(exc.relay) if isinstance(exc, MailError) and exc.relay else None
-        if span is not None:
+        if span is not None and span.is_recording():
             attributes: dict[str, Any] = {
                 "mailsdk.outcome": outcome,
                 "mailsdk.recipients.accepted": 0,
@@ -344,10 +352,10 @@ class Observer:
                 result = await relay.send(pending)
             except BaseException as exc:
                 outcome = _attempt_outcome(exc)
-                if span is not None:
+                if span is not None and span.is_recording():
                     failed: dict[str, Any] = {"mailsdk.outcome": outcome}
                     if isinstance(exc, MailError) and exc.code is not None:
-                        http = _is_http(relay)
+                        http = _is_http(type(relay))
                         failed[_HTTP_STATUS if http else _SMTP_STATUS] = exc.code
                     if isinstance(exc, MailError) and exc.enhanced_code:
                         failed["mailsdk.smtp.enhanced_status_code"] = exc.enhanced_code
@@ -357,7 +365,7 @@ class Observer:
                     _set_error(span, exc, failed)
                 self._count_attempt(instruments, label, kind, outcome, self._clock() - start)
                 raise
-            if span is not None:
+            if span is not None and span.is_recording():
                 span.set_attributes(
                     {
                         "mailsdk.outcome": "delivered",
