@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import logging
 import os
 import re
@@ -178,6 +179,23 @@ def _is_proxy(provider: object) -> bool:
     )
 
 
+_UNKNOWN = object()
+
+
+def _unset_check(module: Any, variable: str, environment: str) -> Callable[[], bool]:
+    """A test that is True while no global provider has been set: while the API module's
+    *variable* is still None.
+
+    That variable is private, but reading it takes nanoseconds where the public getter
+    takes microseconds (it reads the environment each time), and an unconfigured process
+    asks on every send. When the variable is missing (another API version) or the
+    environment names a provider class (which the getter loads), the public getter decides.
+    """
+    if environment in os.environ or getattr(module, variable, _UNKNOWN) is _UNKNOWN:
+        return lambda: False
+    return lambda: getattr(module, variable) is None
+
+
 class Observer:
     """Spans and metrics for the failover core; see :mod:`mailsdk.telemetry`."""
 
@@ -198,6 +216,14 @@ class Observer:
         self._tracing_off = False
         self._metrics_off = False
         self._settled = False
+        self._no_global_tracer = _unset_check(
+            trace, "_TRACER_PROVIDER", "OTEL_PYTHON_TRACER_PROVIDER"
+        )
+        self._no_global_meter = _unset_check(
+            importlib.import_module("opentelemetry.metrics._internal"),
+            "_METER_PROVIDER",
+            "OTEL_PYTHON_METER_PROVIDER",
+        )
         self._refresh()  # an SDK set up already: the outbox gauge exists before any send
 
     # -- providers -----------------------------------------------------------------------
@@ -206,16 +232,24 @@ class Observer:
         """Resolve the providers while they are the API's stand-ins (the SDK may be set up
         after instrument()); once both are real, or no-ops, this is never done again."""
         if self._tracer is None and not self._tracing_off:
-            tp = self._tracer_provider or trace.get_tracer_provider()
-            if isinstance(tp, trace.NoOpTracerProvider):
+            tp: Any = self._tracer_provider
+            if tp is None and not self._no_global_tracer():
+                tp = trace.get_tracer_provider()
+            if tp is None or _is_proxy(tp):
+                pass  # nothing set yet: ask again at the next send
+            elif isinstance(tp, trace.NoOpTracerProvider):
                 self._tracing_off = True
-            elif not _is_proxy(tp):
+            else:
                 self._tracer = tp.get_tracer(_SCOPE, _version())
         if self._instruments is None and not self._metrics_off:
-            mp = self._meter_provider or metrics.get_meter_provider()
-            if isinstance(mp, metrics.NoOpMeterProvider):
+            mp: Any = self._meter_provider
+            if mp is None and not self._no_global_meter():
+                mp = metrics.get_meter_provider()
+            if mp is None or _is_proxy(mp):
+                pass
+            elif isinstance(mp, metrics.NoOpMeterProvider):
                 self._metrics_off = True
-            elif not _is_proxy(mp):
+            else:
                 self._instruments = _Instruments(mp.get_meter(_SCOPE, _version()), self._outboxes)
         self._settled = (self._tracer is not None or self._tracing_off) and (
             self._instruments is not None or self._metrics_off
