@@ -257,6 +257,17 @@ class Observer:
 
     # -- hooks called by FailoverTransport -----------------------------------------------
 
+    def recording(self) -> bool:
+        """True when a provider records: the core skips every hook (and its coroutine)
+        otherwise, so an instrumented process without an SDK pays this call per send."""
+        if not self._settled:
+            self._refresh()
+        return self._tracer is not None or self._instruments is not None
+
+    def in_send(self) -> bool:
+        """True inside a send being recorded (its attempts are then recorded too)."""
+        return _current.get() is not None
+
     async def send(
         self,
         transport: Transport,
@@ -266,8 +277,6 @@ class Observer:
         """Run one send (*run*) inside a ``mailsdk.send`` span, and count it."""
         if _current.get() is not None:  # a failover group inside another: one send
             return await run(outgoing)
-        if not self._settled:
-            self._refresh()
         tracer, instruments = self._tracer, self._instruments
         if tracer is None and instruments is None:
             return await run(outgoing)
@@ -312,6 +321,7 @@ class Observer:
                     "mailsdk.recipients.refused": len(result.refused),
                     "mailsdk.attempts": record.attempts,
                     "mailsdk.failovers": record.failovers,
+                    "mailsdk.retries": record.retries,
                 }
             )
             if record.size is not None:
@@ -335,6 +345,7 @@ class Observer:
                 "mailsdk.recipients.refused": refused,
                 "mailsdk.attempts": record.attempts,
                 "mailsdk.failovers": record.failovers,
+                "mailsdk.retries": record.retries,
             }
             if relay is not None:
                 attributes["mailsdk.relay"] = relay

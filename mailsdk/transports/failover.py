@@ -76,6 +76,11 @@ def _outcome_of(error: MailError) -> Outcome:
     return "permanent"
 
 
+def _is_group(relay: Transport) -> bool:
+    """A failover group among the relays: its own attempts are the ones telemetry records."""
+    return isinstance(relay, FailoverTransport)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -193,7 +198,7 @@ class FailoverTransport(Transport):
     async def send(self, outgoing: OutgoingMessage) -> SendResult:
         """Deliver through the first relay that accepts; see the class docstring."""
         observer = telemetry._observer
-        if observer is not None:
+        if observer is not None and observer.recording():
             return await observer.send(self, outgoing, self._send)
         return await self._send(outgoing)
 
@@ -362,10 +367,10 @@ class FailoverTransport(Transport):
         start = time.perf_counter()
         try:
             observer = telemetry._observer
-            if observer is None or isinstance(relay, FailoverTransport):
-                result = await relay.send(pending)  # a group's own attempts are observed
-            else:
+            if observer is not None and observer.in_send() and not _is_group(relay):
                 result = await observer.attempt(relay, pending)
+            else:
+                result = await relay.send(pending)
         except DeliveryFailed as exc:
             state.attempts.extend(exc.attempts)
             raise

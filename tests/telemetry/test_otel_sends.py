@@ -95,6 +95,7 @@ async def test_a_memory_send_is_a_send_span_with_one_attempt_child(otel: Otel) -
         "mailsdk.recipients.refused": 0,
         "mailsdk.attempts": 1,
         "mailsdk.failovers": 0,
+        "mailsdk.retries": 0,
         "mailsdk.message.size": len(memory.outbox[0].raw),
     }
     assert_no_addresses(otel)
@@ -206,6 +207,7 @@ async def test_retries_are_numbered_attempts_and_counted(
     (send,) = otel.finished("mailsdk.send")
     assert [e.name for e in send.events] == ["mailsdk.retry", "mailsdk.failover"]
     assert otel.total("mailsdk.retries") == 1
+    assert (send.attributes or {})["mailsdk.retries"] == 1
     assert otel.total("mailsdk.failovers") == 1
 
 
