@@ -28,7 +28,14 @@ from mailsdk.errors import ConfigurationError
 if TYPE_CHECKING:
     from mailsdk._otel import Observer
 
-__all__ = ["MailsdkInstrumentor", "OutboxLike", "instrument", "is_instrumented", "uninstrument"]
+__all__ = [
+    "MailsdkInstrumentor",
+    "OutboxLike",
+    "instrument",
+    "is_instrumented",
+    "track_outbox",
+    "uninstrument",
+]
 
 INSTRUMENTATION_NAME = "mailsdk"
 """The instrumentation scope name of mailsdk's tracer and meter."""

@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from mailsdk import (
     AsyncSender,
+    DeliveryUnknown,
     MailError,
     Message,
     OutgoingMessage,
@@ -316,3 +317,22 @@ def test_a_sync_send_is_a_child_of_the_callers_span(otel: Otel) -> None:
     (send,) = otel.finished("mailsdk.send")
     assert send.parent is not None
     assert send.parent.span_id == request.get_span_context().span_id
+
+
+async def test_a_lost_reply_is_an_unknown_send(
+    otel: Otel, relay_factory: Callable[..., LocalRelay]
+) -> None:
+    smtp = relay_factory(tls="none")
+    smtp.drop_after_data = True
+    async with AsyncSender(smtp.url(), retry=RetryPolicy(attempts=1)) as sender:
+        with pytest.raises(DeliveryUnknown):
+            await sender.send(message())
+
+    (send,) = otel.finished("mailsdk.send")
+    assert (send.attributes or {})["mailsdk.outcome"] == "unknown"
+    assert (send.attributes or {})["error.type"] == "DeliveryUnknown"
+    assert send.status.status_code is StatusCode.ERROR
+    (attempt,) = otel.finished("mailsdk.attempt")
+    assert (attempt.attributes or {})["mailsdk.outcome"] == "unknown"
+    assert otel.total("mailsdk.sends", mailsdk__outcome="unknown") == 1
+    assert_no_addresses(otel)
