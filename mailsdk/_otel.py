@@ -23,7 +23,13 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from mailsdk.errors import DeliveryUnknown, MailError, RecipientsRefused
+from mailsdk.errors import (
+    DeliveryUnknown,
+    MailError,
+    RecipientsRefused,
+    RelayError,
+    TransientError,
+)
 from mailsdk.events import Event, FailedOver, Retrying
 
 if TYPE_CHECKING:
@@ -88,8 +94,8 @@ def _send_outcome(exc: BaseException) -> str:
 
 
 def _attempt_outcome(exc: BaseException) -> str:
-    from mailsdk.errors import PermanentError, RelayError, TransientError
-
+    """The Attempt outcome failover.py gives *exc* (imported from there, it would close a
+    cycle in the import graph)."""
     if isinstance(exc, RecipientsRefused):
         return "refused"
     if isinstance(exc, TransientError):
@@ -98,9 +104,9 @@ def _attempt_outcome(exc: BaseException) -> str:
         return "relay"
     if isinstance(exc, DeliveryUnknown):
         return "unknown"
-    if isinstance(exc, PermanentError | MailError):
+    if isinstance(exc, MailError):
         return "permanent"
-    return "error"
+    return "error"  # not a MailError: a bug, or a cancellation
 
 
 @dataclass
