@@ -1,10 +1,10 @@
-"""``python -m benchmarks [throughput|merge|render|failover|memory|outbox|dkim ...]``: tables."""
+"""``python -m benchmarks [SUITE ...]`` (suites: see SUITES below): Markdown tables."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import dkim, failover, memory, merge, outbox, render, throughput
+from benchmarks import dkim, failover, memory, merge, outbox, render, telemetry, throughput
 
 SUITES = {
     "render": render.main,
@@ -14,6 +14,7 @@ SUITES = {
     "memory": memory.main,
     "outbox": outbox.main,
     "dkim": dkim.main,
+    "telemetry": telemetry.main,
 }
 
 

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any, Literal, TypeVar, get_args
 
+from mailsdk import telemetry
 from mailsdk._outbox_model import (
     RecipientOutcome,
     RunStats,
@@ -195,6 +196,7 @@ class Outbox:
         self._clock = clock or _system_clock
         self._store = Store(self.path, synchronous)
         self._store.connection()  # create the file and check its schema now
+        telemetry.track_outbox(self)  # the depth gauge, when telemetry is on
 
     def _now(self) -> float:
         now = self._clock()

@@ -26,6 +26,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from mailsdk import telemetry
 from mailsdk.config import ConfigurationError
 from mailsdk.errors import (
     DeliveryFailed,
@@ -73,6 +74,11 @@ def _outcome_of(error: MailError) -> Outcome:
     if isinstance(error, DeliveryUnknown):
         return "unknown"
     return "permanent"
+
+
+def _is_group(relay: Transport) -> bool:
+    """A failover group among the relays: its own attempts are the ones telemetry records."""
+    return isinstance(relay, FailoverTransport)
 
 
 def _count(n: int, noun: str) -> str:
@@ -191,6 +197,12 @@ class FailoverTransport(Transport):
 
     async def send(self, outgoing: OutgoingMessage) -> SendResult:
         """Deliver through the first relay that accepts; see the class docstring."""
+        observer = telemetry._observer
+        if observer is not None and observer.recording():
+            return await observer.send(self, outgoing, self._send)
+        return await self._send(outgoing)
+
+    async def _send(self, outgoing: OutgoingMessage) -> SendResult:
         if self.retry.deadline is not None:
             ours = time.monotonic() + self.retry.deadline
             # A nested failover keeps the outer, nearer deadline.
@@ -354,7 +366,11 @@ class FailoverTransport(Transport):
         await self._emit(AttemptStarted(message_id, relay.name, number, pending.envelope.rcpt_to))
         start = time.perf_counter()
         try:
-            result = await relay.send(pending)
+            observer = telemetry._observer
+            if observer is not None and observer.in_send() and not _is_group(relay):
+                result = await observer.attempt(relay, pending)
+            else:
+                result = await relay.send(pending)
         except DeliveryFailed as exc:
             state.attempts.extend(exc.attempts)
             raise
@@ -388,6 +404,9 @@ class FailoverTransport(Transport):
             )
 
     async def _emit(self, event: Event) -> None:
+        observer = telemetry._observer
+        if observer is not None:
+            observer.on_event(event)
         if self.on_event is None:
             return
         try:
