@@ -75,6 +75,12 @@ class MailgunPayload(base.Payload["MailgunTransport"]):
         for key, value in metadata.items():
             self.fields[f"v:{key}"] = value
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``o:tracking-opens`` and ``o:tracking-clicks``: ``yes`` or ``no``."""
+        for name, value in (("o:tracking-opens", opens), ("o:tracking-clicks", clicks)):
+            if value is not None:
+                self.fields[name] = "yes" if value else "no"
+
     def build(self) -> base.HTTPRequest:
         """The POST to ``/v3/{domain}/messages.mime`` (always multipart/form-data)."""
         size = sum(
@@ -104,7 +110,7 @@ class MailgunTransport(base.HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True)
     url_options = ("region",)
     host_keyword = "domain"
     url_example = "mailgun://API_KEY@DOMAIN"

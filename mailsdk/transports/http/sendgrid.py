@@ -95,6 +95,15 @@ class SendGridPayload(base.DispositionAttachmentsPayload["SendGridTransport"]):
         """
         self.personalization["custom_args"] = dict(metadata)
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``tracking_settings.open_tracking`` / ``click_tracking`` (``enable``)."""
+        settings: dict[str, Any] = {}
+        if opens is not None:
+            settings["open_tracking"] = {"enable": opens}
+        if clicks is not None:
+            settings["click_tracking"] = {"enable": clicks}
+        self.data["tracking_settings"] = settings
+
     def build(self) -> base.HTTPRequest:
         """The POST; checks the limits SendGrid documents before spending a request."""
         if "to" not in self.personalization:
@@ -117,7 +126,7 @@ class SendGridTransport(base.HTTPTransport):
     scheme = "sendgrid"
     regions = {"default": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
     payload_class = SendGridPayload
-    capabilities = base.Capabilities(tags=_MAX_CATEGORIES)
+    capabilities = base.Capabilities(tags=_MAX_CATEGORIES, tracking=True)
 
     def parse_success(
         self, response: httpx.Response, outgoing: OutgoingMessage
