@@ -776,7 +776,7 @@ def _checked_metadata(value: Mapping[str, str]) -> Mapping[str, str]:
     ):
         raise MessageError("metadata must map text to text")
     for key, text in value.items():
-        if not _METADATA_KEY.match(key):
+        if not _METADATA_KEY.fullmatch(key):
             raise MessageError(
                 f"metadata key {key!r:.60} must be 1-128 printable ASCII characters, no spaces"
             )
@@ -790,7 +790,7 @@ def _checked_provider_options(value: Any) -> Any:
     if not isinstance(value, Mapping):
         raise MessageError("provider_options must map provider names to dicts of fields")
     for provider, options in value.items():
-        if not isinstance(provider, str) or not _PROVIDER_NAME.match(provider):
+        if not isinstance(provider, str) or not _PROVIDER_NAME.fullmatch(provider):
             raise MessageError(
                 f"provider_options key {provider!r:.40} is not a provider's URL scheme "
                 '(write {"sendgrid": {...}})'

@@ -273,7 +273,7 @@ async def test_raw_mime_payload_gets_the_rendered_bytes_plus_tags_and_metadata(
     assert json.loads(route.calls.last.request.content) == {
         "raw": outgoing.raw.decode(),
         "tags": ["reports", "monthly"],
-        "metadata": {"account_id": "42", "plan": "pro"},
+        "metadata": {"account_id": "42", "plan": "pro", "mailsdk_message_id": outgoing.message_id},
     }
 
 

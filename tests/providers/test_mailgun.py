@@ -72,6 +72,7 @@ async def test_request_posts_the_rendered_mime_to_every_envelope_recipient(
         ("o:tag", None, None, b"monthly"),
         ("v:account_id", None, None, b"42"),
         ("v:plan", None, None, b"pro"),
+        ("v:mailsdk_message_id", None, None, MESSAGE_ID.encode()),
         ("message", "message.mime", "message/rfc822", outgoing.raw),
     ]
 
@@ -120,7 +121,9 @@ async def test_plain_message_sends_only_recipients_and_mime(
     route = respx_mock.post(URL).mock(return_value=mailgun_queued())
     outgoing = make_outgoing(cc=[], bcc=[], tags=[], metadata={}, attachments=[])
     await transport.send(outgoing)
-    assert [name for name, *_ in form_parts(route.calls.last.request)] == ["to", "to", "message"]
+    parts = form_parts(route.calls.last.request)
+    assert [name for name, *_ in parts] == ["to", "to", "v:mailsdk_message_id", "message"]
+    assert parts[2][3] == outgoing.message_id.encode()  # webhook events map back by it
 
 
 async def test_eu_region_posts_to_the_eu_host(
