@@ -227,3 +227,14 @@ async def test_429_without_retry_after_uses_the_sib_reset_header(
 
 
 # -- URLs --------------------------------------------------------------------------------
+
+
+async def test_a_message_setting_x_mailin_custom_itself_keeps_it(
+    transport: BrevoTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    # Only our mailsdk_message_id is left out (Brevo events still carry the Message-ID);
+    # metadata of the message's own beside the header is refused (contract table).
+    route = respx_mock.post(URL).mock(return_value=brevo_created())
+    outgoing = make_outgoing(text=None, **{**PLAIN, "headers": {"X-Mailin-custom": "ours"}})
+    await transport.send(outgoing)
+    assert sent_json(route)["headers"]["X-Mailin-custom"] == "ours"

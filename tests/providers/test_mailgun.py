@@ -202,3 +202,14 @@ def test_a_domain_with_a_slash_is_refused(api_key: str) -> None:
     # Mailgun would answer 200 "Mailgun Magnificent API" and send nothing.
     with pytest.raises(ConfigurationError, match="not a sending domain"):
         MailgunTransport(api_key, "mg.example.com/../x")
+
+
+@pytest.mark.respx(assert_all_called=False)
+async def test_a_provider_option_that_is_not_form_text_is_refused(
+    transport: MailgunTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=mailgun_queued())
+    outgoing = make_outgoing(provider_options={"mailgun": {"o:testmode": True}})
+    with pytest.raises(MessageError, match="'o:testmode' must be text"):
+        await transport.send(outgoing)
+    assert not route.called
