@@ -213,3 +213,14 @@ async def test_a_provider_option_that_is_not_form_text_is_refused(
     with pytest.raises(MessageError, match="'o:testmode' must be text"):
         await transport.send(outgoing)
     assert not route.called
+
+
+@pytest.mark.respx(assert_all_called=False)
+async def test_provider_options_count_towards_the_16_kb_of_options(
+    transport: MailgunTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=mailgun_queued())
+    big = {"mailgun": {"v:blob": "x" * 16 * 1024}}
+    with pytest.raises(MessageError, match="bytes of tags, metadata and provider options"):
+        await transport.send(make_outgoing(provider_options=big))
+    assert not route.called
