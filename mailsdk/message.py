@@ -780,7 +780,7 @@ def _checked_metadata(value: Mapping[str, str]) -> Mapping[str, str]:
             raise MessageError(
                 f"metadata key {key!r:.60} must be 1-128 printable ASCII characters, no spaces"
             )
-        if key == METADATA_MESSAGE_ID:
+        if key.lower() == METADATA_MESSAGE_ID:  # Postmark refuses keys equal but for case
             raise MessageError(f"metadata key {key!r} is reserved: mailsdk sends the Message-ID")
         check_header_text(text, f"metadata {key}")
     return value

@@ -50,6 +50,7 @@ def test_the_send_side_key_is_the_one_the_webhook_parsers_read() -> None:
     ("fields", "complaint"),
     [
         ({"metadata": {METADATA_MESSAGE_ID: "<x@y>"}}, "reserved"),
+        ({"metadata": {"Mailsdk_Message_ID": "<x@y>"}}, "reserved"),
         ({"metadata": {"": "v"}}, "1-128 printable ASCII"),
         ({"metadata": {"two words": "v"}}, "1-128 printable ASCII"),
         ({"metadata": {"clé": "v"}}, "1-128 printable ASCII"),
