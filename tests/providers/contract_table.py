@@ -298,6 +298,8 @@ SENDGRID = Row(
         ({"to": [], "cc": ["carol@example.net"]}, "without To recipients"),
         ({"tags": [f"t{i}" for i in range(11)]}, "11 tags"),
         ({"tags": ["x" * 256]}, "longer than 255"),
+        # custom_args: at most 10,000 bytes, our mailsdk_message_id included.
+        ({"metadata": {"big": "x" * 9950}}, r"bytes of metadata \(at most 10000\)"),
         ({"from_": "bücher@example.com"}, "non-ASCII local part"),
         ({"to": [f"r{i}@example.com" for i in range(1000)]}, "1002 recipients"),
         ({"envelope_from": "bounces@example.com"}, "envelope_from"),

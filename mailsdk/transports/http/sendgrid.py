@@ -8,6 +8,7 @@ with the message id in the ``X-Message-Id`` response header.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = ["SendGridPayload", "SendGridTransport"]
 _MAX_RECIPIENTS = 1000  # to + cc + bcc over all personalizations
 _MAX_CATEGORIES = 10
 _MAX_CATEGORY_LENGTH = 255
+_MAX_CUSTOM_ARGS = 10_000  # bytes: "This field may not exceed 10,000 bytes" (PostMailSend)
 
 
 def _email(address: Address, *, quote_name: bool = False) -> dict[str, str]:
@@ -93,6 +95,9 @@ class SendGridPayload(base.DispositionAttachmentsPayload["SendGridTransport"]):
         The spec types the top-level ``custom_args`` as a string but the personalization's as
         an object; with a single personalization both apply to the whole message.
         """
+        size = len(json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode())
+        if size > _MAX_CUSTOM_ARGS:
+            self.unsupported(f"{size} bytes of metadata (at most {_MAX_CUSTOM_ARGS})")
         self.personalization["custom_args"] = dict(metadata)
 
     def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
