@@ -9,6 +9,7 @@ built from these validated values, never from re-parsed headers.
 from __future__ import annotations
 
 import codecs
+import json
 import mimetypes
 import os
 import re
@@ -31,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_serializer,
@@ -60,6 +62,12 @@ _MESSAGE_ID = re.compile(
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _CONTENT_ID = re.compile(r"^[!-;=?-~]+$")  # printable ASCII without '<', '>' or spaces
 _TOKEN_CHARSET = re.compile(r"^[A-Za-z0-9!#$%&'+^_`{}~.-]{1,40}$")
+_METADATA_KEY = re.compile(r"^[!-~]{1,128}$")  # printable ASCII, no spaces: a JSON or form key
+_PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")  # a transport URL scheme
+
+METADATA_MESSAGE_ID = "mailsdk_message_id"
+"""The metadata key under which provider transports send our Message-ID, so that webhook
+events map back to it (:mod:`mailsdk.webhooks`); a message may not set it itself."""
 
 # Headers the model builds itself from its own fields, so they cannot be set through `headers`
 # (a custom "Bcc" must never add a recipient, a custom Content-Type must not break the tree).
@@ -732,7 +740,9 @@ def _attachment_base_name(value: str) -> str:
     base = re.split(r"[\\/]", value)[-1].strip()
     if base in ("", ".", ".."):
         raise MessageError(f"attachment file name {value!r} has no base name")
-    return base
+    # Cutting the path off can leave an encoded word the whole name did not show (a "/"
+    # inside one), which recheck() would then refuse at send time: refuse it now.
+    return check_header_text(base, "attachment file name")
 
 
 def _checked_cid(value: str | None) -> str | None:
@@ -761,6 +771,41 @@ def _checked_content_type(value: str, filename: str) -> str:
             "use application/octet-stream"
         )
     return ctype
+
+
+def _checked_metadata(value: Mapping[str, str]) -> Mapping[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise MessageError("metadata must map text to text")
+    for key, text in value.items():
+        if not _METADATA_KEY.fullmatch(key):
+            raise MessageError(
+                f"metadata key {key!r:.60} must be 1-128 printable ASCII characters, no spaces"
+            )
+        if key.lower() == METADATA_MESSAGE_ID:  # Postmark refuses keys equal but for case
+            raise MessageError(f"metadata key {key!r} is reserved: mailsdk sends the Message-ID")
+        check_header_text(text, f"metadata {key}")
+    return value
+
+
+def _checked_provider_options(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        raise MessageError("provider_options must map provider names to dicts of fields")
+    for provider, options in value.items():
+        if not isinstance(provider, str) or not _PROVIDER_NAME.fullmatch(provider):
+            raise MessageError(
+                f"provider_options key {provider!r:.40} is not a provider's URL scheme "
+                '(write {"sendgrid": {...}})'
+            )
+        if not isinstance(options, Mapping):
+            raise MessageError(f"provider_options[{provider!r}] must be a dict of fields")
+        try:
+            # The options travel in JSON (requests, the outbox): refuse what JSON cannot hold.
+            json.dumps(dict(options), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise MessageError(f"provider_options[{provider!r}] is not JSON data: {exc}") from None
+    return value
 
 
 class Message(_Model):
@@ -797,6 +842,9 @@ class Message(_Model):
         tags: Sequence[str] | None = None,
         metadata: Mapping[str, str] | None = None,
         envelope_from: AddressInput | None = None,
+        track_opens: bool | None = None,
+        track_clicks: bool | None = None,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         **fields: Any,
     ) -> None:
         given = {
@@ -812,6 +860,9 @@ class Message(_Model):
             "tags": tags,
             "metadata": metadata,
             "envelope_from": envelope_from,
+            "track_opens": track_opens,
+            "track_clicks": track_clicks,
+            "provider_options": provider_options,
         }
         data = {k: v for k, v in given.items() if v is not None}
         data["subject"] = subject
@@ -832,6 +883,16 @@ class Message(_Model):
     metadata: dict[str, str] = {}
     envelope_from: AddressField | None = None
     """Bounce address for MAIL FROM when it differs from ``from_`` (becomes Return-Path)."""
+    track_opens: StrictBool | None = None
+    """Ask the provider to track opens (True), not to (False), or leave its setting (None).
+    A relay that cannot honour the choice refuses the send (see Provider options)."""
+    track_clicks: StrictBool | None = None
+    """Ask the provider to rewrite links to track clicks (True), not to (False), or leave its
+    setting (None); refused like :attr:`track_opens` where a relay cannot honour it."""
+    provider_options: dict[str, dict[str, Any]] = {}
+    """Fields merged into one provider's request, keyed by its URL scheme
+    (``{"sendgrid": {"asm": {"group_id": 7}}, "postmark": {"MessageStream": "broadcast"}}``):
+    each relay reads only its own entry, so one message can fail over between providers."""
     list_unsubscribe: list[str] = []
     """``https:`` and ``mailto:`` URLs for the List-Unsubscribe header (RFC 2369)."""
     list_unsubscribe_post: bool = False
@@ -928,9 +989,11 @@ class Message(_Model):
             check_header_text(tag, "tag")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
             raise MessageError("metadata must map text to text")
-        for key, text in self.metadata.items():
-            check_header_text(key, "metadata key")
-            check_header_text(text, f"metadata {key}")
+        _checked_metadata(self.metadata)
+        for name in ("track_opens", "track_clicks"):
+            if getattr(self, name) not in (None, True, False):
+                raise MessageError(f"{name} must be True, False or None")
+        _checked_provider_options(self.provider_options)
         if not isinstance(self.dsn, (DSN, type(None))) or not isinstance(self.require_tls, bool):
             raise MessageError("dsn must be a DSN or None, and require_tls a bool")
 
@@ -944,10 +1007,13 @@ class Message(_Model):
     @field_validator("metadata")
     @classmethod
     def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, text in value.items():
-            check_header_text(key, "metadata key")
-            check_header_text(text, f"metadata {key}")
+        _checked_metadata(value)
         return value
+
+    @field_validator("provider_options", mode="before")
+    @classmethod
+    def _check_provider_options(cls, value: Any) -> Any:
+        return _checked_provider_options(value)
 
     @model_validator(mode="after")
     def _check_whole(self) -> Message:

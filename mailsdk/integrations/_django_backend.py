@@ -758,8 +758,9 @@ def convert_message(django_message: Any, *, from_email: str | None = None) -> Me
     ``from_email`` stays the envelope sender (``envelope_from``), an extra ``Reply-To``
     header replaces ``reply_to``, and extra ``To``/``Cc`` headers may restyle the display of
     the same addresses. *from_email* replaces a sender that is Django's
-    ``DEFAULT_FROM_EMAIL``. ``tags`` and ``metadata`` attributes (as on django-anymail
-    messages) are carried over.
+    ``DEFAULT_FROM_EMAIL``. ``tags``, ``metadata``, ``track_opens`` and ``track_clicks``
+    attributes (as on django-anymail messages) and a ``provider_options`` attribute are
+    carried over.
 
     Raises:
         MessageError: the message has something mailsdk cannot send faithfully (another
@@ -828,4 +829,7 @@ def convert_message(django_message: Any, *, from_email: str | None = None) -> Me
         headers=extra,
         tags=[_text(t) for t in tags] if tags else None,
         metadata={_text(k): _text(v) for k, v in metadata.items()} if metadata else None,
+        track_opens=getattr(django_message, "track_opens", None),
+        track_clicks=getattr(django_message, "track_clicks", None),
+        provider_options=getattr(django_message, "provider_options", None) or None,
     )

@@ -41,6 +41,7 @@ from mailsdk.errors import (
     RelayError,
     TransientError,
 )
+from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
@@ -584,6 +585,7 @@ class SMTPTransport(Transport):
 
     async def send(self, outgoing: OutgoingMessage) -> SendResult:
         """Send one message; some recipients refused is a result, all refused an error."""
+        _refuse_provider_features(outgoing.message, self.name)
         size = outgoing.size  # render before taking a connection: bad input costs no I/O
         if outgoing.message.require_tls:
             self._check_require_tls()
@@ -1034,3 +1036,24 @@ def _loop_deadline(outgoing: OutgoingMessage) -> float | None:
     """The send's deadline on the running loop's clock."""
     left = _budget(outgoing)
     return None if left is None else asyncio.get_running_loop().time() + left
+
+
+def _refuse_provider_features(message: Message, relay: str) -> None:
+    """Refuse, before any I/O, what a provider option asks and SMTP cannot do.
+
+    An SMTP relay does not track: ``track_opens=False`` and ``track_clicks=False`` hold as
+    they are, True is refused. No provider options are read over SMTP, so an ``smtp`` or
+    ``smtps`` entry is refused rather than ignored; other providers' entries are theirs.
+    Tags and metadata have no SMTP field and are not sent (they label the message for
+    providers' events; an SMTP relay sends none).
+    """
+    if message.track_opens or message.track_clicks:
+        raise MessageError(
+            f"{relay} cannot send open or click tracking (SMTP does not track); nothing was sent",
+            relay=relay,
+        )
+    for scheme in ("smtp", "smtps"):
+        if message.provider_options.get(scheme):
+            raise MessageError(
+                f"{relay} takes no provider_options[{scheme!r}]; nothing was sent", relay=relay
+            )

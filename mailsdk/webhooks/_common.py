@@ -189,10 +189,29 @@ def angle(message_id: Any) -> str | None:
 
 
 def from_metadata(metadata: Any) -> str | None:
-    """Our Message-ID from provider metadata, when mailsdk sent it there."""
-    if isinstance(metadata, dict):
-        return angle(metadata.get(METADATA_KEY))
-    return None
+    """Our Message-ID from provider metadata, when mailsdk sent it there.
+
+    Where tag values take only ``A-Z a-z 0-9 _ -`` (SES, Resend) mailsdk sends the id in
+    unpadded base64url; a Message-ID always holds ``@``, which base64url never does.
+    """
+    if not isinstance(metadata, dict):
+        return None
+    value = text(metadata.get(METADATA_KEY))
+    if value is None or "@" in value:
+        return angle(value)
+    return angle(_decoded_id(value))
+
+
+def _decoded_id(value: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        decoded = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    # Only what mailsdk encoded: a Message-ID, one line of printable text holding "@".
+    if "@" not in decoded or not decoded.isprintable():
+        return None
+    return decoded
 
 
 def unknown(provider: str, kind: str | None) -> None:

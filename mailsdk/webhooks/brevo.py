@@ -8,6 +8,7 @@ of the same event is dropped.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -65,6 +66,7 @@ def _event(raw: dict[str, Any]) -> DeliveryEvent:
         stamp = c.from_epoch(raw.get("ts"))
     message_id = c.angle(raw.get("message-id"))
     recipient = c.text(raw.get("email"))
+    our_id = c.from_metadata(_custom(raw.get("X-Mailin-custom")))
     parts = (message_id, name, recipient, c.text(raw.get("ts_epoch")))
     return DeliveryEvent(
         kind=kind,
@@ -72,9 +74,19 @@ def _event(raw: dict[str, Any]) -> DeliveryEvent:
         recipient=recipient,
         provider="brevo",
         timestamp=stamp,
-        message_id=message_id,
+        message_id=our_id or message_id,
         provider_message_id=message_id,
         event_id=":".join(str(p) for p in parts) if all(parts) else None,
         reason=c.text(raw.get("reason")),
         raw=raw,
     )
+
+
+def _custom(value: Any) -> Any:
+    # X-Mailin-custom echoes the header mailsdk sent its metadata in: a JSON object as text.
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None

@@ -118,7 +118,8 @@ def _event(raw: dict[str, Any]) -> DeliveryEvent:
         recipient=c.text(raw.get("email")),
         provider="sendgrid",
         timestamp=c.from_epoch(raw.get("timestamp")),
-        message_id=c.angle(raw.get("smtp-id")) or c.from_metadata(raw),
+        # Our metadata first: smtp-id may be the Message-ID SendGrid wrote, not ours.
+        message_id=c.from_metadata(raw) or c.angle(raw.get("smtp-id")),
         provider_message_id=provider_id,
         event_id=c.text(raw.get("sg_event_id")),
         reason=c.text(raw.get("reason")) or c.text(raw.get("response")),

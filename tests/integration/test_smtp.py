@@ -322,3 +322,32 @@ async def test_a_spent_deadline_fails_before_taking_a_free_connection(relay: Loc
     assert relay.messages == []
     assert relay.sessions == 0
     await transport.aclose()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"track_opens": True}, "open or click tracking"),
+        ({"track_clicks": True, "track_opens": False}, "open or click tracking"),
+        ({"provider_options": {"smtp": {"x": 1}}}, r"provider_options\['smtp'\]"),
+    ],
+)
+async def test_what_smtp_cannot_honour_is_refused_before_connecting(
+    relay: LocalRelay, options: dict[str, object], match: str
+) -> None:
+    with pytest.raises(MessageError, match=match) as info:
+        await send(relay.url(USER, PASSWORD), make_message(**options))
+    assert info.value.relay is not None
+    assert relay.sessions == 0
+
+
+async def test_tracking_off_and_other_providers_options_hold_over_smtp(relay: LocalRelay) -> None:
+    # SMTP never tracks, so "off" is what happens; a provider's own options are its own.
+    message = make_message(
+        track_opens=False,
+        track_clicks=False,
+        provider_options={"sendgrid": {"ip_pool_name": "transactional"}},
+    )
+    await send(relay.url(USER, PASSWORD), message)
+    assert relay.messages[0].data == message.as_bytes()
+    assert b"ip_pool_name" not in relay.messages[0].data

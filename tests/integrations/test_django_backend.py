@@ -532,3 +532,19 @@ def test_memory_url_keeps_messages_on_the_backend() -> None:
     EmailMessage("kept", "x", None, ["a@example.com"], connection=connection).send()
     transport = connection.sender.async_sender.transports[0]
     assert [o.message.subject for o in transport.outbox] == ["kept"]
+
+
+def test_anymail_style_attributes_are_carried_over() -> None:
+    message = EmailMessage("Hi", "Body", "app@example.com", ["a@example.com"])
+    message.tags = ["receipts"]  # type: ignore[attr-defined]
+    message.metadata = {"order": 1234}  # type: ignore[attr-defined]
+    message.track_opens = False  # type: ignore[attr-defined]
+    message.track_clicks = True  # type: ignore[attr-defined]
+    message.provider_options = {"postmark": {"MessageStream": "broadcast"}}  # type: ignore[attr-defined]
+    converted = convert_message(message)
+    assert converted.tags == ["receipts"]
+    assert converted.metadata == {"order": "1234"}
+    assert (converted.track_opens, converted.track_clicks) == (False, True)
+    assert converted.provider_options == {"postmark": {"MessageStream": "broadcast"}}
+    plain = convert_message(EmailMessage("Hi", "Body", "app@example.com", ["a@example.com"]))
+    assert (plain.track_opens, plain.track_clicks, plain.provider_options) == (None, None, {})

@@ -91,6 +91,12 @@ class Row:
     may_chain: bool = False
     """A refused URL may chain the library error behind it (botocore's, for SES)."""
     isolate: Callable[[pytest.MonkeyPatch, Path], None] | None = None
+    tracking: tuple[Callable[[httpx.Request], Any], Any] | None = None
+    """Where a request carries ``track_opens=True, track_clicks=False``, and what it holds
+    there; None for a provider without per-message tracking (``unsupported`` refuses it)."""
+    option: tuple[Mapping[str, Any], Callable[[httpx.Request], Any], Any] | None = None
+    """A ``provider_options`` entry of the provider's own fields, where the request carries
+    it, and what that part holds then (the options merged with what mailsdk built)."""
 
     @property
     def url(self) -> str:
@@ -151,6 +157,26 @@ def b64(data: bytes) -> str:
 def sent_json(route: Any, index: int = -1) -> Any:
     """The JSON body of a respx route's call (the last by default)."""
     return json.loads(route.calls[index].request.content)
+
+
+def body(request: httpx.Request) -> Any:
+    """A request's JSON body."""
+    return json.loads(request.content)
+
+
+def form_fields(request: httpx.Request, *names: str) -> dict[str, list[str]]:
+    """The values of the multipart form fields *names* (not files) of a request."""
+    found: dict[str, list[str]] = {}
+    for name in names:
+        marker = f'name="{name}"\r\n\r\n'.encode()
+        for chunk in request.content.split(marker)[1:]:
+            found.setdefault(name, []).append(chunk.split(b"\r\n--", 1)[0].decode())
+    return found
+
+
+def tag_id(message_id: str) -> str:
+    """A Message-ID as SES and Resend tags carry it: without ``<>``, unpadded base64url."""
+    return base64.urlsafe_b64encode(message_id.strip("<>").encode()).decode().rstrip("=")
 
 
 def basic(user: str, password: str) -> str:
@@ -240,6 +266,22 @@ SENDGRID_ERRORS = [
 
 SENDGRID = Row(
     scheme="sendgrid",
+    tracking=(
+        lambda r: body(r)["tracking_settings"],
+        {"open_tracking": {"enable": True}, "click_tracking": {"enable": False}},
+    ),
+    option=(
+        {
+            "ip_pool_name": "transactional",
+            "mail_settings": {"bypass_list_management": {"enable": True}},
+        },
+        lambda r: {k: body(r).get(k) for k in ("ip_pool_name", "mail_settings", "categories")},
+        {
+            "ip_pool_name": "transactional",
+            "mail_settings": {"bypass_list_management": {"enable": True}},
+            "categories": ["reports", "monthly"],
+        },
+    ),
     make=SendGridTransport,
     endpoint="https://api.sendgrid.com/v3/mail/send",
     relay="sendgrid://default",
@@ -256,6 +298,8 @@ SENDGRID = Row(
         ({"to": [], "cc": ["carol@example.net"]}, "without To recipients"),
         ({"tags": [f"t{i}" for i in range(11)]}, "11 tags"),
         ({"tags": ["x" * 256]}, "longer than 255"),
+        # custom_args: at most 10,000 bytes, our mailsdk_message_id included.
+        ({"metadata": {"big": "x" * 9950}}, r"bytes of metadata \(at most 10000\)"),
         ({"from_": "bücher@example.com"}, "non-ASCII local part"),
         ({"to": [f"r{i}@example.com" for i in range(1000)]}, "1002 recipients"),
         ({"envelope_from": "bounces@example.com"}, "envelope_from"),
@@ -382,6 +426,16 @@ MAILGUN_ERRORS = [
 
 MAILGUN = Row(
     scheme="mailgun",
+    tracking=(
+        lambda r: form_fields(r, "o:tracking-opens", "o:tracking-clicks"),
+        {"o:tracking-opens": ["yes"], "o:tracking-clicks": ["no"]},
+    ),
+    option=(
+        {"o:testmode": "yes", "o:tag": ["billing"]},
+        lambda r: form_fields(r, "o:testmode", "o:tag"),
+        # A field the options name replaces mailsdk's: here the tags.
+        {"o:testmode": ["yes"], "o:tag": ["billing"]},
+    ),
     make=lambda key: MailgunTransport(key, DOMAIN),
     endpoint=f"https://api.mailgun.net/v3/{DOMAIN}/messages.mime",
     relay=f"mailgun://{DOMAIN}",
@@ -590,6 +644,23 @@ POSTMARK_ERRORS = [
 
 POSTMARK = Row(
     scheme="postmark",
+    tracking=(
+        lambda r: {k: body(r)[k] for k in ("TrackOpens", "TrackLinks")},
+        {"TrackOpens": True, "TrackLinks": "None"},
+    ),
+    option=(
+        {"MessageStream": "broadcast", "Metadata": {"tenant": "acme"}},
+        lambda r: {k: body(r)[k] for k in ("MessageStream", "Metadata")},
+        {
+            "MessageStream": "broadcast",
+            "Metadata": {
+                "account_id": "42",
+                "plan": "pro",
+                "mailsdk_message_id": MESSAGE_ID,
+                "tenant": "acme",
+            },
+        },
+    ),
     make=PostmarkTransport,
     endpoint="https://api.postmarkapp.com/email",
     relay="postmark://default",
@@ -857,6 +928,11 @@ def _aws_text(reply: httpx.Response) -> str:
 
 SES = Row(
     scheme="ses",
+    option=(
+        {"ConfigurationSetName": "marketing"},
+        lambda r: body(r)["ConfigurationSetName"],
+        "marketing",  # the transport's own "transactional" is overridden
+    ),
     # The key under test plays the AWS secret key.
     make=lambda key: SESTransport(AKID, key, region="us-east-1", configuration_set="transactional"),
     endpoint="https://email.us-east-1.amazonaws.com/v2/email/outbound-emails",
@@ -875,6 +951,9 @@ SES = Row(
     errors=SES_ERRORS,
     error_text=_aws_text,
     unsupported=[
+        # Tracking is set per configuration set at this provider: neither value can be honoured.
+        ({"track_opens": False}, "per-message open or click tracking"),
+        ({"track_clicks": True}, "per-message open or click tracking"),
         ({"to": ["bücher@example.com"]}, "non-ASCII local part"),
         ({"to": [f"r{i}@example.com" for i in range(49)]}, "51 recipients"),
         ({"tags": ["with space"]}, "tag text 'with space'"),
@@ -1095,6 +1174,11 @@ RESEND_ERRORS = [
 
 RESEND = Row(
     scheme="resend",
+    option=(
+        {"scheduled_at": "2026-12-05T09:00:00Z"},
+        lambda r: body(r)["scheduled_at"],
+        "2026-12-05T09:00:00Z",
+    ),
     make=ResendTransport,
     endpoint="https://api.resend.com/emails",
     relay="resend://default",
@@ -1110,6 +1194,9 @@ RESEND = Row(
     errors=RESEND_ERRORS,
     idempotent=True,
     unsupported=[
+        # Tracking is set per domain at this provider: neither value can be honoured.
+        ({"track_opens": False}, "per-message open or click tracking"),
+        ({"track_clicks": True}, "per-message open or click tracking"),
         ({"to": [], "cc": ["carol@example.net"]}, "without To recipients"),
         ({"to": [f"r{i}@example.com" for i in range(51)]}, "51 To recipients"),
         ({"from_": '"Reports, Inc." <reports@example.com>'}, "From display name"),
@@ -1118,7 +1205,8 @@ RESEND = Row(
         ({"tags": ["monthly report"]}, "'monthly report'"),
         ({"metadata": {"email": "a@example.com"}}, "'a@example.com'"),
         ({"tags": ["plan"], "metadata": {"plan": "pro"}}, "both named 'plan'"),
-        ({"tags": [f"t{i}" for i in range(74)]}, "76 tags and metadata keys"),
+        # 73 tags, the two metadata keys and our mailsdk_message_id
+        ({"tags": [f"t{i}" for i in range(73)]}, "76 tags and metadata keys"),
         ({"envelope_from": "bounces@example.com"}, "envelope_from"),
         (
             {
@@ -1254,6 +1342,15 @@ BREVO_ERRORS = [
 
 BREVO = Row(
     scheme="brevo",
+    option=(
+        {"scheduledAt": "2026-12-05T09:00:00+00:00", "headers": {"X-Tenant": "acme"}},
+        lambda r: (
+            body(r)["scheduledAt"],
+            body(r)["headers"]["X-Tenant"],
+            "idempotencyKey" in body(r)["headers"],
+        ),
+        ("2026-12-05T09:00:00+00:00", "acme", True),
+    ),
     make=BrevoTransport,
     endpoint="https://api.brevo.com/v3/smtp/email",
     relay="brevo://default",
@@ -1269,6 +1366,9 @@ BREVO = Row(
     errors=BREVO_ERRORS,
     idempotent=True,
     unsupported=[
+        # Tracking is set per account at this provider: neither value can be honoured.
+        ({"track_opens": False}, "per-message open or click tracking"),
+        ({"track_clicks": True}, "per-message open or click tracking"),
         ({"attachments": [PDF, LOGO]}, "inline images"),
         ({"reply_to": ["a@example.com", "b@example.com"]}, "2 reply_to addresses"),
         ({"html": None}, "without an HTML body"),
@@ -1476,6 +1576,15 @@ SPARKPOST_ERRORS = [
 
 SPARKPOST = Row(
     scheme="sparkpost",
+    tracking=(
+        lambda r: body(r)["options"],
+        {"open_tracking": True, "click_tracking": False},
+    ),
+    option=(
+        {"campaign_id": "spring", "options": {"transactional": True}},
+        lambda r: (body(r)["campaign_id"], body(r)["options"]),
+        ("spring", {"transactional": True}),
+    ),
     make=SparkPostTransport,
     endpoint="https://api.sparkpost.com/api/v1/transmissions",
     relay="sparkpost://default",
@@ -1718,6 +1827,15 @@ MAILJET_ERRORS = [
 
 MAILJET = Row(
     scheme="mailjet",
+    tracking=(
+        lambda r: {k: body(r)["Messages"][0][k] for k in ("TrackOpens", "TrackClicks")},
+        {"TrackOpens": "enabled", "TrackClicks": "disabled"},
+    ),
+    option=(
+        {"MonitoringCategory": "billing"},
+        lambda r: body(r)["Messages"][0]["MonitoringCategory"],
+        "billing",  # inside the message object, where Mailjet reads it
+    ),
     # The key under test plays the secret key; the public API key must not show either.
     make=lambda key: MailjetTransport(PUBLIC_KEY, key),
     endpoint="https://api.mailjet.com/v3.1/send",
@@ -1881,6 +1999,11 @@ MAILTRAP_ERRORS = [
 
 MAILTRAP = Row(
     scheme="mailtrap",
+    option=(
+        {"custom_variables": {"tenant": "acme"}},
+        lambda r: body(r)["custom_variables"],
+        {"account_id": "42", "plan": "pro", "mailsdk_message_id": MESSAGE_ID, "tenant": "acme"},
+    ),
     make=MailtrapTransport,
     endpoint="https://send.api.mailtrap.io/api/send",
     relay="mailtrap://default",
@@ -1895,6 +2018,9 @@ MAILTRAP = Row(
     ),
     errors=MAILTRAP_ERRORS,
     unsupported=[
+        # Tracking is set per domain at this provider: neither value can be honoured.
+        ({"track_opens": False}, "per-message open or click tracking"),
+        ({"track_clicks": True}, "per-message open or click tracking"),
         ({"tags": ["reports", "monthly"]}, "2 tags \\(Mailtrap takes one category\\)"),
         ({"tags": ["x" * 256]}, "longer than 255"),
         ({"subject": ""}, "without a subject"),
@@ -2065,6 +2191,15 @@ MAILERSEND_ERRORS = [
 
 MAILERSEND = Row(
     scheme="mailersend",
+    tracking=(
+        lambda r: body(r)["settings"],
+        {"track_opens": True, "track_clicks": False},
+    ),
+    option=(
+        {"settings": {"track_content": True}, "send_at": 1767261600},
+        lambda r: (body(r)["settings"], body(r)["send_at"]),
+        ({"track_content": True}, 1767261600),
+    ),
     make=MailerSendTransport,
     endpoint="https://api.mailersend.com/v1/email",
     relay="mailersend://default",

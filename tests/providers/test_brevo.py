@@ -66,7 +66,9 @@ async def test_request_carries_every_feature(
         "headers": {
             "Message-ID": MESSAGE_ID,
             "X-Campaign": "spring-2026",
-            "X-Mailin-custom": '{"account_id":"42","plan":"pro"}',
+            "X-Mailin-custom": (
+                '{"account_id":"42","plan":"pro","mailsdk_message_id":"' + MESSAGE_ID + '"}'
+            ),
             "idempotencyKey": key_of(transport, supported),
         },
     }
@@ -82,6 +84,10 @@ async def test_html_only_message_has_only_what_it_uses(
     assert set(body) == {"sender", "to", "subject", "htmlContent", "headers"}
     assert body["headers"] == {
         "Message-ID": outgoing.message_id,
+        # Our Message-ID as metadata, so that webhook events map back to the message.
+        "X-Mailin-custom": json.dumps(
+            {"mailsdk_message_id": outgoing.message_id}, separators=(",", ":")
+        ),
         "idempotencyKey": key_of(transport, outgoing),
     }
 
@@ -221,3 +227,14 @@ async def test_429_without_retry_after_uses_the_sib_reset_header(
 
 
 # -- URLs --------------------------------------------------------------------------------
+
+
+async def test_a_message_setting_x_mailin_custom_itself_keeps_it(
+    transport: BrevoTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    # Only our mailsdk_message_id is left out (Brevo events still carry the Message-ID);
+    # metadata of the message's own beside the header is refused (contract table).
+    route = respx_mock.post(URL).mock(return_value=brevo_created())
+    outgoing = make_outgoing(text=None, **{**PLAIN, "headers": {"X-Mailin-custom": "ours"}})
+    await transport.send(outgoing)
+    assert sent_json(route)["headers"]["X-Mailin-custom"] == "ours"

@@ -35,6 +35,7 @@ COLUMNS = {
     "idempotency": "idempotency",
     "our DKIM": "dkim",
     "List-Unsubscribe": "list_unsubscribe",
+    "open/click tracking": "tracking",
 }
 INLINE = Attachment(filename="logo.png", content=b"\x89PNG", inline=True, cid="logo@example.com")
 
@@ -109,6 +110,7 @@ def _using(feature: str, count: int) -> dict[str, Any]:
             "list_unsubscribe": ["https://example.com/u/1", "mailto:u@example.com"],
             "list_unsubscribe_post": True,
         },
+        "tracking": {"track_opens": True, "track_clicks": True},
     }[feature]
 
 

@@ -12,6 +12,7 @@ refused without echoing the key) and the registry record builds it too.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -423,3 +424,52 @@ def test_no_provider_overrides_a_private_method_of_the_base(row: Row, api_key: s
             "_abc_impl"
         }
         assert not private & set(vars(cls)), f"{cls.__name__} overrides {private & set(vars(cls))}"
+
+
+# -- provider options --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r.tracking], ids=lambda r: r.scheme)
+async def test_tracking_toggles_reach_the_request(
+    row: Row,
+    transport: HTTPTransport,
+    make_outgoing: Callable[..., OutgoingMessage],
+    respx_mock: respx.MockRouter,
+    load_spec: Callable[[str], Any],
+) -> None:
+    assert row.tracking is not None
+    read, expected = row.tracking
+    route = respx_mock.post(row.endpoint).mock(return_value=row.success())
+    outgoing = make_outgoing(**{**row.message, "track_opens": True, "track_clicks": False})
+    await transport.send(outgoing)
+    request = route.calls.last.request
+    assert read(request) == expected
+    if row.spec is not None:
+        name, check = row.spec
+        check(load_spec(name))(json.loads(request.content))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.scheme)
+async def test_provider_options_are_merged_into_this_providers_request_only(
+    row: Row,
+    transport: HTTPTransport,
+    make_outgoing: Callable[..., OutgoingMessage],
+    respx_mock: respx.MockRouter,
+    load_spec: Callable[[str], Any],
+) -> None:
+    assert row.option is not None, "every provider row shows one of its own options"
+    options, read, expected = row.option
+    route = respx_mock.post(row.endpoint).mock(return_value=row.success())
+    # Another provider's entry is that provider's: it must not reach this request.
+    others = {"zz-other": {"must_not_appear": "x"}}
+    given = {row.scheme: copy.deepcopy(dict(options)), **others}
+    outgoing = make_outgoing(**{**row.message, "provider_options": given})
+    await transport.send(outgoing)
+    request = route.calls.last.request
+    assert read(request) == expected
+    assert b"must_not_appear" not in request.content
+    # The merge changed nothing the message holds (a second relay gets the same options).
+    assert outgoing.message.provider_options == {row.scheme: options, **others}
+    if row.spec is not None:
+        name, check = row.spec
+        check(load_spec(name))(json.loads(request.content))

@@ -214,6 +214,9 @@ async def test_too_large_is_refused_before_any_request(make_message: Callable[..
         ({"tags": ["x"]}, "tags"),
         ({"metadata": {"k": "v"}}, "metadata"),
         ({"envelope_from": "bounces@example.com"}, "envelope_from"),
+        ({"track_opens": True}, "a mailbox API does not track"),
+        ({"track_clicks": True, "track_opens": False}, "a mailbox API does not track"),
+        ({"provider_options": {"graph": {"saveToSentItems": False}}}, "provider_options"),
     ],
 )
 async def test_what_mime_cannot_carry_is_refused(
@@ -222,6 +225,17 @@ async def test_what_mime_cannot_carry_is_refused(
     async with transport() as graph:
         with pytest.raises(MessageError, match=match):
             await graph.send(plain(make_message, **overrides))
+
+
+@respx.mock
+async def test_tracking_off_is_honoured_as_a_mailbox_never_tracks(
+    make_message: Callable[..., Any],
+) -> None:
+    route = respx.post(URL).mock(return_value=httpx.Response(202))
+    outgoing = plain(make_message, bcc=[], track_opens=False, track_clicks=False)
+    async with transport() as graph:
+        await graph.send(outgoing)
+    assert base64.b64decode(route.calls.last.request.content) == outgoing.raw
 
 
 def test_url_with_client_credentials_finds_the_secret_in_the_environment() -> None:

@@ -6,9 +6,11 @@ These use a made-up provider, "acme", so the base is specified apart from any re
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -39,6 +41,7 @@ from mailsdk.transports.http.base import (
     Payload,
     RecipientKind,
     SuccessReply,
+    encode_message_id,
     response_json,
 )
 
@@ -273,7 +276,7 @@ async def test_raw_mime_payload_gets_the_rendered_bytes_plus_tags_and_metadata(
     assert json.loads(route.calls.last.request.content) == {
         "raw": outgoing.raw.decode(),
         "tags": ["reports", "monthly"],
-        "metadata": {"account_id": "42", "plan": "pro"},
+        "metadata": {"account_id": "42", "plan": "pro", "mailsdk_message_id": outgoing.message_id},
     }
 
 
@@ -695,3 +698,59 @@ async def test_a_deadline_set_on_the_message_by_a_caller_counts_too(
     assert route.calls.last.request.extensions["timeout"]["read"] == 1.5
     await transport.send(simple, deadline=500.75)
     assert route.calls.last.request.extensions["timeout"]["connect"] == 0.75
+
+
+# -- provider options --------------------------------------------------------------------
+
+
+async def test_provider_options_merge_objects_and_replace_the_rest(
+    api_key: str, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=ok())
+    options = {"metadata": {"tenant": "acme"}, "tags": ["only"], "pool": {"name": "p1"}}
+    outgoing = make_outgoing(provider_options={"acme": options, "other": {"tags": ["no"]}})
+    await RawAcme(api_key).send(outgoing)
+    body = json.loads(route.calls.last.request.content)
+    assert body["metadata"] == {
+        "account_id": "42",
+        "plan": "pro",
+        "mailsdk_message_id": outgoing.message_id,
+        "tenant": "acme",
+    }
+    assert body["tags"] == ["only"]
+    assert body["pool"] == {"name": "p1"}
+    assert outgoing.message.provider_options["acme"] == options  # untouched by the merge
+
+
+@pytest.mark.respx(assert_all_called=False)
+@pytest.mark.parametrize("toggles", [{"track_opens": False}, {"track_clicks": True}])
+async def test_tracking_without_a_hook_is_refused_before_any_request(
+    api_key: str,
+    respx_mock: respx.MockRouter,
+    make_outgoing: Callable[..., Any],
+    toggles: dict[str, bool],
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=ok())
+    with pytest.raises(MessageError, match="open or click tracking") as info:
+        await RawAcme(api_key).send(make_outgoing(**toggles))
+    assert info.value.relay == "acme://default"
+    assert not route.called
+
+
+async def test_metadata_carries_our_message_id_even_when_the_message_has_none(
+    api_key: str, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=ok())
+    outgoing = make_outgoing(metadata={}, tags=[])
+    await RawAcme(api_key).send(outgoing)
+    body = json.loads(route.calls.last.request.content)
+    assert body["metadata"] == {"mailsdk_message_id": outgoing.message_id}
+    assert "tags" not in body
+
+
+def test_encode_message_id_is_tag_safe_and_reversible() -> None:
+    value = encode_message_id("<20260101120000.4242@example.com>")
+    assert value == "MjAyNjAxMDExMjAwMDAuNDI0MkBleGFtcGxlLmNvbQ"
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", value)
+    padded = value + "=" * (-len(value) % 4)
+    assert base64.urlsafe_b64decode(padded) == b"20260101120000.4242@example.com"

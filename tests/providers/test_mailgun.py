@@ -72,6 +72,7 @@ async def test_request_posts_the_rendered_mime_to_every_envelope_recipient(
         ("o:tag", None, None, b"monthly"),
         ("v:account_id", None, None, b"42"),
         ("v:plan", None, None, b"pro"),
+        ("v:mailsdk_message_id", None, None, MESSAGE_ID.encode()),
         ("message", "message.mime", "message/rfc822", outgoing.raw),
     ]
 
@@ -120,7 +121,9 @@ async def test_plain_message_sends_only_recipients_and_mime(
     route = respx_mock.post(URL).mock(return_value=mailgun_queued())
     outgoing = make_outgoing(cc=[], bcc=[], tags=[], metadata={}, attachments=[])
     await transport.send(outgoing)
-    assert [name for name, *_ in form_parts(route.calls.last.request)] == ["to", "to", "message"]
+    parts = form_parts(route.calls.last.request)
+    assert [name for name, *_ in parts] == ["to", "to", "v:mailsdk_message_id", "message"]
+    assert parts[2][3] == outgoing.message_id.encode()  # webhook events map back by it
 
 
 async def test_eu_region_posts_to_the_eu_host(
@@ -199,3 +202,25 @@ def test_a_domain_with_a_slash_is_refused(api_key: str) -> None:
     # Mailgun would answer 200 "Mailgun Magnificent API" and send nothing.
     with pytest.raises(ConfigurationError, match="not a sending domain"):
         MailgunTransport(api_key, "mg.example.com/../x")
+
+
+@pytest.mark.respx(assert_all_called=False)
+async def test_a_provider_option_that_is_not_form_text_is_refused(
+    transport: MailgunTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=mailgun_queued())
+    outgoing = make_outgoing(provider_options={"mailgun": {"o:testmode": True}})
+    with pytest.raises(MessageError, match="'o:testmode' must be text"):
+        await transport.send(outgoing)
+    assert not route.called
+
+
+@pytest.mark.respx(assert_all_called=False)
+async def test_provider_options_count_towards_the_16_kb_of_options(
+    transport: MailgunTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
+) -> None:
+    route = respx_mock.post(URL).mock(return_value=mailgun_queued())
+    big = {"mailgun": {"v:blob": "x" * 16 * 1024}}
+    with pytest.raises(MessageError, match="bytes of tags, metadata and provider options"):
+        await transport.send(make_outgoing(provider_options=big))
+    assert not route.called

@@ -71,7 +71,11 @@ async def test_request_carries_every_feature(
             },
         ],
         "category": "reports",
-        "custom_variables": {"account_id": "42", "plan": "pro"},
+        "custom_variables": {
+            "account_id": "42",
+            "plan": "pro",
+            "mailsdk_message_id": MESSAGE_ID,
+        },
     }
 
 
@@ -84,7 +88,8 @@ async def test_text_only_message_has_only_what_it_uses(
     outgoing = make_outgoing(html=None, **PLAIN)
     await transport.send(outgoing)
     body = sent_json(route)
-    assert set(body) == {"from", "to", "subject", "text", "headers"}
+    assert set(body) == {"from", "to", "subject", "text", "headers", "custom_variables"}
+    assert body["custom_variables"] == {"mailsdk_message_id": body["headers"]["Message-ID"]}
     assert body["headers"] == {"Message-ID": outgoing.message_id}
 
 

@@ -66,7 +66,7 @@ async def test_request_carries_every_feature(post: Post) -> None:
             },
         ],
         "Tag": "reports",
-        "Metadata": {"account_id": "42", "plan": "pro"},
+        "Metadata": {"account_id": "42", "plan": "pro", "mailsdk_message_id": MESSAGE_ID},
         "MessageStream": "outbound",
     }
 
@@ -88,7 +88,9 @@ async def test_plain_message_has_only_what_it_uses(
         "TextBody",
         "Headers",
         "MessageStream",
+        "Metadata",
     }
+    assert sent_json(route)["Metadata"] == {"mailsdk_message_id": outgoing.message_id}
     assert sent_json(route)["Headers"] == [{"Name": "Message-ID", "Value": outgoing.message_id}]
 
 

@@ -10,7 +10,17 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from contract_table import MESSAGE_ID, PLAIN, RESEND, Post, b64, resend_error, resend_ok, sent_json
+from contract_table import (
+    MESSAGE_ID,
+    PLAIN,
+    RESEND,
+    Post,
+    b64,
+    resend_error,
+    resend_ok,
+    sent_json,
+    tag_id,
+)
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from schemas import resend_validator
@@ -64,6 +74,8 @@ async def test_request_carries_every_feature(post: Post) -> None:
             {"name": "monthly", "value": "true"},
             {"name": "account_id", "value": "42"},
             {"name": "plan", "value": "pro"},
+            # Our Message-ID without <>, in base64url: the only characters tags take.
+            {"name": "mailsdk_message_id", "value": "MjAyNjAxMDExMjAwMDAuNDI0MkBleGFtcGxlLmNvbQ"},
         ],
     }
 
@@ -79,6 +91,7 @@ async def test_plain_message_has_only_what_it_uses(
         "subject": "Your March report",
         "text": "Hello Alice,\nyour report is attached.",
         "headers": {"Message-ID": outgoing.message_id},
+        "tags": [{"name": "mailsdk_message_id", "value": tag_id(outgoing.message_id)}],
     }
 
 

@@ -48,7 +48,11 @@ async def test_request_carries_every_feature(post: Post) -> None:
                 ],
                 "cc": [{"email": "carol@example.net"}],
                 "bcc": [{"email": "audit@example.com"}],
-                "custom_args": {"account_id": "42", "plan": "pro"},
+                "custom_args": {
+                    "account_id": "42",
+                    "plan": "pro",
+                    "mailsdk_message_id": MESSAGE_ID,
+                },
             }
         ],
         "from": {"email": "reports@example.com", "name": "Reports Bot"},
@@ -90,7 +94,9 @@ async def test_text_only_message_has_only_text_content(
         {"type": "text/plain", "value": "Hello Alice,\nyour report is attached."}
     ]
     assert set(body) == {"personalizations", "from", "subject", "content", "headers"}
-    assert set(body["personalizations"][0]) == {"to"}
+    assert set(body["personalizations"][0]) == {"to", "custom_args"}
+    # Only our Message-ID, so that webhook events map back to the message.
+    assert body["personalizations"][0]["custom_args"] == {"mailsdk_message_id": MESSAGE_ID}
 
 
 async def test_generated_message_id_is_sent_as_a_header(

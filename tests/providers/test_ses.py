@@ -27,6 +27,7 @@ from contract_table import (
     no_ambient_aws,
     sent_json,
     ses_accepted,
+    tag_id,
 )
 from schemas import ShapeError, check_shape, ses_send_email_input
 
@@ -256,6 +257,8 @@ async def test_request_carries_every_feature(
             {"Name": "monthly", "Value": "true"},
             {"Name": "account_id", "Value": "42"},
             {"Name": "plan", "Value": "pro"},
+            # Our Message-ID without <>, in base64url: the only characters tags take.
+            {"Name": "mailsdk_message_id", "Value": "MjAyNjAxMDExMjAwMDAuNDI0MkBleGFtcGxlLmNvbQ"},
         ],
     }
     raw = outgoing.raw
@@ -334,8 +337,12 @@ async def test_plain_message_sends_only_what_it_has(
 ) -> None:
     transport = SESTransport(AKID, SECRET, region="us-east-1")
     route = respx_mock.post(URL).mock(return_value=ses_accepted())
-    await transport.send(make_outgoing(cc=[], bcc=[], tags=[], metadata={}))
-    assert set(sent_json(route)) == {"Destination", "Content"}
+    outgoing = make_outgoing(cc=[], bcc=[], tags=[], metadata={})
+    await transport.send(outgoing)
+    assert set(sent_json(route)) == {"Destination", "Content", "EmailTags"}
+    assert sent_json(route)["EmailTags"] == [
+        {"Name": "mailsdk_message_id", "Value": tag_id(outgoing.message_id)}
+    ]
 
 
 # -- refused before any request ----------------------------------------------------------

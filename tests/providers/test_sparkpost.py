@@ -48,7 +48,7 @@ async def test_request_carries_every_feature(
         "recipients": [{"address": {"email": email}, "tags": tags} for email in EVERYONE],
         "content": {"email_rfc822": outgoing.raw.decode()},
         "return_path": "bounces@example.com",
-        "metadata": {"account_id": "42", "plan": "pro"},
+        "metadata": {"account_id": "42", "plan": "pro", "mailsdk_message_id": MESSAGE_ID},
     }
     raw = outgoing.raw
     assert b"\r\nBcc:" not in raw
@@ -70,11 +70,13 @@ async def test_plain_message_sends_only_what_it_has(
     transport: SparkPostTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=sparkpost_accepted(2))
-    await transport.send(make_outgoing(cc=[], bcc=[], tags=[], metadata={}))
+    outgoing = make_outgoing(cc=[], bcc=[], tags=[], metadata={})
+    await transport.send(outgoing)
     request = route.calls.last.request
     assert "X-MSYS-SUBACCOUNT" not in request.headers
     body = json.loads(request.content)
-    assert set(body) == {"recipients", "content"}
+    assert set(body) == {"recipients", "content", "metadata"}
+    assert body["metadata"] == {"mailsdk_message_id": outgoing.message_id}
     assert body["recipients"] == [
         {"address": {"email": "alice@example.com"}},
         {"address": {"email": "jane@example.org"}},

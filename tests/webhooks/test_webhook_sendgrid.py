@@ -97,7 +97,9 @@ def test_a_signed_batch_becomes_normalised_events(keys: SendGridKeys) -> None:
     ]
     first = events[0]
     assert first.recipient == "example@test.com"
-    assert first.message_id == "<14c5d75ce93.dfd.64b469@ismtpd-555>"
+    # The custom_args mailsdk sent win over smtp-id, which may be SendGrid's own Message-ID.
+    assert first.message_id == "<our.1@example.com>"
+    assert events[1].message_id == "<14c5d75ce93.dfd.64b469@ismtpd-555>"  # no custom_args
     assert first.provider_message_id == "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
     assert first.event_id == "6g4ZI7SA-xmRDv57GoPIPw=="
     assert first.timestamp.isoformat() == "2017-12-15T00:59:29+00:00"

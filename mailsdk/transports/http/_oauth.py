@@ -100,6 +100,12 @@ class RawUploadPayload(Payload[_OAuthT]):
         """The request body: :meth:`encode` of the exact rendered message plus its Bcc header."""
         self.body = self.encode(raw_with_bcc(self))
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """A mailbox never tracks opens or clicks: asking it not to is honoured as is;
+        asking it to is refused."""
+        if opens or clicks:
+            self.unsupported("open or click tracking (a mailbox API does not track)")
+
     @abc.abstractmethod
     def encode(self, data: bytes) -> bytes:
         """The request body for the message *data*; refuses one the API cannot take."""

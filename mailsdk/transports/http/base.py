@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from mailsdk import errors
 from mailsdk.classify import classify_http_status, parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL, relay_name
-from mailsdk.message import Address, Attachment
+from mailsdk.message import METADATA_MESSAGE_ID, Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports.base import Transport
@@ -50,6 +50,7 @@ __all__ = [
     "RecipientKind",
     "SuccessReply",
     "b64",
+    "encode_message_id",
     "response_json",
 ]
 
@@ -63,9 +64,18 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that was never installed
     _USER_AGENT = "mailsdk"
 _MAX_SERVER_TEXT = 1000
+_MAX_TAG_VALUE = 256  # SES MessageTag and Resend tag values
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 # Lost after the request was fully written: the provider may have accepted the message.
 _AFTER_SEND = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError, httpx.CloseError)
+
+
+def encode_message_id(message_id: str) -> str:
+    """*message_id* without ``<>`` as unpadded base64url: the characters name/value tags
+    allow (``mailsdk.webhooks`` decodes it; a Message-ID always holds ``@``, which base64url
+    never does, so the two forms cannot be confused)."""
+    raw = message_id.strip().removeprefix("<").removesuffix(">").encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
 def b64(data: bytes) -> str:
@@ -164,6 +174,8 @@ class Capabilities:
     """The sender's DKIM signature arrives (only raw-MIME APIs send our signed bytes)."""
     list_unsubscribe: Limit = True
     """List-Unsubscribe and List-Unsubscribe-Post reach the recipient (RFC 2369, RFC 8058)."""
+    tracking: Limit = False
+    """``track_opens`` and ``track_clicks`` are set per message (else they are refused)."""
 
 
 class Payload(abc.ABC, Generic[TransportT]):
@@ -173,7 +185,9 @@ class Payload(abc.ABC, Generic[TransportT]):
     (``set_from``, ``set_subject`` and ``set_headers`` always: ``headers`` always holds the
     Message-ID, so the id in the SendResult is the one recipients see). Every hook a provider
     does not override refuses the feature. With ``takes_raw_mime = True`` the walk calls only
-    ``set_raw_message`` (the rendered MIME carries everything else), then tags and metadata.
+    ``set_raw_message`` (the rendered MIME carries everything else), then tags, metadata and
+    tracking. Metadata holds our Message-ID under ``mailsdk_message_id`` (webhook events map
+    back to the message by it) wherever the provider declares metadata.
     """
 
     takes_raw_mime: ClassVar[bool] = False
@@ -240,8 +254,21 @@ class Payload(abc.ABC, Generic[TransportT]):
         self.unsupported("tags")
 
     def set_metadata(self, metadata: Mapping[str, str]) -> None:
-        """Key/value metadata the provider echoes in its events."""
+        """Key/value metadata the provider echoes in its events (``mailsdk_message_id``
+        included: see :meth:`message_id_metadata`)."""
         self.unsupported("metadata")
+
+    def message_id_metadata(self) -> str | None:
+        """The value sent as ``mailsdk_message_id``: our Message-ID as it is (providers
+        whose metadata takes fewer characters encode it, and the webhook parsers decode it);
+        None leaves it out."""
+        return self.outgoing.message_id
+
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """Open and click tracking for this message (None: the provider's own setting).
+
+        Called only when the message sets one of them."""
+        self.unsupported("per-message open or click tracking (track_opens, track_clicks)")
 
     @abc.abstractmethod
     def build(self) -> HTTPRequest:
@@ -310,6 +337,20 @@ class NameValueTags:
     def _tag(self, name: str, value: str) -> None:
         raise NotImplementedError
 
+    outgoing: OutgoingMessage
+
+    def message_id_metadata(self) -> str | None:
+        """Our Message-ID (without ``<>``) in unpadded base64url, the only form tag values
+        take (``A-Z a-z 0-9 _ -``); the webhook parsers decode it. None (left out, logged)
+        when that passes the 256 characters a tag value may have."""
+        value = encode_message_id(self.outgoing.message_id)
+        if len(value) > _MAX_TAG_VALUE:
+            log.info(
+                "Message-ID %s too long for a tag: not sent as metadata", self.outgoing.message_id
+            )
+            return None
+        return value
+
 
 class DispositionAttachmentsPayload(JSONPayload[TransportT]):
     """A JSON payload whose files go in ``attachments[]`` as ``content`` (base64),
@@ -370,6 +411,12 @@ class HTTPTransport(Transport):
     """What this provider can send (the table in ``docs/providers/index.md``)."""
     url_options: ClassVar[tuple[str, ...]] = ()
     """URL query options the provider reads in :meth:`options_from_url`."""
+    options_path: ClassVar[tuple[str | int, ...]] = ()
+    """Where in the JSON body ``provider_options[scheme]`` is merged (the top level by
+    default; Mailjet's message object is ``("Messages", 0)``)."""
+    sends_message_id_metadata: ClassVar[bool] = True
+    """Send our Message-ID as ``mailsdk_message_id`` metadata (when the provider declares
+    metadata); off where another field already carries it (Mailjet's ``CustomID``)."""
     host_keyword: ClassVar[str] = "region"
     """The constructor keyword that the URL's host fills (Mailgun: its sending domain)."""
     url_example: ClassVar[str | None] = None
@@ -562,9 +609,48 @@ class HTTPTransport(Transport):
                 (payload.add_inline if attachment.inline else payload.add_attachment)(attachment)
         if message.tags:
             payload.set_tags(message.tags)
-        if message.metadata:
-            payload.set_metadata(message.metadata)
-        return payload.build()
+        metadata = dict(message.metadata)
+        if self.capabilities.metadata is not False and self.sends_message_id_metadata:
+            our_id = payload.message_id_metadata()
+            if our_id is not None:
+                metadata[METADATA_MESSAGE_ID] = our_id
+        if metadata:
+            payload.set_metadata(metadata)
+        if message.track_opens is not None or message.track_clicks is not None:
+            payload.set_tracking(message.track_opens, message.track_clicks)
+        request = payload.build()
+        options = message.provider_options.get(self.scheme)
+        return self._with_options(request, options) if options else request
+
+    def _with_options(self, request: HTTPRequest, options: Mapping[str, Any]) -> HTTPRequest:
+        # The escape hatch: the message's own fields for this provider, merged into the body
+        # last so that they win (objects merge key by key; anything else is replaced).
+        if isinstance(request.json, dict):
+            body = request.json
+            target: Any = body
+            for step in self.options_path:
+                target = target[step]
+            _merge(target, options)
+            return replace(request, json=body)
+        if request.data is not None and request.content is None:
+            fields = dict(request.data)
+            for key, value in options.items():
+                if not (
+                    isinstance(value, str)
+                    or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+                ):
+                    raise errors.MessageError(
+                        f"{self.name}: provider option {key!r} must be text or a list of text "
+                        "(form fields); nothing was sent",
+                        relay=self.name,
+                    )
+                fields[key] = value
+            return replace(request, data=fields)
+        raise errors.MessageError(
+            f"{self.name} cannot send provider_options (its request is not JSON or form "
+            "fields); nothing was sent",
+            relay=self.name,
+        )
 
     # -- sending -------------------------------------------------------------------------
 
@@ -759,6 +845,24 @@ class HTTPTransport(Transport):
         self._client = self._owner = None
         if owner == (os.getpid(), asyncio.get_running_loop()):
             await client.aclose()
+
+
+def _merge(target: dict[str, Any], options: Mapping[str, Any]) -> None:
+    for key, value in options.items():
+        current = target.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            _merge(current, value)
+        else:
+            target[key] = _copy(value)
+
+
+def _copy(value: Any) -> Any:
+    # The message's options must not be changed by a later merge into the built body.
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _seconds(value: str | None) -> float | None:

@@ -19,7 +19,7 @@ from email.header import Header
 import httpx
 
 from mailsdk.errors import DeliveryUnknown, MailError, RelayError
-from mailsdk.message import Address, Attachment
+from mailsdk.message import METADATA_MESSAGE_ID, Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http import base
 
@@ -124,9 +124,14 @@ class BrevoPayload(base.JSONPayload["BrevoTransport"]):
         """The ``X-Mailin-custom`` header, a JSON string Brevo echoes in its webhooks.
 
         Recipients can see it. Like other header values it must be ASCII, and a JSON escape
-        (``\\u00e9``) would be sent verbatim, so non-ASCII metadata is refused.
+        (``\\u00e9``) would be sent verbatim, so non-ASCII metadata is refused. A message
+        that sets the header itself keeps it: then only our ``mailsdk_message_id`` is left
+        out (Brevo events still carry the Message-ID header), and metadata of its own is
+        refused.
         """
         if any(name.lower() == _METADATA_HEADER for name in self.headers):
+            if set(metadata) == {METADATA_MESSAGE_ID}:
+                return
             self.unsupported("metadata together with an X-Mailin-custom header")
         value = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"))
         if not value.isascii() or "\\u" in value:

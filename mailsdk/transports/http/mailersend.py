@@ -162,6 +162,14 @@ class MailerSendPayload(base.JSONPayload["MailerSendTransport"]):
     # No set_metadata: MailerSend has no metadata field (personalization feeds templates and
     # is not echoed in webhooks), so the base refuses metadata.
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``settings.track_opens`` and ``settings.track_clicks``."""
+        settings = self.data.setdefault("settings", {})
+        if opens is not None:
+            settings["track_opens"] = opens
+        if clicks is not None:
+            settings["track_clicks"] = clicks
+
     def build(self) -> base.HTTPRequest:
         """The POST; ``Accept: application/json`` makes validation errors come back as JSON."""
         if "to" not in self.data:
@@ -191,6 +199,7 @@ class MailerSendTransport(base.HTTPTransport):
         tags=_MAX_TAGS,
         metadata=False,
         list_unsubscribe=False,
+        tracking=True,
     )
     url_options = ("custom_headers",)
 

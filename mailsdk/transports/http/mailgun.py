@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from mailsdk.classify import parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL
-from mailsdk.errors import RelayError
+from mailsdk.errors import MessageError, RelayError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http import base
 
@@ -75,18 +75,28 @@ class MailgunPayload(base.Payload["MailgunTransport"]):
         for key, value in metadata.items():
             self.fields[f"v:{key}"] = value
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``o:tracking-opens`` and ``o:tracking-clicks``: ``yes`` or ``no``."""
+        for name, value in (("o:tracking-opens", opens), ("o:tracking-clicks", clicks)):
+            if value is not None:
+                self.fields[name] = "yes" if value else "no"
+
     def build(self) -> base.HTTPRequest:
         """The POST to ``/v3/{domain}/messages.mime`` (always multipart/form-data)."""
-        size = sum(
-            len(name) + sum(len(v.encode()) for v in ([value] if isinstance(value, str) else value))
-            for name, value in self.fields.items()
-            if name[:2] in ("o:", "h:", "v:", "t:")
-        )
+        size = _options_size(self.fields)
         if size > _MAX_OPTIONS:
             self.unsupported(f"{size} bytes of tags and metadata (at most 16 kB)")
         path = f"/v3/{quote(self.transport.domain, safe='')}/messages.mime"
         files = [("message", ("message.mime", self.raw, "message/rfc822"))]
         return base.HTTPRequest("POST", path, data=self.fields, files=files)
+
+
+def _options_size(fields: Mapping[str, Any]) -> int:
+    return sum(
+        len(name) + sum(len(v.encode()) for v in ([value] if isinstance(value, str) else value))
+        for name, value in fields.items()
+        if name[:2] in ("o:", "h:", "v:", "t:")
+    )
 
 
 class MailgunTransport(base.HTTPTransport):
@@ -104,10 +114,22 @@ class MailgunTransport(base.HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True)
     url_options = ("region",)
     host_keyword = "domain"
     url_example = "mailgun://API_KEY@DOMAIN"
+
+    def build_request(self, outgoing: OutgoingMessage) -> base.HTTPRequest:
+        """The walk's request; the 16 kB limit on options holds with ``provider_options``."""
+        request = super().build_request(outgoing)
+        size = _options_size(request.data or {})
+        if size > _MAX_OPTIONS:
+            raise MessageError(
+                f"{self.name} cannot send {size} bytes of tags, metadata and provider options "
+                "(at most 16 kB); nothing was sent",
+                relay=self.name,
+            )
+        return request
 
     def __init__(
         self,

@@ -144,6 +144,12 @@ class MailjetPayload(base.JSONPayload["MailjetTransport"]):
         """``EventPayload``: a string, so the metadata as compact JSON."""
         self.data["EventPayload"] = json.dumps(dict(metadata), separators=(",", ":"))
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``TrackOpens`` and ``TrackClicks``: ``enabled`` or ``disabled``."""
+        for field, value in (("TrackOpens", opens), ("TrackClicks", clicks)):
+            if value is not None:
+                self.data[field] = "enabled" if value else "disabled"
+
     def build(self) -> base.HTTPRequest:
         """The POST; checks what Mailjet would refuse before spending a request."""
         if "To" not in self.data:
@@ -169,7 +175,9 @@ class MailjetTransport(base.HTTPTransport):
     scheme = "mailjet"
     regions = {"default": "https://api.mailjet.com", "us": "https://api.us.mailjet.com"}
     payload_class = MailjetPayload
-    capabilities = base.Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1)
+    capabilities = base.Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1, tracking=True)
+    options_path = ("Messages", 0)  # provider_options are the message's fields
+    sends_message_id_metadata = False  # CustomID already carries it into events
     url_options = ("sandbox",)
 
     def __init__(

@@ -111,6 +111,13 @@ class PostmarkPayload(base.JSONPayload["PostmarkTransport"]):
         """``Metadata``: string keys and values, echoed in webhooks."""
         self.data["Metadata"] = dict(metadata)
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``TrackOpens`` (a boolean) and ``TrackLinks`` (``HtmlAndText`` or ``None``)."""
+        if opens is not None:
+            self.data["TrackOpens"] = opens
+        if clicks is not None:
+            self.data["TrackLinks"] = "HtmlAndText" if clicks else "None"
+
     def build(self) -> base.HTTPRequest:
         """The POST, on the transport's message stream."""
         self.data["MessageStream"] = self.transport.message_stream
@@ -130,7 +137,7 @@ class PostmarkTransport(base.HTTPTransport):
     scheme = "postmark"
     regions = {"default": "https://api.postmarkapp.com"}
     payload_class = PostmarkPayload
-    capabilities = base.Capabilities(cc=_MAX_PER_FIELD, bcc=_MAX_PER_FIELD, tags=1)
+    capabilities = base.Capabilities(cc=_MAX_PER_FIELD, bcc=_MAX_PER_FIELD, tags=1, tracking=True)
     url_options = ("message_stream",)
 
     def __init__(

@@ -8,6 +8,7 @@ with the message id in the ``X-Message-Id`` response header.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = ["SendGridPayload", "SendGridTransport"]
 _MAX_RECIPIENTS = 1000  # to + cc + bcc over all personalizations
 _MAX_CATEGORIES = 10
 _MAX_CATEGORY_LENGTH = 255
+_MAX_CUSTOM_ARGS = 10_000  # bytes: "This field may not exceed 10,000 bytes" (PostMailSend)
 
 
 def _email(address: Address, *, quote_name: bool = False) -> dict[str, str]:
@@ -93,7 +95,19 @@ class SendGridPayload(base.DispositionAttachmentsPayload["SendGridTransport"]):
         The spec types the top-level ``custom_args`` as a string but the personalization's as
         an object; with a single personalization both apply to the whole message.
         """
+        size = len(json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode())
+        if size > _MAX_CUSTOM_ARGS:
+            self.unsupported(f"{size} bytes of metadata (at most {_MAX_CUSTOM_ARGS})")
         self.personalization["custom_args"] = dict(metadata)
+
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``tracking_settings.open_tracking`` / ``click_tracking`` (``enable``)."""
+        settings: dict[str, Any] = {}
+        if opens is not None:
+            settings["open_tracking"] = {"enable": opens}
+        if clicks is not None:
+            settings["click_tracking"] = {"enable": clicks}
+        self.data["tracking_settings"] = settings
 
     def build(self) -> base.HTTPRequest:
         """The POST; checks the limits SendGrid documents before spending a request."""
@@ -117,7 +131,7 @@ class SendGridTransport(base.HTTPTransport):
     scheme = "sendgrid"
     regions = {"default": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
     payload_class = SendGridPayload
-    capabilities = base.Capabilities(tags=_MAX_CATEGORIES)
+    capabilities = base.Capabilities(tags=_MAX_CATEGORIES, tracking=True)
 
     def parse_success(
         self, response: httpx.Response, outgoing: OutgoingMessage

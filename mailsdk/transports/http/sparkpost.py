@@ -88,6 +88,14 @@ class SparkPostPayload(base.Payload["SparkPostTransport"]):
             self.unsupported(f"{size} bytes of metadata (at most {_MAX_METADATA})")
         self.data["metadata"] = dict(metadata)
 
+    def set_tracking(self, opens: bool | None, clicks: bool | None) -> None:
+        """``options.open_tracking`` and ``options.click_tracking``."""
+        options = self.data.setdefault("options", {})
+        if opens is not None:
+            options["open_tracking"] = opens
+        if clicks is not None:
+            options["click_tracking"] = clicks
+
     def build(self) -> base.HTTPRequest:
         """The POST, with ``X-MSYS-SUBACCOUNT`` when the transport names a subaccount."""
         if self.tags:
@@ -111,7 +119,7 @@ class SparkPostTransport(base.HTTPTransport):
         "eu": "https://api.eu.sparkpost.com/api/v1",
     }
     payload_class = SparkPostPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True)
+    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True)
     url_options = ("region", "subaccount")
 
     def __init__(
