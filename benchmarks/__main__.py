@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import dkim, failover, memory, merge, outbox, render, telemetry, throughput
+from benchmarks import (
+    dkim,
+    failover,
+    html2text,
+    memory,
+    merge,
+    outbox,
+    render,
+    telemetry,
+    throughput,
+)
 
 SUITES = {
     "render": render.main,
@@ -15,6 +25,7 @@ SUITES = {
     "outbox": outbox.main,
     "dkim": dkim.main,
     "telemetry": telemetry.main,
+    "html2text": html2text.main,
 }
 
 

@@ -12,6 +12,7 @@ with Sender("smtp://user:pass@mail.example.com:587") as sender:
 
 import logging
 
+from mailsdk._calendar_model import Calendar
 from mailsdk.auth import AccessToken, StaticToken, TokenProvider
 from mailsdk.config import TransportURL, parse_url, register_scheme
 from mailsdk.controls import CancelSend
@@ -76,6 +77,7 @@ __all__ = [
     "Attempt",
     "AttemptFailed",
     "AttemptStarted",
+    "Calendar",
     "CancelSend",
     "ConfigurationError",
     "ConsoleTransport",

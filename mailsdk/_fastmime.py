@@ -23,6 +23,7 @@ from urllib.parse import quote
 from mailsdk.errors import MessageError
 
 if TYPE_CHECKING:
+    from mailsdk._calendar_model import Calendar
     from mailsdk.message import Address, Attachment, Envelope, Message
 
 __all__ = [
@@ -236,6 +237,16 @@ def _base64_lines(data: bytes | memoryview) -> bytes:
     return _CRLF.join([encoded[i : i + step] for i in range(0, len(encoded), step)]) + _CRLF
 
 
+def _calendar_part(calendar: Calendar) -> bytes:
+    """The text/calendar alternative: 7bit when it can be, else base64 (see Calendar)."""
+    if calendar.seven_bit:
+        cte, body = "7bit", calendar.ics.encode("ascii")
+    else:
+        cte, body = "base64", _base64_lines(calendar.ics.encode("utf-8"))
+    head = f"Content-Type: {calendar.content_type}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    return checked(head.encode("ascii") + body)
+
+
 class Encoded:
     """A base64 attachment part too large to hold encoded: its header now, its body streamed.
 
@@ -390,6 +401,13 @@ def render_fast(
         body, dotted = _text_part(html, "html")
     inline = [a for a in message.attachments if a.inline] if html is not None else []
     others = [a for a in message.attachments if not (a.inline and html is not None)]
+    if message.calendar is not None:
+        invite = _calendar_part(message.calendar)
+        body = ("alternative", [*(body[1] if isinstance(body, tuple) else [body]), invite])
+        dotted = dotted or needs_dot_stuffing(invite)
+        from mailsdk.calendar import invite_attachment  # only invites need it
+
+        others.insert(0, invite_attachment(message.calendar))
     if inline:
         body = ("related", [body, *[_attachment_part(a, "inline") for a in inline]])
     if others:

@@ -18,6 +18,7 @@ from email.header import Header
 from email.message import EmailMessage, MIMEPart
 
 from mailsdk._fastmime import Prepared, address_field, checked, content_type_value
+from mailsdk.calendar import Calendar, invite_attachment
 from mailsdk.message import Attachment, Message
 
 __all__ = ["MAX_LINE_OCTETS", "boundary_for", "build_email_message", "render_reference"]
@@ -97,6 +98,10 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
             body.add_alternative(html, subtype="html", charset="utf-8", cte=_cte(html))
     else:
         body.set_content(html, subtype="html", charset="utf-8", cte=_cte(html))
+    if message.calendar is not None:
+        if body.get_content_type() != "multipart/alternative":
+            body.make_alternative()
+        body.attach(_calendar_part(message.calendar, policy))
     inline = [a for a in message.attachments if a.inline] if html is not None else []
     if not inline:
         return body
@@ -116,6 +121,17 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
         )
         _add_name_parameter(_last_part(related), att)
     return related
+
+
+def _calendar_part(calendar: Calendar, policy: _policies.EmailPolicy[EmailMessage]) -> MIMEPart:
+    part = MIMEPart(policy=policy.clone(cte_type="7bit"))
+    cte = "7bit" if calendar.seven_bit else "base64"
+    part.set_content(calendar.ics, subtype="calendar", charset="utf-8", cte=cte)
+    # The stdlib quotes the method parameter; readers expect it bare, as every mailer writes it.
+    del part["Content-Type"], part["Content-Transfer-Encoding"]
+    part.set_raw("Content-Type", calendar.content_type)
+    part["Content-Transfer-Encoding"] = cte
+    return part
 
 
 def _charset_param(att: Attachment) -> dict[str, str] | None:
@@ -147,6 +163,8 @@ def _cte(text: str) -> str | None:
 def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
     # Inline images only go in the related part when there is HTML to refer to them.
     others = [a for a in message.attachments if not (a.inline and message.html is not None)]
+    if message.calendar is not None:
+        others.insert(0, invite_attachment(message.calendar))
     if others:
         # Built on a MIMEPart so the subparts do not each get a MIME-Version header.
         mixed = MIMEPart(policy=body.policy)

@@ -23,7 +23,7 @@ from email.message import Message as _Compat32Message
 from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import email_validator
 from pydantic import (
@@ -41,6 +41,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
+from mailsdk._calendar_model import Calendar, _checked
 from mailsdk.defaults import resolve_default_sender
 from mailsdk.dsn import DSN
 from mailsdk.errors import MessageError
@@ -835,7 +836,7 @@ class Message(_Model):
         bcc: AddressesInput = None,
         reply_to: AddressesInput = None,
         subject: str = "",
-        text: str | None = None,
+        text: str | Literal[False] | None = None,
         html: str | None = None,
         attachments: Sequence[Attachment] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -876,7 +877,15 @@ class Message(_Model):
     reply_to: AddressList = []
     subject: str = ""
     text: str | None = None
+    """The text/plain body. With ``html`` and no ``text``, one is generated from the HTML
+    (:func:`mailsdk.htmltext.html_to_text`); ``text=False`` sends the HTML alone."""
     html: str | None = None
+    text_from_html: bool = True
+    """Generate ``text`` from ``html`` when it is not given; ``text=False`` sets this False."""
+    inline_css: bool = False
+    """Move the HTML's ``<style>`` rules into ``style=`` attributes, once, when the message is
+    made (``pip install 'mailsdk[css]'``, css-inline): many mail readers drop ``<style>``.
+    ``@media`` rules stay in a ``<style>``; ``<link>`` stylesheets are kept, never fetched."""
     attachments: list[Attachment] = []
     headers: dict[str, str] = {}
     tags: list[str] = []
@@ -923,6 +932,10 @@ class Message(_Model):
         if self.list_unsubscribe_post:
             out["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return out
+
+    calendar: Calendar | None = None
+    """A calendar invite: a ``text/calendar`` alternative plus an ``invite.ics`` attachment
+    (see :class:`~mailsdk.Calendar`)."""
 
     ignore_suppressions: bool = False
     """Send even to recipients on the sender's suppression list (a transactional override)."""
@@ -983,6 +996,10 @@ class Message(_Model):
         cids = [a.cid for a in self.attachments if a.inline]
         if len(set(cids)) != len(cids):
             raise MessageError("two inline attachments share a content id")
+        if self.calendar is not None:
+            if not isinstance(self.calendar, Calendar):
+                raise MessageError("calendar is not a Calendar value")
+            _checked(self.calendar.ics, self.calendar.method)
         if not all(isinstance(tag, str) for tag in self.tags):
             raise MessageError("tags must be text")
         for tag in self.tags:
@@ -1034,7 +1051,18 @@ class Message(_Model):
         if len(set(cids)) != len(cids):
             raise MessageError("two inline attachments share a content id")
         _check_unsubscribe(self)
+        if self.html is not None and (
+            self.inline_css or (self.text is None and self.text_from_html)
+        ):
+            _derive_bodies(self)
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_opt_out(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("text") is False:
+            return {**data, "text": None, "text_from_html": False}
+        return data
 
     @property
     def sender(self) -> Address:
@@ -1083,6 +1111,37 @@ class Message(_Model):
             f"Message(from_={str(self.from_)!r}, to={[str(a) for a in self.to]!r}, "
             f"subject={self.subject!r}, attachments={len(self.attachments)})"
         )
+
+
+def _derive_bodies(message: Message) -> None:
+    """Generate the text alternative and inline the CSS, once, as the message is made."""
+    html = message.html
+    assert html is not None
+    if message.text is None and message.text_from_html:
+        from mailsdk.htmltext import html_to_text  # only messages that need it import it
+
+        text = html_to_text(html)
+        if text:
+            object.__setattr__(message, "text", text)
+    # A message read back from model_dump_json() holds the inlined HTML already.
+    if message.inline_css and not _VALIDATING_JSON.get():
+        object.__setattr__(message, "html", _inlined_css(html))
+
+
+def _inlined_css(html: str) -> str:
+    try:
+        import css_inline
+    except ImportError:
+        raise MessageError(
+            "inline_css=True needs the css-inline package: pip install 'mailsdk[css]'"
+        ) from None
+    inliner = css_inline.CSSInliner(
+        load_remote_stylesheets=False, keep_link_tags=True, keep_at_rules=True
+    )
+    try:
+        return inliner.inline(html)
+    except (css_inline.InlineError, ValueError) as exc:
+        raise MessageError(f"inline_css: the HTML or its CSS could not be inlined: {exc}") from None
 
 
 # The renderer sits above this module (mailsdk.outgoing imports the model), so the model does

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import dkim
 
-from mailsdk import Attachment, DKIMSigner, Message
+from mailsdk import Attachment, Calendar, DKIMSigner, Message
 
 FIXED = {"Date": "Fri, 04 Dec 2026 05:00:00 +0000", "Message-ID": "<dkim-test@example.com>"}
 
@@ -38,6 +38,13 @@ def base(**fields: object) -> Message:
     return Message(**values)  # type: ignore[arg-type]
 
 
+INVITE_ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//mailsdk tests//EN\r\nMETHOD:REQUEST\r\n"
+    "BEGIN:VEVENT\r\nUID:plan-1@example.com\r\nDTSTAMP:20261204T050000Z\r\n"
+    "DTSTART:20261210T090000Z\r\nDTEND:20261210T100000Z\r\nSEQUENCE:0\r\n"
+    "SUMMARY:Planning\r\nORGANIZER;CN=Reports:mailto:reports@example.com\r\n"
+    "ATTENDEE;RSVP=TRUE:mailto:alice@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 SHAPES: dict[str, Callable[[], Message]] = {
     "plain": lambda: base(text="Hello,\n\nthe report is attached.\n"),
@@ -76,4 +83,13 @@ SHAPES: dict[str, Callable[[], Message]] = {
     ),
     "dots and trailing blank lines": lambda: base(text=".\n..leading dots\n\n\n\n"),
     "empty body": lambda: base(text=""),
+    "calendar invite": lambda: base(
+        text="Planning, Thursday 10:00",
+        html="<p>Planning, Thursday 10:00</p>",
+        calendar=Calendar(ics=INVITE_ICS, method="REQUEST"),
+    ),
+    "calendar invite, non-ASCII (base64)": lambda: base(
+        text="Besprechung",
+        calendar=Calendar(ics=INVITE_ICS.replace("Planning", "Bespr\u00e9chung K\u00f6ln")),
+    ),
 }

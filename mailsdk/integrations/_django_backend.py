@@ -823,7 +823,9 @@ def convert_message(django_message: Any, *, from_email: str | None = None) -> Me
         bcc=_address_values(django_message.bcc),
         reply_to=reply_to,
         subject=_text(django_message.subject or ""),
-        text=text,
+        # An HTML-only Django message stays HTML-only, as Django would send it: no text
+        # alternative is generated behind the application's back.
+        text=False if text is None and html is not None else text,
         html=html,
         attachments=attachments,
         headers=extra,

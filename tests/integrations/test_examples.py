@@ -8,6 +8,7 @@ import importlib.util
 import io
 import socket
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -125,3 +126,46 @@ def test_django_example_answers_a_bad_visitor_address_with_400(visitor: str, sta
     assert response.status_code == status
     body = json.loads(response.content)
     assert body["sent"] is (status == 200)
+
+
+def test_meeting_invite_reaches_the_relay_as_an_invite(
+    relay_factory: Callable[..., LocalRelay], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import icalendar
+
+    relay = relay_factory(tls="starttls", require_auth=True)
+    example = load("meeting_invite")
+    args = ["--url", relay_url(relay), "--from", "Boss <boss@example.com>"]
+    args += ["--to", "alice@example.org", "--to", "bob@example.net", "--summary", "Planning"]
+    args += ["--start", "2026-12-10T10:00", "--zone", "Europe/Berlin", "--minutes", "45"]
+    args += ["--uid", "plan-1@example.com", "--sequence", "2", "--location", "Room 4"]
+    assert example.main(args) == 0
+    assert "sent <" in capsys.readouterr().out
+    (received,) = relay.wait_for(1)
+    assert received.rcpt_tos == ["alice@example.org", "bob@example.net"]
+    message = parsed(received.data)
+    assert [p.get_content_type() for p in message.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/calendar",
+        "application/ics",
+    ]
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == "REQUEST"
+    (event,) = icalendar.Calendar.from_ical(part.get_content()).walk("VEVENT")
+    assert str(event["UID"]) == "plan-1@example.com"
+    assert event["SEQUENCE"] == 2
+    assert str(event["LOCATION"]) == "Room 4"
+    assert event.decoded("DTEND") - event.decoded("DTSTART") == timedelta(minutes=45)
+    assert str(event.decoded("DTSTART").tzinfo) == "Europe/Berlin"
+
+
+def test_meeting_invite_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load("meeting_invite")
+    base = ["--to", "a@example.com", "--summary", "s", "--start", "2026-12-10T10:00"]
+    assert example.main(base) == 2  # no relay, no sender
+    bad_zone = [*base, "--from", "b@example.com", "--url", "memory://", "--zone", "Mars/Base"]
+    assert example.main(bad_zone) == 2
+    assert example.main([*base, "--from", "b@example.com", "--url", "memory://"]) == 0

@@ -78,7 +78,7 @@ async def test_html_only_message_has_only_what_it_uses(
     transport: BrevoTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=brevo_created())
-    outgoing = make_outgoing(text=None, **PLAIN)
+    outgoing = make_outgoing(text=False, **PLAIN)
     await transport.send(outgoing)
     body = sent_json(route)
     assert set(body) == {"sender", "to", "subject", "htmlContent", "headers"}

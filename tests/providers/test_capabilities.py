@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from contract_table import ROWS, Row
 
-from mailsdk import Attachment, Message, MessageError, OutgoingMessage
+from mailsdk import Attachment, Calendar, Message, MessageError, OutgoingMessage
 from mailsdk.transports.http.base import Capabilities, HTTPTransport
 
 INDEX = Path(__file__).resolve().parents[2] / "docs" / "providers" / "index.md"
@@ -36,7 +36,14 @@ COLUMNS = {
     "our DKIM": "dkim",
     "List-Unsubscribe": "list_unsubscribe",
     "open/click tracking": "tracking",
+    "calendar": "calendar",
 }
+INVITE = Calendar(
+    ics="BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//EN\nMETHOD:REQUEST\nBEGIN:VEVENT\n"
+    "UID:c@example.com\nDTSTAMP:20261204T000000Z\nDTSTART:20261210T100000Z\n"
+    "SUMMARY:Sync\nEND:VEVENT\nEND:VCALENDAR\n",
+    method="REQUEST",
+)
 INLINE = Attachment(filename="logo.png", content=b"\x89PNG", inline=True, cid="logo@example.com")
 
 
@@ -106,6 +113,7 @@ def _using(feature: str, count: int) -> dict[str, Any]:
         "inline_images": {"attachments": [INLINE]},
         "tags": {"tags": [f"t{i}" for i in range(count)]},
         "metadata": {"metadata": {f"k{i}": "v" for i in range(count)}},
+        "calendar": {"calendar": INVITE},
         "list_unsubscribe": {
             "list_unsubscribe": ["https://example.com/u/1", "mailto:u@example.com"],
             "list_unsubscribe_post": True,

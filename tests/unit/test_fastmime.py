@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mailsdk import Address, Attachment, Message, OutgoingMessage
+from mailsdk import Address, Attachment, Calendar, Message, OutgoingMessage
 from mailsdk._fastmime import STREAM_ABOVE, Encoded
 from mailsdk.mime import render_reference
+from tests.dkim_shapes import INVITE_ICS
 
 FIXED = {"Message-ID": "<prop.1@example.com>", "Date": "Tue, 03 Mar 2026 09:30:00 +0100"}
 
@@ -78,6 +79,12 @@ def messages(draw: Any) -> Message:
     headers = dict(FIXED)
     if draw(st.booleans()):
         headers["X-Note"] = draw(header_text)
+    calendar = None
+    if draw(st.booleans()):
+        summary = draw(
+            st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "Zs")), max_size=90)
+        )
+        calendar = Calendar(ics=INVITE_ICS.replace("Planning", summary))
     unsubscribe = draw(st.lists(unsubscribe_urls, max_size=3))
     one_click = any(u.startswith("https://") for u in unsubscribe) and draw(st.booleans())
     return Message(
@@ -92,6 +99,7 @@ def messages(draw: Any) -> Message:
         headers=headers,
         list_unsubscribe=unsubscribe,
         list_unsubscribe_post=one_click,
+        calendar=calendar,
     )
 
 

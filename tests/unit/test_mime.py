@@ -119,7 +119,11 @@ def raw_header(raw: bytes, name: str) -> str:
 
 STRUCTURES: dict[str, tuple[dict[str, Any], Any]] = {
     "text only": ({"text": "Hello"}, "text/plain"),
-    "html only": ({"html": "<p>Hello</p>"}, "text/html"),
+    "html only": ({"html": "<p>Hello</p>", "text": False}, "text/html"),
+    "html with generated text": (
+        {"html": "<p>Hello</p>"},
+        ("multipart/alternative", ["text/plain", "text/html"]),
+    ),
     "neither text nor html": ({}, "text/plain"),
     "text + html": (
         {"text": "Hello", "html": "<p>Hello</p>"},
@@ -158,7 +162,7 @@ STRUCTURES: dict[str, tuple[dict[str, Any], Any]] = {
         ("multipart/mixed", ["text/plain", "application/pdf"]),
     ),
     "html + attachment": (
-        {"html": "<p>See attached</p>", "attachments": [pdf()]},
+        {"html": "<p>See attached</p>", "text": False, "attachments": [pdf()]},
         ("multipart/mixed", ["text/html", "application/pdf"]),
     ),
     "text + html + two attachments": (

@@ -129,7 +129,7 @@ class OAuthHTTPTransport(HTTPTransport):
 
     requires_api_key: ClassVar[bool] = False
     # Both APIs take the rendered message as it is, with no field for tags or metadata.
-    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True)
+    capabilities = Capabilities(tags=False, metadata=False, raw_mime=True, dkim=True, calendar=True)
     endpoint: ClassVar[Endpoint]
     default_user: ClassVar[str | None] = None
     """The mailbox when none is given (Gmail: ``"me"``); None: one must be given."""

@@ -33,6 +33,7 @@ import httpx
 from pydantic import SecretStr
 
 from mailsdk import errors
+from mailsdk._calendar_model import Calendar
 from mailsdk.classify import classify_http_status, parse_retry_after
 from mailsdk.config import ConfigurationError, TransportURL, relay_name
 from mailsdk.message import METADATA_MESSAGE_ID, Address, Attachment
@@ -176,6 +177,10 @@ class Capabilities:
     """List-Unsubscribe and List-Unsubscribe-Post reach the recipient (RFC 2369, RFC 8058)."""
     tracking: Limit = False
     """``track_opens`` and ``track_clicks`` are set per message (else they are refused)."""
+    calendar: bool = False
+    """A calendar invite (``Message(calendar=...)``) arrives as built: its text/calendar
+    alternative and invite.ics attachment travel in the rendered MIME, so raw-MIME APIs only;
+    JSON APIs have no field for an alternative part, and a calendar is refused there."""
 
 
 class Payload(abc.ABC, Generic[TransportT]):
@@ -248,6 +253,13 @@ class Payload(abc.ABC, Generic[TransportT]):
     def add_inline(self, attachment: Attachment) -> None:
         """One inline image, referenced from the HTML as ``cid:<attachment.cid>``."""
         self.unsupported("inline images")
+
+    def set_calendar(self, calendar: Calendar) -> None:
+        """A calendar invite (see :class:`~mailsdk.Calendar`)."""
+        self.unsupported(
+            "a calendar invite (its text/calendar alternative part); send it over SMTP or a "
+            "raw-MIME provider (Mailgun, SES, SparkPost, Graph, Gmail)"
+        )
 
     def set_tags(self, tags: Sequence[str]) -> None:
         """Tags (categories) for the provider's reporting."""
@@ -607,6 +619,8 @@ class HTTPTransport(Transport):
             payload.set_headers(headers)
             for attachment in message.attachments:
                 (payload.add_inline if attachment.inline else payload.add_attachment)(attachment)
+            if message.calendar is not None:
+                payload.set_calendar(message.calendar)
         if message.tags:
             payload.set_tags(message.tags)
         metadata = dict(message.metadata)

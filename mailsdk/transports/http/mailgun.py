@@ -114,7 +114,9 @@ class MailgunTransport(base.HTTPTransport):
         "eu": "https://api.eu.mailgun.net",
     }
     payload_class = MailgunPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True)
+    capabilities = base.Capabilities(
+        tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True, calendar=True
+    )
     url_options = ("region",)
     host_keyword = "domain"
     url_example = "mailgun://API_KEY@DOMAIN"

@@ -185,7 +185,7 @@ class SESTransport(base.HTTPTransport):
 
     scheme = "ses"
     payload_class = SESPayload
-    capabilities = base.Capabilities(raw_mime=True, dkim=True)
+    capabilities = base.Capabilities(raw_mime=True, dkim=True, calendar=True)
     requires_api_key = False
     url_options = ("configuration_set", "profile")
 

@@ -119,7 +119,9 @@ class SparkPostTransport(base.HTTPTransport):
         "eu": "https://api.eu.sparkpost.com/api/v1",
     }
     payload_class = SparkPostPayload
-    capabilities = base.Capabilities(tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True)
+    capabilities = base.Capabilities(
+        tags=_MAX_TAGS, raw_mime=True, dkim=True, tracking=True, calendar=True
+    )
     url_options = ("region", "subaccount")
 
     def __init__(
