@@ -364,11 +364,14 @@ class Observer:
             if refused:
                 record.instruments.refused.add(refused, {"mailsdk.relay": relay or ""})
 
-    async def attempt(self, relay: Transport, pending: OutgoingMessage) -> SendResult:
-        """One try at *relay* inside a ``mailsdk.attempt`` span, and count it."""
+    async def attempt(
+        self, relay: Transport, pending: OutgoingMessage, *, deadline: float | None = None
+    ) -> SendResult:
+        """One try at *relay* (within the send's *deadline*) inside a ``mailsdk.attempt``
+        span, and count it."""
         record = _current.get()
         if record is None:  # instrumented while this send was under way
-            return await relay.send(pending)
+            return await relay.send(pending, deadline=deadline)
         record.attempts += 1
         number = record.attempts
         label, kind = relay_label(relay.name), transport_kind(relay)
@@ -400,7 +403,7 @@ class Observer:
         start = self._clock()
         with span_cm as span:
             try:
-                result = await relay.send(pending)
+                result = await relay.send(pending, deadline=deadline)
             except BaseException as exc:
                 outcome = _attempt_outcome(exc)
                 if span is not None and span.is_recording():

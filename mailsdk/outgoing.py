@@ -9,7 +9,6 @@ hook this module installs on import.
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime, make_msgid
@@ -43,7 +42,6 @@ class OutgoingMessage:
         "_pieces",
         "_raw",
         "date",
-        "deadline",
         "dkim_signed",
         "envelope",
         "message",
@@ -69,18 +67,10 @@ class OutgoingMessage:
         self._raw: bytes | None = None
         self._pieces: list[Piece] | None = None
         self._dotted = True
-        self.deadline: float | None = None
-        """time.monotonic() value after which transports should give up (set per send)."""
         self.on_handover: HandoverHook | None = None
         """Run by :meth:`handing_over`; durable queues record "handed over" here (per send)."""
         self.dkim_signed = False
         """True once :meth:`sign` put a DKIM-Signature in front of the bytes."""
-
-    def time_left(self, default: float) -> float:
-        """*default* seconds, or less if the send's deadline is nearer; 0 once it passed."""
-        if self.deadline is None:
-            return default
-        return max(0.0, min(default, self.deadline - time.monotonic()))
 
     def restricted_to(self, recipients: Iterable[str]) -> OutgoingMessage:
         """The same message (same bytes, Message-ID and Date) for some envelope recipients.
@@ -96,7 +86,6 @@ class OutgoingMessage:
         clone._raw = self._raw
         clone._pieces = self._pieces
         clone._dotted = self._dotted
-        clone.deadline = self.deadline
         clone.on_handover = self.on_handover
         clone.dkim_signed = self.dkim_signed
         return clone

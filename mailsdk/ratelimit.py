@@ -12,6 +12,7 @@ over ``recovery`` seconds: the relay said we were too fast.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from mailsdk.errors import ConfigurationError, TransientError
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import SendResult
-from mailsdk.transports.base import Transport
+from mailsdk.transports.base import Transport, time_left
 
 __all__ = ["RateLimitedTransport", "TokenBucket", "parse_rate"]
 
@@ -163,11 +164,22 @@ class RateLimitedTransport(Transport):
         rate = parse_rate(rate_limit)
         self.bucket = bucket or shared_bucket(transport.name, rate, burst)
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Wait for a token, send, and slow the relay's bucket down on 421/429."""
-        await self.bucket.acquire()
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Wait for a token, send, and slow the relay's bucket down on 421/429.
+
+        Waiting for a token counts against *deadline*: none left raises TransientError."""
+        wait = time_left(deadline, math.inf)
+        if deadline is None:
+            await self.bucket.acquire()
+        else:
+            try:
+                await asyncio.wait_for(self.bucket.acquire(), wait)
+            except asyncio.TimeoutError:
+                raise TransientError(
+                    "the send's deadline passed waiting for the rate limit", relay=self.name
+                ) from None
         try:
-            return await self.transport.send(outgoing)
+            return await self.transport.send(outgoing, deadline=deadline)
         except TransientError as exc:
             if exc.code in _SLOW_DOWN_CODES:
                 self.bucket.slow_down(exc.retry_after)

@@ -235,14 +235,14 @@ class _SigningTransport(Transport):
         self.signer = signer
         self.signed = signed
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
         if self.signed:
             if outgoing.size > _SIGN_IN_THREAD_ABOVE:
                 # Hashing megabytes of attachments would stall every other send on the loop.
                 await asyncio.to_thread(outgoing.sign, self.signer)
             else:
                 outgoing.sign(self.signer)
-        result = await self.transport.send(outgoing)
+        result = await self.transport.send(outgoing, deadline=deadline)
         if outgoing.dkim_signed and result.relay in self.signed:
             return replace(result, dkim_signed=True)
         return result

@@ -339,7 +339,12 @@ def without_suppressed(
 
 
 async def send_honouring(
-    suppressions: Suppressions, transport: Transport, outgoing: OutgoingMessage, relay: str
+    suppressions: Suppressions,
+    transport: Transport,
+    outgoing: OutgoingMessage,
+    relay: str,
+    *,
+    deadline: float | None = None,
 ) -> SendResult:
     """Send *outgoing* through *transport* as a Sender with ``suppressions=`` does: listed
     recipients refused before any I/O (all of them: RecipientsRefused, no connection), and the
@@ -348,7 +353,7 @@ async def send_honouring(
     if not kept.envelope.rcpt_to:
         raise RecipientsRefused(blocked, relay=relay)
     try:
-        result = await transport.send(kept)
+        result = await transport.send(kept, deadline=deadline)
     except RecipientsRefused as exc:
         _learn(suppressions, exc)
         if blocked:
@@ -370,9 +375,11 @@ class SuppressingTransport(Transport):
         self.suppressions = suppressions
         self.name = transport.name
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
         """Send to the recipients the list does not hold; see :func:`send_honouring`."""
-        return await send_honouring(self.suppressions, self.transport, outgoing, self.name)
+        return await send_honouring(
+            self.suppressions, self.transport, outgoing, self.name, deadline=deadline
+        )
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""

@@ -9,7 +9,7 @@ from typing import TextIO
 from mailsdk.config import TransportURL, relay_name
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
-from mailsdk.transports.base import Transport
+from mailsdk.transports.base import Transport, check_deadline
 
 __all__ = ["ConsoleTransport"]
 
@@ -27,8 +27,9 @@ class ConsoleTransport(Transport):
         url.check_options([])
         return cls()
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Print the message and report it delivered."""
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Print the message and report it delivered (not once *deadline* passed)."""
+        check_deadline(deadline, self.name)
         start = time.perf_counter()
         out = self.stream or sys.stdout
         env = outgoing.envelope

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from tenacity import (
     AsyncRetrying,
@@ -50,7 +51,7 @@ from mailsdk.events import (
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, Outcome, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
-from mailsdk.transports.base import Transport
+from mailsdk.transports.base import Transport, time_left
 
 __all__ = ["FailoverTransport", "RoundRobinTransport"]
 
@@ -95,6 +96,8 @@ class _SendState:
 
     outgoing: OutgoingMessage
     pending: OutgoingMessage
+    deadline: float | None = None
+    """The ``time.monotonic()`` value the whole send ends by, passed to every relay."""
     accepted: list[str] = field(default_factory=list)
     refused: dict[str, RecipientStatus] = field(default_factory=dict)
     deferred: dict[str, RecipientStatus] = field(default_factory=dict)
@@ -195,19 +198,21 @@ class FailoverTransport(Transport):
 
     # -- sending -------------------------------------------------------------------------
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Deliver through the first relay that accepts; see the class docstring."""
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Deliver through the first relay that accepts; see the class docstring.
+
+        The send ends by the nearer of *deadline* and the retry policy's own."""
         observer = telemetry._observer
         if observer is not None and observer.recording():
-            return await observer.send(self, outgoing, self._send)
-        return await self._send(outgoing)
+            return await observer.send(self, outgoing, partial(self._send, deadline=deadline))
+        return await self._send(outgoing, deadline=deadline)
 
-    async def _send(self, outgoing: OutgoingMessage) -> SendResult:
+    async def _send(self, outgoing: OutgoingMessage, *, deadline: float | None) -> SendResult:
         if self.retry.deadline is not None:
             ours = time.monotonic() + self.retry.deadline
             # A nested failover keeps the outer, nearer deadline.
-            outgoing.deadline = min(outgoing.deadline or ours, ours)
-        state = _SendState(outgoing=outgoing, pending=outgoing)
+            deadline = ours if deadline is None else min(deadline, ours)
+        state = _SendState(outgoing=outgoing, pending=outgoing, deadline=deadline)
         order = self._order()
         previous: Transport | None = None
         position = 0
@@ -325,7 +330,7 @@ class FailoverTransport(Transport):
             """Stop when the send's deadline would pass during the next wait."""
 
             def __call__(self, rs: RetryCallState) -> bool:
-                return outgoing.time_left(float("inf")) <= (rs.upcoming_sleep or 0.0)
+                return time_left(state.deadline, float("inf")) <= (rs.upcoming_sleep or 0.0)
 
         async def before_sleep(rs: RetryCallState) -> None:
             delay = rs.upcoming_sleep
@@ -368,9 +373,9 @@ class FailoverTransport(Transport):
         try:
             observer = telemetry._observer
             if observer is not None and observer.in_send() and not _is_group(relay):
-                result = await observer.attempt(relay, pending)
+                result = await observer.attempt(relay, pending, deadline=state.deadline)
             else:
-                result = await relay.send(pending)
+                result = await relay.send(pending, deadline=state.deadline)
         except DeliveryFailed as exc:
             state.attempts.extend(exc.attempts)
             raise

@@ -11,7 +11,7 @@ from pathlib import Path
 from mailsdk.config import ConfigurationError, TransportURL, relay_name
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
-from mailsdk.transports.base import Transport
+from mailsdk.transports.base import Transport, check_deadline
 
 __all__ = ["FileTransport"]
 
@@ -37,8 +37,9 @@ class FileTransport(Transport):
             raise ConfigurationError("file:// needs a folder, as in file:///var/mail/outbox")
         return cls(directory)
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Write the message's bytes to a new file."""
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Write the message's bytes to a new file (not once *deadline* passed)."""
+        check_deadline(deadline, self.name)
         start = time.perf_counter()
         await outgoing.handing_over()
         path = await asyncio.to_thread(self._write, outgoing)

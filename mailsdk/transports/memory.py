@@ -7,7 +7,7 @@ import time
 from mailsdk.config import TransportURL
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, SendResult
-from mailsdk.transports.base import Transport
+from mailsdk.transports.base import Transport, check_deadline
 
 __all__ = ["MemoryTransport"]
 
@@ -29,8 +29,9 @@ class MemoryTransport(Transport):
         url.check_options([])
         return cls(url.display())
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Record *outgoing* as delivered to every recipient."""
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Record *outgoing* as delivered to every recipient (not once *deadline* passed)."""
+        check_deadline(deadline, self.name)
         start = time.perf_counter()
         outgoing.raw  # noqa: B018 - render now, so a message that cannot render fails here too
         await outgoing.handing_over()

@@ -45,7 +45,7 @@ from mailsdk.message import Message
 from mailsdk.mime import OutgoingMessage
 from mailsdk.result import Attempt, RecipientStatus, SendResult, refusal
 from mailsdk.transports._smtp_wire import Reply, Wire, WireLost, WireTimeout
-from mailsdk.transports.base import Transport
+from mailsdk.transports.base import Transport, time_left
 from mailsdk.transports.smtp_probe import SMTPProbeReport, run_probe
 from mailsdk.url import OAUTH_URL_OPTIONS
 
@@ -270,16 +270,14 @@ class SMTPTransport(Transport):
             self._owner = owner
         return self._slots
 
-    async def _checkout(
-        self, timeout: float, outgoing: OutgoingMessage
-    ) -> tuple[_Connection, bool]:
+    async def _checkout(self, timeout: float, deadline: float | None) -> tuple[_Connection, bool]:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
             if not conn.wire.is_open or now - conn.last_used > self.idle_timeout:
                 await self._discard(conn, polite=True)
                 continue
-            conn.wire.deadline = _loop_deadline(outgoing)
+            conn.wire.deadline = _loop_deadline(deadline)
             if now - conn.last_used > self.noop_after:
                 try:
                     reply = await conn.wire.command(b"NOOP", min(timeout, 10.0))
@@ -289,11 +287,11 @@ class SMTPTransport(Transport):
                     await self._discard(conn)
                     continue
             return conn, True
-        return await self._open_for(timeout, outgoing), False
+        return await self._open_for(timeout, deadline), False
 
-    async def _open_for(self, timeout: float, outgoing: OutgoingMessage) -> _Connection:
-        conn = await self._open(timeout, _budget(outgoing))
-        conn.wire.deadline = _loop_deadline(outgoing)
+    async def _open_for(self, timeout: float, deadline: float | None) -> _Connection:
+        conn = await self._open(timeout, _budget(deadline))
+        conn.wire.deadline = _loop_deadline(deadline)
         return conn
 
     def _checkin(self, conn: _Connection) -> None:
@@ -583,15 +581,19 @@ class SMTPTransport(Transport):
 
     # -- sending -------------------------------------------------------------------------
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Send one message; some recipients refused is a result, all refused an error."""
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Send one message; some recipients refused is a result, all refused an error.
+
+        Every wait (a pool slot, connecting, each reply) ends by *deadline*, a
+        ``time.monotonic()`` value; one already passed raises TransientError before any I/O.
+        """
         _refuse_provider_features(outgoing.message, self.name)
         size = outgoing.size  # render before taking a connection: bad input costs no I/O
         if outgoing.message.require_tls:
             self._check_require_tls()
         start = time.perf_counter()
         slots = self._pool_slots()
-        budget = _budget(outgoing)
+        budget = _budget(deadline)
         if not slots.locked() and (budget is None or budget > 0):
             # A free slot is taken without waiting: wait_for's task and timer would only
             # cost CPU (with no time left, wait_for below times out as it always did).
@@ -603,10 +605,10 @@ class SMTPTransport(Transport):
             except asyncio.TimeoutError:
                 self._fail(TransientError, "the send's deadline passed waiting for a connection")
         try:
-            timeout = outgoing.time_left(self.timeout)
+            timeout = time_left(deadline, self.timeout)
             if timeout <= 0:
                 self._fail(TransientError, "the send's deadline passed before this relay")
-            conn, reused = await self._checkout(timeout, outgoing)
+            conn, reused = await self._checkout(timeout, deadline)
             conn.timeout = timeout
             try:
                 try:
@@ -617,7 +619,7 @@ class SMTPTransport(Transport):
                     if not reused:
                         raise
                     await self._discard(conn)
-                    conn = await self._open_for(timeout, outgoing)
+                    conn = await self._open_for(timeout, deadline)
                     outcome = await self._transaction(conn, outgoing, size)
             except _StaleConnection as stale:
                 await self._discard(conn)
@@ -1027,14 +1029,14 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
     return cause if isinstance(cause, ssl.SSLError) else None
 
 
-def _budget(outgoing: OutgoingMessage) -> float | None:
+def _budget(deadline: float | None) -> float | None:
     """Seconds left before the send's deadline, or None without one."""
-    return None if outgoing.deadline is None else outgoing.time_left(math.inf)
+    return None if deadline is None else time_left(deadline, math.inf)
 
 
-def _loop_deadline(outgoing: OutgoingMessage) -> float | None:
+def _loop_deadline(deadline: float | None) -> float | None:
     """The send's deadline on the running loop's clock."""
-    left = _budget(outgoing)
+    left = _budget(deadline)
     return None if left is None else asyncio.get_running_loop().time() + left
 
 

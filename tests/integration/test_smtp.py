@@ -316,9 +316,8 @@ async def test_a_spent_deadline_fails_before_taking_a_free_connection(relay: Loc
     transport = transport_from_url(relay.url())
     assert isinstance(transport, SMTPTransport)
     outgoing = OutgoingMessage(make_message())
-    outgoing.deadline = 0.0  # time.monotonic() is always past it
     with pytest.raises(TransientError, match="deadline passed waiting for a connection"):
-        await transport.send(outgoing)
+        await transport.send(outgoing, deadline=0.0)  # time.monotonic() is always past it
     assert relay.messages == []
     assert relay.sessions == 0
     await transport.aclose()

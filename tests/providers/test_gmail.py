@@ -231,7 +231,6 @@ async def test_a_token_endpoint_slower_than_the_deadline_is_transient(
             raise AssertionError("never reached")
 
     outgoing = plain(make_message)
-    outgoing.deadline = time.monotonic() + 0.05
     async with GmailTransport(token_provider=Slow()) as gmail:
         with pytest.raises(TransientError, match="no access token within"):
-            await gmail.send(outgoing)
+            await gmail.send(outgoing, deadline=time.monotonic() + 0.05)

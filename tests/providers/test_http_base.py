@@ -688,13 +688,14 @@ async def test_a_provider_without_credentials_is_built_without_a_fake_key(
         AcmeTransport("")
 
 
-async def test_a_deadline_set_on_the_message_by_a_caller_counts_too(
+async def test_the_deadline_is_never_read_from_the_message(
     transport: AcmeTransport, respx_mock: respx.MockRouter, simple: OutgoingMessage
 ) -> None:
+    # The deadline travels beside the message; OutgoingMessage has no slot to carry one.
+    assert not hasattr(simple, "deadline")
     transport.clock = lambda: 500.0
-    simple.deadline = 501.5  # as FailoverTransport sets it today; the nearer deadline wins
     route = respx_mock.post(URL).mock(return_value=ok())
-    await transport.send(simple, deadline=505.0)
+    await transport.send(simple, deadline=501.5)
     assert route.calls.last.request.extensions["timeout"]["read"] == 1.5
     await transport.send(simple, deadline=500.75)
     assert route.calls.last.request.extensions["timeout"]["connect"] == 0.75

@@ -250,7 +250,7 @@ class OAuthHTTPTransport(HTTPTransport):
         deadline: float | None,
     ) -> AccessToken:
         """A token fetch, within the send's deadline (the shared fetch itself goes on)."""
-        left = outgoing.time_left(self.timeout)
+        left = self.timeout
         if deadline is not None:
             left = min(left, deadline - self.clock())
         try:

@@ -705,11 +705,8 @@ class HTTPTransport(Transport):
 
         *deadline* is a :attr:`clock` (``time.monotonic()``) value after which the send must
         have ended: every timeout of the request is bounded by what is left, and a deadline
-        already passed raises TransientError before any request. ``outgoing.deadline``, where
-        a caller set one, counts too (the nearer wins).
+        already passed raises TransientError before any request.
         """
-        if outgoing.deadline is not None:
-            deadline = outgoing.deadline if deadline is None else min(deadline, outgoing.deadline)
         spec = self.build_request(outgoing)  # MessageError here costs no I/O
         self._timeouts(deadline)  # a passed deadline costs no I/O either
         await self.before_send(outgoing)
