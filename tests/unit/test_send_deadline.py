@@ -82,7 +82,7 @@ async def test_local_transports_refuse_a_passed_deadline_and_send_within_one(
     with pytest.raises(TransientError, match="deadline passed") as caught:
         await transport.send(outgoing(), deadline=PASSED)
     assert caught.value.relay == transport.name
-    assert list(tmp_path.iterdir()) == []
+    assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - a tmp folder, listed once
     if isinstance(transport, MemoryTransport):
         assert transport.outbox == []
     result = await transport.send(outgoing(), deadline=time.monotonic() + 60)
@@ -95,13 +95,16 @@ async def test_failover_passes_the_nearer_of_its_own_and_the_callers_deadline() 
     before = time.monotonic()
     await failover.send(outgoing())
     own = relay.deadlines[-1]
-    assert own is not None and before + 30.0 <= own <= time.monotonic() + 30.0
+    assert own is not None
+    assert before + 30.0 <= own <= time.monotonic() + 30.0
     nearer = time.monotonic() + 5.0
     await failover.send(outgoing(), deadline=nearer)
     assert relay.deadlines[-1] == nearer
     later = time.monotonic() + 500.0
     await failover.send(outgoing(), deadline=later)
-    assert relay.deadlines[-1] is not None and relay.deadlines[-1] < later
+    capped = relay.deadlines[-1]
+    assert capped is not None
+    assert capped < later
 
 
 async def test_failover_without_a_policy_deadline_passes_the_callers() -> None:
