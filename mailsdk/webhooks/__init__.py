@@ -82,7 +82,7 @@ def _module(provider: str) -> Any:
 def default_tolerance(provider: str) -> timedelta | None:
     """How old a signed timestamp *provider* may send is accepted by default (None: it signs
     no timestamp)."""
-    tolerance: timedelta | None = _module(provider).DEFAULT_TOLERANCE
+    tolerance: timedelta | None = _module(provider).WEBHOOK.tolerance
     return tolerance
 
 
@@ -122,9 +122,9 @@ def parse(
         ValueError: an unknown provider. TypeError: a missing or unusable *secret*.
     """
     module = _module(provider)
-    window = as_tolerance(tolerance, module.DEFAULT_TOLERANCE)
+    window = as_tolerance(tolerance, module.WEBHOOK.tolerance)
     try:
-        events: list[DeliveryEvent] = module.parse(
+        events: list[DeliveryEvent] = module.WEBHOOK.parse(
             body, headers, secret=secret, tolerance=window, now=now, **options
         )
     except (WebhookError, SecretTypeError):

@@ -9,11 +9,15 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from mailsdk.webhooks._event import (
     METADATA_KEY,
+    BounceType,
+    DeliveryEvent,
+    EventKind,
     WebhookPayloadError,
     WebhookSignatureError,
 )
@@ -222,3 +226,122 @@ def sub(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
     """The object at *obj[key]*, or an empty one when it is absent or not an object."""
     value = obj.get(key)
     return value if isinstance(value, dict) else {}
+
+
+Kind = tuple[EventKind, BounceType | None]
+"""What an event type means: its kind and, for a bounce already known hard or soft, which."""
+
+
+def kinds(**names: tuple[str, ...]) -> dict[str, Kind]:
+    """A provider's event-type table, written kind by kind: ``delivered=("sent",)``.
+
+    ``hard=`` and ``soft=`` name bounces known to be hard or soft; ``bounced=`` the ones the
+    parser sorts out from the event's other fields."""
+    table: dict[str, Kind] = {}
+    for kind, provider_names in names.items():
+        if kind in ("hard", "soft"):
+            meaning: Kind = ("bounced", cast(BounceType, kind))
+        else:
+            meaning = (cast(EventKind, kind), None)
+        table.update(dict.fromkeys(provider_names, meaning))
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What verifying a request established: when it was signed (checked against the
+    tolerance) and an id for the delivery that is not in the body."""
+
+    signed_at: datetime | None = None
+    delivery_id: str | None = None
+
+
+Verify = Callable[[bytes, Mapping[str, str], Any], Proof]
+"""Proves a request is the provider's (body, headers, secret), or raises WebhookSignatureError."""
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """One provider's webhooks, declared: how a request is proven, how its body is read.
+
+    :meth:`parse` is the one driver: verify, check the signed time, load the body, read it.
+    """
+
+    provider: str
+    verify: Verify
+    read: Callable[[Webhook, Any, Proof], list[DeliveryEvent]]
+    kinds: Mapping[str, Kind] = field(default_factory=dict)
+    tolerance: timedelta | None = None
+    load: Callable[[bytes], Any] = load_json
+
+    def parse(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        secret: Any,
+        tolerance: timedelta | None,
+        now: Clock,
+        **options: Any,
+    ) -> list[DeliveryEvent]:
+        """Verify and parse one webhook POST of this provider."""
+        if options:
+            raise TypeError(f"{self.provider} webhooks take no {', '.join(options)}")
+        proof = self.verify(body, headers, secret)
+        if proof.signed_at is not None:
+            check_fresh(proof.signed_at, tolerance, now)
+        return self.read(self, self.load(body), proof)
+
+    def kind(self, name: str | None) -> Kind:
+        """What event type *name* means; an unknown one is logged and kept as ``other``."""
+        found = self.kinds.get(name or "")
+        if found is None:
+            unknown(self.provider, name)
+            return "other", None
+        return found
+
+    def event(self, raw: dict[str, Any], kind: Kind, at: datetime, **fields: Any) -> DeliveryEvent:
+        """A DeliveryEvent of this provider from *raw* (the other fields as keywords)."""
+        return DeliveryEvent(
+            kind=kind[0],
+            bounce_type=kind[1],
+            provider=self.provider,
+            timestamp=at,
+            raw=raw,
+            **fields,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Custom:
+    """A provider whose parser does not fit :class:`Webhook` (it takes options of its own)."""
+
+    parse: Callable[..., list[DeliveryEvent]]
+    tolerance: timedelta | None = None
+
+
+def basic_auth(body: bytes, headers: Mapping[str, str], secret: Any) -> Proof:
+    """The proof of providers that do not sign: HTTP Basic credentials (see check_basic_auth)."""
+    check_basic_auth(headers, secret)
+    return Proof()
+
+
+def hmac_of_body(what: str, *header_names: str) -> Verify:
+    """A hex HMAC-SHA256 of the raw body with *what* (the signing secret), found in the first
+    of *header_names* present. Nothing signed carries a time."""
+
+    def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> Proof:
+        key = secret_bytes(secret, what)
+        given = next((v for v in (header(headers, n) for n in header_names) if v), None)
+        check_hmac_hex(key, bytes(body), given)
+        return Proof()
+
+    return verify
+
+
+def signed_time(value: Any, what: str) -> datetime:
+    """A signed Unix time; one that is not is a WebhookSignatureError naming *what*."""
+    try:
+        return from_epoch(value)
+    except WebhookPayloadError:
+        raise WebhookSignatureError(f"{what} is not a Unix time") from None

@@ -5,62 +5,45 @@ event's ``data.id`` is the replay id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import BounceType, DeliveryEvent, EventKind
+from mailsdk.webhooks._event import DeliveryEvent
 
-DEFAULT_TOLERANCE: timedelta | None = None
-
-_KINDS: dict[str, tuple[EventKind, BounceType | None]] = {
-    "activity.delivered": ("delivered", None),
-    "activity.hard_bounced": ("bounced", "hard"),
-    "activity.soft_bounced": ("bounced", "soft"),
-    "activity.deferred": ("deferred", None),
-    "activity.spam_complaint": ("complained", None),
-    "activity.unsubscribed": ("unsubscribed", None),
-    "activity.opened": ("opened", None),
-    "activity.opened_unique": ("opened", None),
-    "activity.clicked": ("clicked", None),
-    "activity.clicked_unique": ("clicked", None),
-    "activity.sent": ("other", None),
-}
+_KINDS = c.kinds(
+    delivered=("activity.delivered",),
+    hard=("activity.hard_bounced",),
+    soft=("activity.soft_bounced",),
+    deferred=("activity.deferred",),
+    complained=("activity.spam_complaint",),
+    unsubscribed=("activity.unsubscribed",),
+    opened=("activity.opened", "activity.opened_unique"),
+    clicked=("activity.clicked", "activity.clicked_unique"),
+    other=("activity.sent",),
+)
 
 
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Verify and parse one MailerSend webhook POST."""
-    key = c.secret_bytes(secret, "the MailerSend signing secret")
-    c.check_hmac_hex(key, bytes(body), c.header(headers, "Signature"))
-    raw = c.as_object(c.load_json(body), "a MailerSend webhook")
+def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
+    raw = c.as_object(payload, "a MailerSend webhook")
     data = c.as_object(raw.get("data"), "MailerSend data")
-    name = c.text(raw.get("type"))
-    kind, bounce_type = _KINDS.get(name or "", ("other", None))
-    if name not in _KINDS:
-        c.unknown("mailersend", name)
     email = c.sub(data, "email")
-    message = c.sub(email, "message")
-    recipient = c.sub(email, "recipient")
-    morph = c.sub(data, "morph")
     stamp = data.get("created_at", raw.get("created_at"))
     return [
-        DeliveryEvent(
-            kind=kind,
-            bounce_type=bounce_type,
-            recipient=c.text(recipient.get("email")),
-            provider="mailersend",
-            timestamp=c.from_iso(stamp),
-            provider_message_id=c.text(message.get("id")),
+        hook.event(
+            raw,
+            hook.kind(c.text(raw.get("type"))),
+            c.from_iso(stamp),
+            recipient=c.text(c.sub(email, "recipient").get("email")),
+            provider_message_id=c.text(c.sub(email, "message").get("id")),
             event_id=c.text(data.get("id")),
-            reason=c.text(morph.get("reason")),
-            raw=raw,
+            reason=c.text(c.sub(data, "morph").get("reason")),
         )
     ]
+
+
+WEBHOOK = c.Webhook(
+    "mailersend",
+    verify=c.hmac_of_body("the MailerSend signing secret", "Signature"),
+    read=_read,
+    kinds=_KINDS,
+)

@@ -13,38 +13,21 @@ from datetime import timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import (
-    BounceType,
-    DeliveryEvent,
-    EventKind,
-    WebhookPayloadError,
-    WebhookSignatureError,
+from mailsdk.webhooks._event import DeliveryEvent, WebhookSignatureError
+
+_KINDS = c.kinds(
+    delivered=("delivered",),
+    bounced=("failed",),
+    rejected=("rejected",),
+    complained=("complained",),
+    unsubscribed=("unsubscribed",),
+    opened=("opened",),
+    clicked=("clicked",),
+    other=("accepted", "stored"),
 )
 
-DEFAULT_TOLERANCE: timedelta | None = timedelta(hours=8)
 
-_KINDS: dict[str, EventKind] = {
-    "delivered": "delivered",
-    "failed": "bounced",
-    "rejected": "rejected",
-    "complained": "complained",
-    "unsubscribed": "unsubscribed",
-    "opened": "opened",
-    "clicked": "clicked",
-    "accepted": "other",
-    "stored": "other",
-}
-
-
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Verify and parse one Mailgun webhook POST (JSON)."""
+def _verify(body: bytes, headers: Mapping[str, str], secret: Any) -> c.Proof:
     key = c.secret_bytes(secret, "the Mailgun webhook signing key")
     payload = c.load_json(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("signature"), dict):
@@ -55,42 +38,34 @@ def parse(
     if not timestamp or not token or not isinstance(given, str):
         raise WebhookSignatureError("Mailgun signature block incomplete")
     c.check_hmac_hex(key, (timestamp + token).encode(), given)
-    try:
-        signed_at = c.from_epoch(timestamp)
-    except WebhookPayloadError:
-        raise WebhookSignatureError("Mailgun signed timestamp is not a Unix time") from None
-    c.check_fresh(signed_at, tolerance, now)
-    data = c.as_object(payload.get("event-data"), "Mailgun event-data")
-    return [_event(data, token)]
+    signed_at = c.signed_time(timestamp, "Mailgun signed timestamp")
+    return c.Proof(signed_at=signed_at, delivery_id=token)
 
 
-def _event(raw: dict[str, Any], token: str) -> DeliveryEvent:
+def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
+    raw = c.as_object(payload.get("event-data"), "Mailgun event-data")
     name = c.text(raw.get("event"))
-    kind = _KINDS.get(name or "")
-    if kind is None:
-        c.unknown("mailgun", name)
-        kind = "other"
-    bounce_type: BounceType | None = None
+    kind = hook.kind(name)
     if name == "failed":
-        if raw.get("severity") == "temporary":
-            kind = "deferred"
-        else:
-            bounce_type = "hard"
+        kind = ("deferred", None) if raw.get("severity") == "temporary" else ("bounced", "hard")
     status = c.sub(raw, "delivery-status")
-    message = c.sub(raw, "message")
-    msg_headers = c.sub(message, "headers")
-    our_id = c.angle(msg_headers.get("message-id"))
+    our_id = c.angle(c.sub(c.sub(raw, "message"), "headers").get("message-id"))
     reason = c.text(status.get("description")) or c.text(status.get("message"))
-    return DeliveryEvent(
-        kind=kind,
-        bounce_type=bounce_type,
+    event = hook.event(
+        raw,
+        kind,
+        c.from_epoch(raw.get("timestamp")),
         recipient=c.text(raw.get("recipient")),
-        provider="mailgun",
-        timestamp=c.from_epoch(raw.get("timestamp")),
         message_id=c.from_metadata(raw.get("user-variables")) or our_id,
         provider_message_id=our_id,
-        event_id=c.text(raw.get("id")) or token,
+        event_id=c.text(raw.get("id")) or proof.delivery_id,
         reason=reason or c.text(raw.get("reason")),
         code=c.text(status.get("code")),
-        raw=raw,
     )
+    return [event]
+
+
+# Mailgun retries for about 8 hours without saying whether it signs again.
+WEBHOOK = c.Webhook(
+    "mailgun", verify=_verify, read=_read, kinds=_KINDS, tolerance=timedelta(hours=8)
+)

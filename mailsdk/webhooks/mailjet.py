@@ -6,71 +6,54 @@ one is made from the message id, event, address and time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import BounceType, DeliveryEvent, EventKind
+from mailsdk.webhooks._event import DeliveryEvent
 
-DEFAULT_TOLERANCE: timedelta | None = None
-
-_KINDS: dict[str, EventKind] = {
-    "sent": "delivered",
-    "bounce": "bounced",
-    "blocked": "rejected",
-    "spam": "complained",
-    "unsub": "unsubscribed",
-    "open": "opened",
-    "click": "clicked",
-}
+_KINDS = c.kinds(
+    delivered=("sent",),
+    bounced=("bounce",),
+    rejected=("blocked",),
+    complained=("spam",),
+    unsubscribed=("unsub",),
+    opened=("open",),
+    clicked=("click",),
+)
 
 
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Check the Basic credentials and parse one Mailjet Event API POST."""
-    c.check_basic_auth(headers, secret)
-    return [_event(raw) for raw in c.as_objects(c.load_json(body), "a Mailjet event")]
+def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
+    return [_event(hook, raw) for raw in c.as_objects(payload, "a Mailjet event")]
 
 
-def _event(raw: dict[str, Any]) -> DeliveryEvent:
+def _event(hook: c.Webhook, raw: dict[str, Any]) -> DeliveryEvent:
     name = c.text(raw.get("event"))
-    kind = _KINDS.get(name or "")
-    if kind is None:
-        c.unknown("mailjet", name)
-        kind = "other"
-    bounce_type: BounceType | None = None
-    if kind == "bounced":
+    kind = hook.kind(name)
+    if kind[0] == "bounced":
         if raw.get("hard_bounce") is True:
-            bounce_type = "hard"
+            kind = ("bounced", "hard")
         elif raw.get("error") == "greylisted":
-            kind = "deferred"
+            kind = ("deferred", None)
         else:
-            bounce_type = "soft"
+            kind = ("bounced", "soft")
     provider_id = c.text(raw.get("MessageID"))
     recipient = c.text(raw.get("email"))
-    stamp = c.text(raw.get("time"))
-    parts = (provider_id, name, recipient, stamp)
+    parts = (provider_id, name, recipient, c.text(raw.get("time")))
     custom = c.text(raw.get("CustomID"))
     reason = " ".join(
         t for t in (c.text(raw.get("error_related_to")), c.text(raw.get("error"))) if t
     )
-    return DeliveryEvent(
-        kind=kind,
-        bounce_type=bounce_type,
+    return hook.event(
+        raw,
+        kind,
+        c.from_epoch(raw.get("time")),
         recipient=recipient,
-        provider="mailjet",
-        timestamp=c.from_epoch(raw.get("time")),
         message_id=c.angle(custom) if custom and "@" in custom else None,
         provider_message_id=provider_id,
         event_id=":".join(str(p) for p in parts) if all(parts) else None,
         reason=reason or c.text(raw.get("comment")),
         code=c.text(raw.get("smtp_reply")),
-        raw=raw,
     )
+
+
+WEBHOOK = c.Webhook("mailjet", verify=c.basic_auth, read=_read, kinds=_KINDS)

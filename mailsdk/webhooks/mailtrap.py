@@ -6,41 +6,25 @@ secret in ``Mailtrap-Signature`` (``X-Mailtrap-Signature`` in older documentatio
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import BounceType, DeliveryEvent, EventKind, WebhookPayloadError
+from mailsdk.webhooks._event import DeliveryEvent, WebhookPayloadError
 
-DEFAULT_TOLERANCE: timedelta | None = None
-
-_KINDS: dict[str, tuple[EventKind, BounceType | None]] = {
-    "delivery": ("delivered", None),
-    "bounce": ("bounced", "hard"),
-    "soft bounce": ("bounced", "soft"),
-    "suspension": ("deferred", None),
-    "spam complaint": ("complained", None),
-    "spam": ("complained", None),
-    "unsubscribe": ("unsubscribed", None),
-    "open": ("opened", None),
-    "click": ("clicked", None),
-    "reject": ("rejected", None),
-}
+_KINDS = c.kinds(
+    delivered=("delivery",),
+    hard=("bounce",),
+    soft=("soft bounce",),
+    deferred=("suspension",),
+    complained=("spam complaint", "spam"),
+    unsubscribed=("unsubscribe",),
+    opened=("open",),
+    clicked=("click",),
+    rejected=("reject",),
+)
 
 
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Verify and parse one Mailtrap webhook POST (JSON or JSON Lines)."""
-    key = c.secret_bytes(secret, "the Mailtrap signing secret")
-    given = c.header(headers, "Mailtrap-Signature") or c.header(headers, "X-Mailtrap-Signature")
-    c.check_hmac_hex(key, bytes(body), given)
+def _read(hook: c.Webhook, body: bytes, proof: c.Proof) -> list[DeliveryEvent]:
     try:
         payload = c.load_json(body)
         items = c.as_object(payload, "a Mailtrap webhook").get("events")
@@ -48,7 +32,7 @@ def parse(
             raise WebhookPayloadError("Mailtrap webhook has no events array")
     except WebhookPayloadError:
         items = _json_lines(body)
-    return [_event(raw) for raw in c.as_objects(items, "a Mailtrap event")]
+    return [_event(hook, raw) for raw in c.as_objects(items, "a Mailtrap event")]
 
 
 def _json_lines(body: bytes) -> list[Any]:
@@ -64,21 +48,22 @@ def _json_lines(body: bytes) -> list[Any]:
     return items
 
 
-def _event(raw: dict[str, Any]) -> DeliveryEvent:
-    name = c.text(raw.get("event"))
-    kind, bounce_type = _KINDS.get(name or "", ("other", None))
-    if name not in _KINDS:
-        c.unknown("mailtrap", name)
-    return DeliveryEvent(
-        kind=kind,
-        bounce_type=bounce_type,
+def _event(hook: c.Webhook, raw: dict[str, Any]) -> DeliveryEvent:
+    return hook.event(
+        raw,
+        hook.kind(c.text(raw.get("event"))),
+        c.from_epoch(raw.get("timestamp")),
         recipient=c.text(raw.get("email")),
-        provider="mailtrap",
-        timestamp=c.from_epoch(raw.get("timestamp")),
         message_id=c.from_metadata(raw.get("custom_variables")),
         provider_message_id=c.text(raw.get("message_id")),
         event_id=c.text(raw.get("event_id")),
         reason=c.text(raw.get("response")) or c.text(raw.get("reason")),
         code=c.text(raw.get("response_code")),
-        raw=raw,
     )
+
+
+_VERIFY = c.hmac_of_body(
+    "the Mailtrap signing secret", "Mailtrap-Signature", "X-Mailtrap-Signature"
+)
+# JSON or JSON Lines: _read tells them apart.
+WEBHOOK = c.Webhook("mailtrap", verify=_VERIFY, read=_read, kinds=_KINDS, load=bytes)

@@ -7,13 +7,10 @@ attempt's event and is kept as the event id for dropping replays.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import BounceType, DeliveryEvent, EventKind
-
-DEFAULT_TOLERANCE: timedelta | None = None  # nothing signed carries a time
+from mailsdk.webhooks._event import DeliveryEvent
 
 # Bounce "Type" values (Postmark's bounce API): hard for good, soft may pass, rejected by policy.
 _HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "SpamNotification"}
@@ -28,63 +25,50 @@ _TIME_FIELD = {
     "SubscriptionChange": "ChangedAt",
 }
 
+_KINDS = c.kinds(
+    delivered=("Delivery",),
+    bounced=("Bounce",),
+    complained=("SpamComplaint",),
+    opened=("Open",),
+    clicked=("Click",),
+    unsubscribed=("SubscriptionChange",),
+)
 
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Check the Basic credentials and parse one Postmark webhook POST."""
+
+def _verify(body: bytes, headers: Mapping[str, str], secret: Any) -> c.Proof:
+    # Nothing signed carries a time; the trace id names the delivery attempt's event.
     c.check_basic_auth(headers, secret)
-    raw = c.as_object(c.load_json(body), "a Postmark webhook")
-    return [_event(raw, c.header(headers, "X-PM-Webhook-Trace-Id"))]
+    return c.Proof(delivery_id=c.header(headers, "X-PM-Webhook-Trace-Id"))
 
 
-def _event(raw: dict[str, Any], trace_id: str | None) -> DeliveryEvent:
+def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
+    raw = c.as_object(payload, "a Postmark webhook")
     record = c.text(raw.get("RecordType")) or ""
-    kind: EventKind
-    bounce_type: BounceType | None = None
-    if record == "Delivery":
-        kind = "delivered"
-    elif record == "Bounce":
-        kind, bounce_type = _bounce(c.text(raw.get("Type")) or "")
-    elif record == "SpamComplaint":
-        kind = "complained"
-    elif record == "Open":
-        kind = "opened"
-    elif record == "Click":
-        kind = "clicked"
-    elif record == "SubscriptionChange":
-        # SuppressSending false is a re-subscription: not a suppression.
-        kind = "unsubscribed" if raw.get("SuppressSending") is True else "other"
-    else:
-        c.unknown("postmark", record)
-        kind = "other"
+    kind = hook.kind(record)
+    if record == "Bounce":
+        kind = _bounce(c.text(raw.get("Type")) or "")
+    elif record == "SubscriptionChange" and raw.get("SuppressSending") is not True:
+        kind = ("other", None)  # SuppressSending false is a re-subscription: not a suppression.
     stamp_field = _TIME_FIELD.get(record)
     stamp = raw.get(stamp_field) if stamp_field else None
-    recipient = c.text(raw.get("Recipient")) or c.text(raw.get("Email"))
     ident = c.text(raw.get("ID"))
-    return DeliveryEvent(
-        kind=kind,
-        bounce_type=bounce_type,
-        recipient=recipient,
-        provider="postmark",
-        timestamp=c.from_iso(stamp) if stamp is not None else c.from_iso(raw.get("ReceivedAt")),
+    event = hook.event(
+        raw,
+        kind,
+        c.from_iso(stamp) if stamp is not None else c.from_iso(raw.get("ReceivedAt")),
+        recipient=c.text(raw.get("Recipient")) or c.text(raw.get("Email")),
         message_id=c.from_metadata(raw.get("Metadata")),
         provider_message_id=c.text(raw.get("MessageID")),
-        event_id=trace_id or (f"{record}:{ident}" if ident else None),
+        event_id=proof.delivery_id or (f"{record}:{ident}" if ident else None),
         reason=c.text(raw.get("Description"))
         or c.text(raw.get("Details"))
         or c.text(raw.get("SuppressionReason")),
         code=c.text(raw.get("TypeCode")),
-        raw=raw,
     )
+    return [event]
 
 
-def _bounce(bounce: str) -> tuple[EventKind, BounceType | None]:
+def _bounce(bounce: str) -> c.Kind:
     if bounce in _HARD:
         return "bounced", "hard"
     if bounce in _DEFERRED:
@@ -92,3 +76,6 @@ def _bounce(bounce: str) -> tuple[EventKind, BounceType | None]:
     if bounce in _REJECTED:
         return "rejected", None
     return "bounced", "soft"
+
+
+WEBHOOK = c.Webhook("postmark", verify=_verify, read=_read, kinds=_KINDS)

@@ -13,32 +13,23 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import (
-    BounceType,
-    DeliveryEvent,
-    EventKind,
-    WebhookSignatureError,
+from mailsdk.webhooks._event import DeliveryEvent, WebhookSignatureError
+
+_KINDS = c.kinds(
+    delivered=("email.delivered",),
+    bounced=("email.bounced",),
+    deferred=("email.delivery_delayed",),
+    complained=("email.complained",),
+    opened=("email.opened",),
+    clicked=("email.clicked",),
+    failed=("email.failed",),
+    rejected=("email.suppressed",),
+    other=("email.sent", "email.scheduled", "email.received"),
 )
-
-DEFAULT_TOLERANCE: timedelta | None = timedelta(minutes=5)
-
-_KINDS: dict[str, EventKind] = {
-    "email.delivered": "delivered",
-    "email.bounced": "bounced",
-    "email.delivery_delayed": "deferred",
-    "email.complained": "complained",
-    "email.opened": "opened",
-    "email.clicked": "clicked",
-    "email.failed": "failed",
-    "email.suppressed": "rejected",
-    "email.sent": "other",
-    "email.scheduled": "other",
-    "email.received": "other",
-}
 
 
 def _key(secret: Any) -> bytes:
@@ -51,8 +42,8 @@ def _key(secret: Any) -> bytes:
         raise c.SecretTypeError("the Resend signing secret is not whsec_<base64>") from None
 
 
-def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> tuple[str, str]:
-    """Check the Svix signature; returns (svix-id, svix-timestamp)."""
+def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> c.Proof:
+    """Check the Svix signature; returns when it was signed and the svix-id."""
     key = _key(secret)
     msg_id = c.header(headers, "svix-id") or c.header(headers, "webhook-id")
     stamp = c.header(headers, "svix-timestamp") or c.header(headers, "webhook-timestamp")
@@ -67,38 +58,26 @@ def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> tuple[str, s
     for entry in given.split():
         version, _, value = entry.partition(",")
         if version == "v1" and hmac.compare_digest(expected, value.encode("ascii", "replace")):
-            return msg_id, stamp
+            return c.Proof(signed_at=_signed_at(stamp), delivery_id=msg_id)
     raise WebhookSignatureError("Svix signature does not match")
 
 
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Verify and parse one Resend webhook POST."""
-    msg_id, stamp = verify(body, headers, secret)
+def _signed_at(stamp: str) -> datetime:
     try:
-        signed_at = c.from_epoch(int(stamp))
+        return c.from_epoch(int(stamp))
     except ValueError:
         raise WebhookSignatureError("svix-timestamp is not a Unix time") from None
-    c.check_fresh(signed_at, tolerance, now)
-    raw = c.as_object(c.load_json(body), "a Resend webhook")
+
+
+def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
+    raw = c.as_object(payload, "a Resend webhook")
     data = c.as_object(raw.get("data"), "Resend data")
-    name = c.text(raw.get("type"))
-    kind = _KINDS.get(name or "")
-    if kind is None:
-        c.unknown("resend", name)
-        kind = "other"
-    bounce_type: BounceType | None = None
+    kind = hook.kind(c.text(raw.get("type")))
     reason = None
     bounce = data.get("bounce") if isinstance(data.get("bounce"), dict) else None
-    if kind == "bounced":
+    if kind[0] == "bounced":
         # Resend calls email.bounced permanent; a Transient/Undetermined type says otherwise.
-        bounce_type = "hard" if not bounce or bounce.get("type") == "Permanent" else "soft"
+        kind = ("bounced", "hard" if not bounce or bounce.get("type") == "Permanent" else "soft")
     if bounce:
         reason = c.text(bounce.get("message"))
     failed = data.get("failed") if isinstance(data.get("failed"), dict) else None
@@ -112,20 +91,26 @@ def parse(
     if message_id is None and isinstance(tags, list):
         pairs = {t.get("name"): t.get("value") for t in tags if isinstance(t, dict)}
         message_id = c.from_metadata(pairs)
-    timestamp = c.from_iso(stamp_value) if stamp_value is not None else signed_at
+    timestamp = c.from_iso(stamp_value) if stamp_value is not None else proof.signed_at
+    if timestamp is None:  # never: verify dates every request it lets through
+        raise WebhookSignatureError("svix-timestamp missing")
+    msg_id = proof.delivery_id
     return [
-        DeliveryEvent(
-            kind=kind,
-            bounce_type=bounce_type,
+        hook.event(
+            raw,
+            kind,
+            timestamp,
             recipient=recipient,
-            provider="resend",
-            timestamp=timestamp,
             message_id=message_id,
             provider_message_id=c.text(data.get("email_id")),
             # One POST may name several recipients; each keeps a distinct replay id.
             event_id=msg_id if len(recipients) == 1 else f"{msg_id}:{index}",
             reason=reason,
-            raw=raw,
         )
         for index, recipient in enumerate(recipients)
     ]
+
+
+WEBHOOK = c.Webhook(
+    "resend", verify=verify, read=_read, kinds=_KINDS, tolerance=timedelta(minutes=5)
+)

@@ -21,30 +21,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mailsdk.webhooks import _common as c
-from mailsdk.webhooks._event import (
-    BounceType,
-    DeliveryEvent,
-    EventKind,
-    WebhookPayloadError,
-    WebhookSignatureError,
-)
+from mailsdk.webhooks._event import DeliveryEvent, WebhookPayloadError, WebhookSignatureError
 
-DEFAULT_TOLERANCE: timedelta | None = timedelta(hours=24)
-
-_KINDS: dict[str, EventKind] = {
-    "delivered": "delivered",
-    "bounce": "bounced",
-    "deferred": "deferred",
-    "dropped": "rejected",
-    "spamreport": "complained",
-    "unsubscribe": "unsubscribed",
-    "group_unsubscribe": "unsubscribed",
-    "open": "opened",
-    "click": "clicked",
+_KINDS = c.kinds(
+    delivered=("delivered",),
+    bounced=("bounce",),
+    deferred=("deferred",),
+    rejected=("dropped",),
+    complained=("spamreport",),
+    unsubscribed=("unsubscribe", "group_unsubscribe"),
+    opened=("open",),
+    clicked=("click",),
     # Known, but not a delivery outcome: kept as "other" without a log line.
-    "processed": "other",
-    "group_resubscribe": "other",
-}
+    other=("processed", "group_resubscribe"),
+)
 
 
 def _public_key(secret: Any) -> ec.EllipticCurvePublicKey:
@@ -65,8 +55,8 @@ def _public_key(secret: Any) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> str:
-    """Check the signature; returns the signed timestamp header."""
+def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> c.Proof:
+    """Check the signature; returns when it was signed."""
     key = _public_key(secret)
     signature = c.header(headers, "X-Twilio-Email-Event-Webhook-Signature")
     timestamp = c.header(headers, "X-Twilio-Email-Event-Webhook-Timestamp")
@@ -77,52 +67,34 @@ def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> str:
         key.verify(der, timestamp.encode("utf-8") + bytes(body), ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError, UnicodeEncodeError):
         raise WebhookSignatureError("SendGrid signature does not match") from None
-    return timestamp
+    return c.Proof(signed_at=c.signed_time(timestamp.strip(), "SendGrid timestamp header"))
 
 
-def parse(
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    secret: Any,
-    tolerance: timedelta | None,
-    now: c.Clock,
-) -> list[DeliveryEvent]:
-    """Verify and parse one SendGrid Event Webhook POST."""
-    timestamp = verify(body, headers, secret)
-    try:
-        signed_at = c.from_epoch(timestamp.strip())
-    except WebhookPayloadError:
-        raise WebhookSignatureError("SendGrid timestamp header is not a Unix time") from None
-    c.check_fresh(signed_at, tolerance, now)
-    payload = c.load_json(body)
+def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
     if not isinstance(payload, list):
         raise WebhookPayloadError("SendGrid sends a JSON array of events")
-    return [_event(item) for item in c.as_objects(payload, "a SendGrid event")]
+    return [_event(hook, item) for item in c.as_objects(payload, "a SendGrid event")]
 
 
-def _event(raw: dict[str, Any]) -> DeliveryEvent:
-    name = c.text(raw.get("event"))
-    kind = _KINDS.get(name or "")
-    if kind is None:
-        c.unknown("sendgrid", name)
-        kind = "other"
-    bounce_type: BounceType | None = None
-    if kind == "bounced":
+def _event(hook: c.Webhook, raw: dict[str, Any]) -> DeliveryEvent:
+    kind = hook.kind(c.text(raw.get("event")))
+    if kind[0] == "bounced":
         # type=blocked is a refusal by the receiving server that may pass (a soft bounce).
-        bounce_type = "soft" if raw.get("type") == "blocked" else "hard"
-    provider_id = c.text(raw.get("sg_message_id"))
-    return DeliveryEvent(
-        kind=kind,
-        bounce_type=bounce_type,
+        kind = ("bounced", "soft" if raw.get("type") == "blocked" else "hard")
+    return hook.event(
+        raw,
+        kind,
+        c.from_epoch(raw.get("timestamp")),
         recipient=c.text(raw.get("email")),
-        provider="sendgrid",
-        timestamp=c.from_epoch(raw.get("timestamp")),
         # Our metadata first: smtp-id may be the Message-ID SendGrid wrote, not ours.
         message_id=c.from_metadata(raw) or c.angle(raw.get("smtp-id")),
-        provider_message_id=provider_id,
+        provider_message_id=c.text(raw.get("sg_message_id")),
         event_id=c.text(raw.get("sg_event_id")),
         reason=c.text(raw.get("reason")) or c.text(raw.get("response")),
         code=c.text(raw.get("status")),
-        raw=raw,
     )
+
+
+WEBHOOK = c.Webhook(
+    "sendgrid", verify=verify, read=_read, kinds=_KINDS, tolerance=timedelta(hours=24)
+)

@@ -46,7 +46,7 @@ __all__ = ["SnsSubscription", "confirm_subscription", "parse", "valid_sns_url"]
 
 log = logging.getLogger("mailsdk.webhooks")
 
-DEFAULT_TOLERANCE: timedelta | None = timedelta(hours=1)
+_TOLERANCE = timedelta(hours=1)
 
 CertificateFetcher = Callable[[str], bytes]
 """Takes a validated https SNS URL, returns the PEM bytes found there."""
@@ -328,3 +328,6 @@ def _destination(mail: Mapping[str, Any]) -> list[str | None]:
     if isinstance(items, list) and items:
         return [c.text(item) for item in items]
     return [None]
+
+
+WEBHOOK = c.Custom(parse, tolerance=_TOLERANCE)
