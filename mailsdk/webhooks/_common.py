@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any, get_args
 
 from mailsdk.webhooks._event import (
     METADATA_KEY,
@@ -232,19 +232,21 @@ Kind = tuple[EventKind, BounceType | None]
 """What an event type means: its kind and, for a bounce already known hard or soft, which."""
 
 
-def kinds(**names: tuple[str, ...]) -> dict[str, Kind]:
-    """A provider's event-type table, written kind by kind: ``delivered=("sent",)``.
+def kinds(table: str) -> dict[str, Kind]:
+    """A provider's event-type table, kind by kind: ``"delivered: sent; opened: open, amp_open"``.
 
-    ``hard=`` and ``soft=`` name bounces known to be hard or soft; ``bounced=`` the ones the
-    parser sorts out from the event's other fields."""
-    table: dict[str, Kind] = {}
-    for kind, provider_names in names.items():
-        if kind in ("hard", "soft"):
-            meaning: Kind = ("bounced", cast(BounceType, kind))
-        else:
-            meaning = (cast(EventKind, kind), None)
-        table.update(dict.fromkeys(provider_names, meaning))
-    return table
+    ``hard`` and ``soft`` name bounces known to be hard or soft; ``bounced`` the ones the
+    parser sorts out from the event's other fields. An unknown kind is a ValueError (at import).
+    """
+    meanings: dict[str, Kind] = {kind: (kind, None) for kind in get_args(EventKind)}
+    meanings.update(hard=("bounced", "hard"), soft=("bounced", "soft"))
+    found: dict[str, Kind] = {}
+    for entry in table.split(";"):
+        kind, _, names = entry.partition(":")
+        if kind.strip() not in meanings:
+            raise ValueError(f"unknown event kind {kind.strip()!r}")
+        found.update(dict.fromkeys((n.strip() for n in names.split(",")), meanings[kind.strip()]))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +271,7 @@ class Webhook:
 
     provider: str
     verify: Verify
-    read: Callable[[Webhook, Any, Proof], list[DeliveryEvent]]
+    read: Reader
     kinds: Mapping[str, Kind] = field(default_factory=dict)
     tolerance: timedelta | None = None
     load: Callable[[bytes], Any] = load_json
@@ -337,6 +339,19 @@ def hmac_of_body(what: str, *header_names: str) -> Verify:
         return Proof()
 
     return verify
+
+
+Reader = Callable[["Webhook", Any, Proof], list[DeliveryEvent]]
+"""Reads a verified, loaded body into events."""
+
+
+def one_or_many(what: str, event: Callable[[Webhook, dict[str, Any]], DeliveryEvent]) -> Reader:
+    """A reader for a body that is one event object (*what*) or an array of them."""
+
+    def read(hook: Webhook, payload: Any, proof: Proof) -> list[DeliveryEvent]:
+        return [event(hook, raw) for raw in as_objects(payload, what)]
+
+    return read
 
 
 def signed_time(value: Any, what: str) -> datetime:

@@ -15,22 +15,11 @@ from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent
 
 _KINDS = c.kinds(
-    delivered=("delivered",),
-    hard=("hard_bounce",),
-    soft=("soft_bounce",),
-    deferred=("deferred",),
-    complained=("spam", "complaint"),
-    unsubscribed=("unsubscribed", "unsubscribe"),
-    opened=("opened", "unique_opened", "proxy_open", "unique_proxy_open"),
-    clicked=("click",),
-    rejected=("blocked", "invalid_email"),
-    failed=("error",),
-    other=("request",),
+    "delivered: delivered; hard: hard_bounce; soft: soft_bounce; deferred: deferred; "
+    "complained: spam, complaint; unsubscribed: unsubscribed, unsubscribe; "
+    "opened: opened, unique_opened, proxy_open, unique_proxy_open; clicked: click; "
+    "rejected: blocked, invalid_email; failed: error; other: request"
 )
-
-
-def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
-    return [_event(hook, raw) for raw in c.as_objects(payload, "a Brevo event")]
 
 
 def _event(hook: c.Webhook, raw: dict[str, Any]) -> DeliveryEvent:
@@ -68,4 +57,5 @@ def _custom(value: Any) -> Any:
         return None
 
 
-WEBHOOK = c.Webhook("brevo", verify=c.basic_auth, read=_read, kinds=_KINDS)
+_READ = c.one_or_many("a Brevo event", _event)
+WEBHOOK = c.Webhook("brevo", verify=c.basic_auth, read=_READ, kinds=_KINDS)

@@ -11,15 +11,11 @@ from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent
 
 _KINDS = c.kinds(
-    delivered=("activity.delivered",),
-    hard=("activity.hard_bounced",),
-    soft=("activity.soft_bounced",),
-    deferred=("activity.deferred",),
-    complained=("activity.spam_complaint",),
-    unsubscribed=("activity.unsubscribed",),
-    opened=("activity.opened", "activity.opened_unique"),
-    clicked=("activity.clicked", "activity.clicked_unique"),
-    other=("activity.sent",),
+    "delivered: activity.delivered; hard: activity.hard_bounced; "
+    "soft: activity.soft_bounced; deferred: activity.deferred; "
+    "complained: activity.spam_complaint; unsubscribed: activity.unsubscribed; "
+    "opened: activity.opened, activity.opened_unique; "
+    "clicked: activity.clicked, activity.clicked_unique; other: activity.sent"
 )
 
 

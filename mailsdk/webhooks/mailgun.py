@@ -16,14 +16,9 @@ from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent, WebhookSignatureError
 
 _KINDS = c.kinds(
-    delivered=("delivered",),
-    bounced=("failed",),
-    rejected=("rejected",),
-    complained=("complained",),
-    unsubscribed=("unsubscribed",),
-    opened=("opened",),
-    clicked=("clicked",),
-    other=("accepted", "stored"),
+    "delivered: delivered; bounced: failed; rejected: rejected; "
+    "complained: complained; unsubscribed: unsubscribed; opened: opened; "
+    "clicked: clicked; other: accepted, stored"
 )
 
 

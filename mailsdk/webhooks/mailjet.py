@@ -12,18 +12,9 @@ from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent
 
 _KINDS = c.kinds(
-    delivered=("sent",),
-    bounced=("bounce",),
-    rejected=("blocked",),
-    complained=("spam",),
-    unsubscribed=("unsub",),
-    opened=("open",),
-    clicked=("click",),
+    "delivered: sent; bounced: bounce; rejected: blocked; complained: spam; "
+    "unsubscribed: unsub; opened: open; clicked: click"
 )
-
-
-def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
-    return [_event(hook, raw) for raw in c.as_objects(payload, "a Mailjet event")]
 
 
 def _event(hook: c.Webhook, raw: dict[str, Any]) -> DeliveryEvent:
@@ -56,4 +47,5 @@ def _event(hook: c.Webhook, raw: dict[str, Any]) -> DeliveryEvent:
     )
 
 
-WEBHOOK = c.Webhook("mailjet", verify=c.basic_auth, read=_read, kinds=_KINDS)
+_READ = c.one_or_many("a Mailjet event", _event)
+WEBHOOK = c.Webhook("mailjet", verify=c.basic_auth, read=_READ, kinds=_KINDS)

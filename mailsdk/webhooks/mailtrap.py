@@ -12,15 +12,9 @@ from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent, WebhookPayloadError
 
 _KINDS = c.kinds(
-    delivered=("delivery",),
-    hard=("bounce",),
-    soft=("soft bounce",),
-    deferred=("suspension",),
-    complained=("spam complaint", "spam"),
-    unsubscribed=("unsubscribe",),
-    opened=("open",),
-    clicked=("click",),
-    rejected=("reject",),
+    "delivered: delivery; hard: bounce; soft: soft bounce; deferred: suspension; "
+    "complained: spam complaint, spam; unsubscribed: unsubscribe; opened: open; "
+    "clicked: click; rejected: reject"
 )
 
 

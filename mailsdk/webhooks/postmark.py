@@ -26,12 +26,8 @@ _TIME_FIELD = {
 }
 
 _KINDS = c.kinds(
-    delivered=("Delivery",),
-    bounced=("Bounce",),
-    complained=("SpamComplaint",),
-    opened=("Open",),
-    clicked=("Click",),
-    unsubscribed=("SubscriptionChange",),
+    "delivered: Delivery; bounced: Bounce; complained: SpamComplaint; opened: Open; "
+    "clicked: Click; unsubscribed: SubscriptionChange"
 )
 
 

@@ -20,15 +20,10 @@ from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent, WebhookSignatureError
 
 _KINDS = c.kinds(
-    delivered=("email.delivered",),
-    bounced=("email.bounced",),
-    deferred=("email.delivery_delayed",),
-    complained=("email.complained",),
-    opened=("email.opened",),
-    clicked=("email.clicked",),
-    failed=("email.failed",),
-    rejected=("email.suppressed",),
-    other=("email.sent", "email.scheduled", "email.received"),
+    "delivered: email.delivered; bounced: email.bounced; "
+    "deferred: email.delivery_delayed; complained: email.complained; "
+    "opened: email.opened; clicked: email.clicked; failed: email.failed; "
+    "rejected: email.suppressed; other: email.sent, email.scheduled, email.received"
 )
 
 

@@ -23,17 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mailsdk.webhooks import _common as c
 from mailsdk.webhooks._event import DeliveryEvent, WebhookPayloadError, WebhookSignatureError
 
+# processed and group_resubscribe are known, not outcomes: "other" without a log line.
 _KINDS = c.kinds(
-    delivered=("delivered",),
-    bounced=("bounce",),
-    deferred=("deferred",),
-    rejected=("dropped",),
-    complained=("spamreport",),
-    unsubscribed=("unsubscribe", "group_unsubscribe"),
-    opened=("open",),
-    clicked=("click",),
-    # Known, but not a delivery outcome: kept as "other" without a log line.
-    other=("processed", "group_resubscribe"),
+    "delivered: delivered; bounced: bounce; deferred: deferred; rejected: dropped; "
+    "complained: spamreport; unsubscribed: unsubscribe, group_unsubscribe; "
+    "opened: open; clicked: click; other: processed, group_resubscribe"
 )
 
 

@@ -15,16 +15,11 @@ _HARD_CLASSES = {"10", "30", "90"}
 _REJECT_CLASSES = {"25", "50", "51", "52", "53", "54", "80"}
 
 _KINDS = c.kinds(
-    delivered=("delivery",),
-    bounced=("bounce", "out_of_band"),
-    deferred=("delay",),
-    complained=("spam_complaint",),
-    unsubscribed=("list_unsubscribe", "link_unsubscribe"),
-    opened=("open", "initial_open", "amp_open", "amp_initial_open"),
-    clicked=("click", "amp_click"),
-    rejected=("policy_rejection", "generation_rejection"),
-    failed=("generation_failure",),
-    other=("injection",),
+    "delivered: delivery; bounced: bounce, out_of_band; deferred: delay; "
+    "complained: spam_complaint; unsubscribed: list_unsubscribe, link_unsubscribe; "
+    "opened: open, initial_open, amp_open, amp_initial_open; "
+    "clicked: click, amp_click; rejected: policy_rejection, generation_rejection; "
+    "failed: generation_failure; other: injection"
 )
 
 
