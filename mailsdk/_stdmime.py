@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from email import policy as _policies
 from email.header import Header
 from email.message import EmailMessage, MIMEPart
+from typing import Any
 
 from mailsdk._fastmime import Prepared, address_field, checked, content_type_value
 from mailsdk.calendar import Calendar, invite_attachment
@@ -105,21 +106,9 @@ def _body_tree(message: Message, policy: _policies.EmailPolicy[EmailMessage]) ->
     inline = [a for a in message.attachments if a.inline] if html is not None else []
     if not inline:
         return body
-    related = MIMEPart(policy=policy)
-    related.make_related()
-    related.attach(body)
+    related = _around(body, "related", policy)
     for att in inline:
-        maintype, _, subtype = att.content_type.partition("/")
-        related.add_related(
-            att.content,
-            maintype,
-            subtype,
-            cid=f"<{att.cid}>",
-            filename=att.filename,
-            disposition="inline",
-            params=_charset_param(att),
-        )
-        _add_name_parameter(_last_part(related), att)
+        _add(related, "related", att, cid=f"<{att.cid}>", disposition="inline")
     return related
 
 
@@ -132,6 +121,29 @@ def _calendar_part(calendar: Calendar, policy: _policies.EmailPolicy[EmailMessag
     part.set_raw("Content-Type", calendar.content_type)
     part["Content-Transfer-Encoding"] = cte
     return part
+
+
+def _around(body: MIMEPart, kind: str, policy: Any) -> MIMEPart:
+    """A multipart/*kind* holding *body* first. A MIMEPart, so that its subparts do not each
+    get a MIME-Version header."""
+    container = MIMEPart(policy=policy)
+    getattr(container, f"make_{kind}")()
+    container.attach(body)
+    return container
+
+
+def _add(container: MIMEPart, how: str, att: Attachment, **options: Any) -> None:
+    """Add *att* to *container* as ``related`` or as an ``attachment``."""
+    maintype, _, subtype = att.content_type.partition("/")
+    getattr(container, f"add_{how}")(
+        att.content,
+        maintype,
+        subtype,
+        filename=att.filename,
+        params=_charset_param(att),
+        **options,
+    )
+    _add_name_parameter(_last_part(container), att)
 
 
 def _charset_param(att: Attachment) -> dict[str, str] | None:
@@ -166,22 +178,11 @@ def _attach_body(em: EmailMessage, body: MIMEPart, message: Message) -> None:
     if message.calendar is not None:
         others.insert(0, invite_attachment(message.calendar))
     if others:
-        # Built on a MIMEPart so the subparts do not each get a MIME-Version header.
-        mixed = MIMEPart(policy=body.policy)
-        mixed.make_mixed()
-        mixed.attach(body)
+        mixed = _around(body, "mixed", body.policy)
         for att in others:
-            maintype, _, subtype = att.content_type.partition("/")
-            mixed.add_attachment(
-                att.content,
-                maintype,
-                subtype,
-                filename=att.filename,
-                disposition="inline" if att.inline else "attachment",
-                cid=f"<{att.cid}>" if att.inline else None,
-                params=_charset_param(att),
-            )
-            _add_name_parameter(_last_part(mixed), att)
+            disposition = "inline" if att.inline else "attachment"
+            cid = f"<{att.cid}>" if att.inline else None
+            _add(mixed, "attachment", att, disposition=disposition, cid=cid)
         body = mixed
     for name, value in body.items():
         em[name] = value

@@ -9,6 +9,7 @@ built from these validated values, never from re-parsed headers.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import mimetypes
 import os
@@ -361,6 +362,15 @@ class Envelope:
     smtputf8: bool
 
 
+@contextlib.contextmanager
+def _as_message_error(model: str) -> Iterator[None]:
+    """Raise a pydantic ValidationError raised inside as a MessageError about *model*."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise _raise_as_message_error(exc, model) from None
+
+
 def _raise_as_message_error(exc: ValidationError, model: str) -> MessageError:
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
@@ -382,63 +392,28 @@ class _Model(BaseModel):
     )
 
     def __init__(self, /, **data: Any) -> None:
-        try:
+        with _as_message_error(type(self).__name__):
             super().__init__(**data)
-        except ValidationError as exc:
-            raise _raise_as_message_error(exc, type(self).__name__) from None
 
     @classmethod
-    def model_validate(
-        cls,
-        obj: Any,
-        *,
-        strict: bool | None = None,
-        extra: Any = None,
-        from_attributes: bool | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        """Validate a dict (``"from"`` is accepted for ``from_``); raise MessageError."""
-        try:
-            return super().model_validate(
-                obj,
-                strict=strict,
-                extra=extra,
-                from_attributes=from_attributes,
-                context=context,
-                by_alias=by_alias,
-                by_name=by_name,
-            )
-        except ValidationError as exc:
-            raise _raise_as_message_error(exc, cls.__name__) from None
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """Validate a dict (``"from"`` is accepted for ``from_``); raise MessageError.
+
+        *options* are pydantic's own (``strict``, ``context``, ``from_attributes`` ...)."""
+        with _as_message_error(cls.__name__):
+            return super().model_validate(obj, **options)
 
     @classmethod
-    def model_validate_json(
-        cls,
-        json_data: str | bytes | bytearray,
-        *,
-        strict: bool | None = None,
-        extra: Any = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        """Rebuild a model from :meth:`model_dump_json` output; raise MessageError."""
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """Rebuild a model from :meth:`model_dump_json` output; raise MessageError.
+
+        *options* are pydantic's own (``strict``, ``context`` ...)."""
         # Our custom __init__ makes pydantic validate nested models in Python mode even for
         # JSON input, so validators learn that the input is JSON from this flag instead.
         token = _VALIDATING_JSON.set(True)
         try:
-            return super().model_validate_json(
-                json_data,
-                strict=strict,
-                extra=extra,
-                context=context,
-                by_alias=by_alias,
-                by_name=by_name,
-            )
-        except ValidationError as exc:
-            raise _raise_as_message_error(exc, cls.__name__) from None
+            with _as_message_error(cls.__name__):
+                return super().model_validate_json(json_data, **options)
         finally:
             _VALIDATING_JSON.reset(token)
 

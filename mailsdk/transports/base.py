@@ -12,7 +12,6 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any
 
 from mailsdk.errors import TransientError
@@ -88,12 +87,7 @@ class Transport(abc.ABC):
     async def __aenter__(self) -> Transport:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     def __repr__(self) -> str:
