@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -68,6 +68,14 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _file_option(flag: str, help: str) -> Callable[[_F], _F]:
+    """An option naming a UTF-8 text file, or ``-`` for standard input."""
+    return click.option(flag, type=click.File("r", encoding="utf-8"), metavar="FILE|-", help=help)
+
+
 @click.command("send")
 @click.option("--to", multiple=True, metavar="ADDRESS", help="Recipient; repeat for more.")
 @click.option("--cc", multiple=True, metavar="ADDRESS", help="Cc recipient; repeatable.")
@@ -75,19 +83,9 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
 @click.option("--reply-to", multiple=True, metavar="ADDRESS", help="Reply-To; repeatable.")
 @click.option("--subject", required=True, help="The subject line.")
 @click.option("--text", metavar="TEXT", help="Plain-text body (- reads standard input).")
-@click.option(
-    "--text-file",
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE|-",
-    help="Plain-text body from FILE, or from standard input with -.",
-)
+@_file_option("--text-file", "Plain-text body from FILE, or from standard input with -.")
 @click.option("--html", metavar="HTML", help="HTML body (- reads standard input).")
-@click.option(
-    "--html-file",
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE|-",
-    help="HTML body from FILE (or - for standard input).",
-)
+@_file_option("--html-file", "HTML body from FILE (or - for standard input).")
 @click.option(
     "--attach",
     multiple=True,
