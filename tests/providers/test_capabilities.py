@@ -8,7 +8,9 @@ N takes N and refuses N + 1, raw MIME and idempotency are what the payload reall
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,13 @@ from contract_table import ROWS, Row
 from mailsdk import Attachment, Calendar, Message, MessageError, OutgoingMessage
 from mailsdk.transports.http.base import Capabilities, HTTPTransport
 
-INDEX = Path(__file__).resolve().parents[2] / "docs" / "providers" / "index.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+INDEX = DOCS / "providers" / "index.md"
+_spec = importlib.util.spec_from_file_location("providers_hook", DOCS / "_hooks" / "providers.py")
+assert _spec is not None
+assert _spec.loader is not None
+providers_hook = sys.modules.setdefault("providers_hook", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(providers_hook)
 COLUMNS = {
     "text": "text",
     "html": "html",
@@ -49,9 +57,9 @@ INLINE = Attachment(filename="logo.png", content=b"\x89PNG", inline=True, cid="l
 
 def _table() -> dict[str, dict[str, str]]:
     """``{page: {field: cell}}`` from the "What each provider can send" table."""
-    lines = [
-        line for line in INDEX.read_text(encoding="utf-8").splitlines() if line.startswith("|")
-    ]
+    # The table is generated from the provider pages by the docs hook: read it as MkDocs does.
+    markdown = providers_hook.expand(INDEX.read_text(encoding="utf-8"), "providers/index.md")
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     assert header[0] == "provider"
     assert set(header[1:]) == set(COLUMNS), header
@@ -169,3 +177,21 @@ def test_only_raw_mime_apis_carry_our_dkim_signature(row: Row) -> None:
     transport = _transport(row)
     assert transport.capabilities.dkim is transport.capabilities.raw_mime
     assert transport.carries_signature is transport.capabilities.dkim
+
+
+def test_the_docs_list_every_provider_page_from_the_registry(tmp_path: Path) -> None:
+    # The navigation and both tables come from the pages: a new provider edits neither.
+    entries = providers_hook.nav_entries()
+    assert [next(iter(e.values())) for e in entries] == [
+        f"providers/{scheme}.md" for scheme in sorted(TABLE)
+    ]
+    config = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    schemes = providers_hook.expand(config, "configuration.md")
+    for row in ROWS:
+        assert f"](providers/{row.scheme}.md) |" in schemes
+    (tmp_path / "providers").mkdir()
+    (tmp_path / "providers" / "nosuch.md").write_text("# Nope\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no registered scheme 'nosuch'"):
+        providers_hook.provider_pages(tmp_path)
+    with pytest.raises(ValueError, match="is missing"):
+        providers_hook.expand("no marker here", "configuration.md")
