@@ -179,6 +179,13 @@ def tag_id(message_id: str) -> str:
     return base64.urlsafe_b64encode(message_id.strip("<>").encode()).decode().rstrip("=")
 
 
+def json_request(route: Any) -> tuple[httpx.Request, Any]:
+    """The last request of a respx route, checked to carry JSON, and its body."""
+    request = route.calls.last.request
+    assert request.headers["Content-Type"] == "application/json"
+    return request, json.loads(request.content)
+
+
 def basic(user: str, password: str) -> str:
     """The token of ``Authorization: Basic``."""
     return base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -17,10 +17,12 @@ from contract_table import (
     MESSAGE_ID,
     PDF,
     PLAIN,
+    Post,
     b64,
     brevo_created,
     brevo_error,
     contacts,
+    json_request,
     sent_json,
 )
 
@@ -47,16 +49,12 @@ def supported(make_outgoing: Callable[..., OutgoingMessage]) -> OutgoingMessage:
 
 
 async def test_request_carries_every_feature(
-    transport: BrevoTransport, respx_mock: respx.MockRouter, supported: OutgoingMessage
+    post: Post, transport: BrevoTransport, supported: OutgoingMessage
 ) -> None:
-    route = respx_mock.post(URL).mock(return_value=brevo_created())
-    await transport.send(supported)
-
-    request = route.calls.last.request
+    request, body = json_request(await post(supported))
     assert "Authorization" not in request.headers
-    assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Accept"] == "application/json"
-    assert json.loads(request.content) == {
+    assert body == {
         **contacts(rename={"from": "sender", "reply_to": "replyTo"}),
         "subject": "Your March report",
         "textContent": "Hello Alice,\nyour report is attached.",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,6 +15,7 @@ from contract_table import (
     MAILERSEND_ID,
     b64,
     contacts,
+    json_request,
     mailersend_accepted,
     mailersend_fields,
     sent_json,
@@ -55,12 +55,10 @@ async def test_request_carries_every_feature(
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=mailersend_accepted())
     await enterprise.send(supported)
-
-    request = route.calls.last.request
+    request, body = json_request(route)
     assert request.headers["Authorization"] == f"Bearer {enterprise.api_key.get_secret_value()}"
-    assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Accept"] == "application/json"
-    assert json.loads(request.content) == {
+    assert body == {
         **contacts(jane="Jane Doe"),
         "subject": "Your March report",
         "text": "Hello Alice,\nyour report is attached.",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from contract_table import (
     Post,
     b64,
     contacts,
+    json_request,
     mailtrap_sent,
     sent_json,
 )
@@ -39,17 +39,11 @@ def supported(make_outgoing: Callable[..., OutgoingMessage]) -> OutgoingMessage:
 # -- the request -------------------------------------------------------------------------
 
 
-async def test_request_carries_every_feature(
-    transport: MailtrapTransport, respx_mock: respx.MockRouter, supported: OutgoingMessage
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailtrap_sent())
-    await transport.send(supported)
-
-    request = route.calls.last.request
-    assert request.headers["Content-Type"] == "application/json"
+async def test_request_carries_every_feature(post: Post, supported: OutgoingMessage) -> None:
+    request, body = json_request(await post(supported))
     # The spec warns that requests without a normal User-Agent may be blocked at the edge.
     assert request.headers["User-Agent"].startswith("mailsdk")
-    assert json.loads(request.content) == {
+    assert body == {
         **contacts(),
         "subject": "Your March report",
         "text": "Hello Alice,\nyour report is attached.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from contract_table import (
     RESEND,
     Post,
     b64,
+    json_request,
     resend_error,
     resend_ok,
     sent_json,
@@ -37,12 +37,9 @@ KEY = hashlib.sha256(MESSAGE_ID.encode()).hexdigest()  # Payload.idempotency_key
 
 
 async def test_request_carries_every_feature(post: Post) -> None:
-    route = await post()
-
-    request = route.calls.last.request
-    assert request.headers["Content-Type"] == "application/json"
+    request, body = json_request(await post())
     assert request.headers["Idempotency-Key"] == KEY
-    assert json.loads(request.content) == {
+    assert body == {
         "from": "Reports Bot <reports@example.com>",
         "to": [
             "Alice Example <alice@example.com>",

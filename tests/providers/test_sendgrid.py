@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from contract_table import (
     SENDGRID,
     Post,
     b64,
+    json_request,
     sendgrid_accepted,
     sendgrid_errors,
     sent_json,
@@ -34,11 +34,8 @@ EU_URL = "https://api.eu.sendgrid.com/v3/mail/send"
 
 
 async def test_request_carries_every_feature(post: Post) -> None:
-    route = await post()
-
-    request = route.calls.last.request
-    assert request.headers["Content-Type"] == "application/json"
-    assert json.loads(request.content) == {
+    _, body = json_request(await post())
+    assert body == {
         "personalizations": [
             {
                 "to": [

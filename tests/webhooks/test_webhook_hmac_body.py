@@ -51,11 +51,8 @@ def test_mailersend_signed_hard_bounce() -> None:
     (event,) = parse(
         "mailersend", body=body, headers={"Signature": hex_hmac(SECRET, body)}, secret=SECRET
     )
-    assert (event.kind, event.bounce_type, event.recipient) == (
-        "bounced",
-        "hard",
-        "test@example.com",
-    )
+    assert (event.kind, event.bounce_type) == ("bounced", "hard")
+    assert event.recipient == "test@example.com"
     assert event.provider_message_id == "62149c2c5c2e9b41a9061f20"
     assert event.event_id == "62149c2c5c2e9b41a9061f22"
     assert event.reason == "Host or domain name not found"

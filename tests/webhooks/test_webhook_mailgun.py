@@ -36,11 +36,8 @@ def test_a_permanent_failure_is_a_hard_bounce() -> None:
     (event,) = parse(
         "mailgun", body=mailgun_body(KEY, failed("permanent")), headers={}, secret=KEY, now=clock()
     )
-    assert (event.kind, event.bounce_type, event.recipient) == (
-        "bounced",
-        "hard",
-        "alice@example.com",
-    )
+    assert (event.kind, event.bounce_type) == ("bounced", "hard")
+    assert event.recipient == "alice@example.com"
     assert event.message_id == "<our.2@example.com>"
     assert event.provider_message_id == "<20130503182626.18666.16540@example.com>"
     assert event.code == "550"
