@@ -27,6 +27,7 @@ from mailsdk import (
     Attachment,
     MailError,
     Message,
+    MessageError,
     OutgoingMessage,
     SendResult,
     TransientError,
@@ -97,6 +98,19 @@ def post(
         return route
 
     return send
+
+
+@pytest.fixture
+def refused(transport: Transport, respx_mock: respx.MockRouter) -> Callable[..., Any]:
+    """``await refused(outgoing, match)``: the module's transport refuses *outgoing* with a
+    MessageError matching *match* before any request (respx, with no route, would fail one)."""
+
+    async def check(outgoing: OutgoingMessage, match: str) -> None:
+        with pytest.raises(MessageError, match=match):
+            await transport.send(outgoing)
+        assert not respx_mock.calls
+
+    return check
 
 
 @pytest.fixture

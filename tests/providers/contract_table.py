@@ -23,7 +23,14 @@ import respx
 from _pytest.mark.structures import ParameterSet
 from schemas import resend_validator, sendgrid_validator, ses_validator
 
-from mailsdk import Attachment, MailError, PermanentError, RelayError, TransientError
+from mailsdk import (
+    Attachment,
+    MailError,
+    OutgoingMessage,
+    PermanentError,
+    RelayError,
+    TransientError,
+)
 from mailsdk.transports.http.base import HTTPTransport
 from mailsdk.transports.http.brevo import BrevoTransport
 from mailsdk.transports.http.mailersend import MailerSendTransport
@@ -38,6 +45,8 @@ from mailsdk.transports.http.sparkpost import SparkPostTransport
 
 Reply = Callable[[int, str, Mapping[str, str]], httpx.Response]
 Post = Callable[..., Awaitable[respx.Route]]
+Refused = Callable[[OutgoingMessage, str], Awaitable[None]]
+"""The ``refused`` fixture: ``await refused(outgoing, match)``."""
 """The ``post`` fixture: ``await post(**message_fields)`` sends through the module's transport."""
 Outcome = tuple[httpx.Response, bool]  # a reply, and whether it is a delivery
 
