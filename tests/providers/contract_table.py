@@ -188,10 +188,13 @@ def tag_id(message_id: str) -> str:
     return base64.urlsafe_b64encode(message_id.strip("<>").encode()).decode().rstrip("=")
 
 
-def json_request(route: Any) -> tuple[httpx.Request, Any]:
-    """The last request of a respx route, checked to carry JSON, and its body."""
+def json_request(route: Any, *, accepts_json: bool = False) -> tuple[httpx.Request, Any]:
+    """The last request of a respx route, checked to carry JSON (and, with *accepts_json*, to
+    ask for JSON back), and its body."""
     request = route.calls.last.request
     assert request.headers["Content-Type"] == "application/json"
+    if accepts_json:
+        assert request.headers["Accept"] == "application/json"
     return request, json.loads(request.content)
 
 

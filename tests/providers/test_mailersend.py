@@ -55,9 +55,8 @@ async def test_request_carries_every_feature(
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=mailersend_accepted())
     await enterprise.send(supported)
-    request, body = json_request(route)
+    request, body = json_request(route, accepts_json=True)
     assert request.headers["Authorization"] == f"Bearer {enterprise.api_key.get_secret_value()}"
-    assert request.headers["Accept"] == "application/json"
     assert body == {
         **contacts(jane="Jane Doe"),
         "subject": "Your March report",

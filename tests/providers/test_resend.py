@@ -92,18 +92,13 @@ async def test_plain_message_has_only_what_it_uses(
     }
 
 
-async def test_names_and_domains_resend_would_mangle(
-    transport: ResendTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=resend_ok())
-    await transport.send(
-        make_outgoing(
-            from_="Zoë Bücher <zoe@example.com>",
-            to=["Zoë <zoe@bücher.example>", "J. Doe <jd@example.com>"],
-            cc=[],
-            bcc=[],
-            reply_to=[],
-        )
+async def test_names_and_domains_resend_would_mangle(post: Post) -> None:
+    route = await post(
+        from_="Zoë Bücher <zoe@example.com>",
+        to=["Zoë <zoe@bücher.example>", "J. Doe <jd@example.com>"],
+        cc=[],
+        bcc=[],
+        reply_to=[],
     )
     body = sent_json(route)
     # From: unquoted and unencoded (Resend answers 451 to an encoded word there).
