@@ -6,7 +6,6 @@ import base64
 import datetime
 import hashlib
 import hmac
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from contract_table import (
     Post,
     Refused,
     aws_error,
+    json_request,
     no_ambient_aws,
     sent_json,
     ses_accepted,
@@ -230,20 +230,14 @@ def independent_authorization(request: httpx.Request, **keys: str) -> str:
 # -- the request -------------------------------------------------------------------------
 
 
-async def test_request_carries_every_feature(
-    transport: SESTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(URL).mock(return_value=ses_accepted())
+async def test_request_carries_every_feature(post: Post, make_outgoing: Callable[..., Any]) -> None:
     outgoing = make_outgoing(envelope_from="bounces@example.com")
-    await transport.send(outgoing)
-
-    request = route.calls.last.request
-    assert request.headers["Content-Type"] == "application/json"
+    request, body = json_request(await post(outgoing))
     assert request.headers["Host"] == "email.us-east-1.amazonaws.com"
     assert request.headers["X-Amz-Date"] == AMZ_DATE
     assert "X-Amz-Security-Token" not in request.headers
     assert request.headers["Authorization"] == independent_authorization(request)
-    assert json.loads(request.content) == {
+    assert body == {
         # Bcc is only here: the MIME carries no Bcc header.
         "Destination": {
             "ToAddresses": ["alice@example.com", "jane@example.org"],
