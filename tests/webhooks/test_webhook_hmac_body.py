@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mailsdk.webhooks import WebhookPayloadError, WebhookSignatureError, parse
+from mailsdk.webhooks import DeliveryEvent, WebhookPayloadError, WebhookSignatureError, parse
 from tests.webhooks.signing import hex_hmac
 
 SECRET = "Bdy1LJbpr1Sn6aVqjaUwdBrSd2qfjNDR"
@@ -46,11 +46,14 @@ MAILERSEND = {
 }
 
 
+def signed(provider: str, header: str, body: bytes) -> list[DeliveryEvent]:
+    """*body* parsed as *provider*'s, signed with SECRET in *header*."""
+    return parse(provider, body=body, headers={header: hex_hmac(SECRET, body)}, secret=SECRET)
+
+
 def test_mailersend_signed_hard_bounce() -> None:
     body = json.dumps(MAILERSEND).encode()
-    (event,) = parse(
-        "mailersend", body=body, headers={"Signature": hex_hmac(SECRET, body)}, secret=SECRET
-    )
+    (event,) = signed("mailersend", "Signature", body)
     assert (event.kind, event.bounce_type) == ("bounced", "hard")
     assert event.recipient == "test@example.com"
     assert event.provider_message_id == "62149c2c5c2e9b41a9061f20"
@@ -58,9 +61,7 @@ def test_mailersend_signed_hard_bounce() -> None:
     assert event.reason == "Host or domain name not found"
     assert event.timestamp.isoformat() == "2022-02-22T10:00:00+00:00"
     novel = json.dumps(dict(MAILERSEND, type="activity.survey_submitted")).encode()
-    (other,) = parse(
-        "mailersend", body=novel, headers={"signature": hex_hmac(SECRET, novel)}, secret=SECRET
-    )
+    (other,) = signed("mailersend", "signature", novel)
     assert other.kind == "other"
 
 
@@ -71,12 +72,7 @@ def test_mailersend_bad_signature_and_garbage() -> None:
             parse("mailersend", body=body, headers=headers, secret=SECRET)
     for junk in (b"{}", b"[]", b'{"data": {"created_at": 5}}'):
         with pytest.raises(WebhookPayloadError):
-            parse(
-                "mailersend",
-                body=junk,
-                headers={"Signature": hex_hmac(SECRET, junk)},
-                secret=SECRET,
-            )
+            signed("mailersend", "Signature", junk)
 
 
 MAILTRAP_EVENTS = [
@@ -142,7 +138,7 @@ MAILTRAP_EVENTS = [
 @pytest.mark.parametrize("header", ["Mailtrap-Signature", "X-Mailtrap-Signature"])
 def test_mailtrap_json_and_json_lines(header: str) -> None:
     body = json.dumps({"events": MAILTRAP_EVENTS}).encode()
-    events = parse("mailtrap", body=body, headers={header: hex_hmac(SECRET, body)}, secret=SECRET)
+    events = signed("mailtrap", header, body)
     assert [(e.kind, e.bounce_type) for e in events] == [
         ("delivered", None),
         ("bounced", "hard"),
@@ -155,10 +151,7 @@ def test_mailtrap_json_and_json_lines(header: str) -> None:
     assert events[0].message_id == "<our.7@example.com>"
     assert (events[1].code, events[1].reason) == ("550", "550 5.1.1 unknown user")
     lines = "\n".join(json.dumps(e) for e in MAILTRAP_EVENTS[:2]).encode() + b"\n"
-    assert (
-        len(parse("mailtrap", body=lines, headers={header: hex_hmac(SECRET, lines)}, secret=SECRET))
-        == 2
-    )
+    assert len(signed("mailtrap", header, lines)) == 2
 
 
 def test_mailtrap_bad_signature_and_garbage() -> None:
@@ -172,9 +165,4 @@ def test_mailtrap_bad_signature_and_garbage() -> None:
         )
     for junk in (b"{}", b"[1]\n[2]", b'{"events": [1]}', b"\xff"):
         with pytest.raises(WebhookPayloadError):
-            parse(
-                "mailtrap",
-                body=junk,
-                headers={"Mailtrap-Signature": hex_hmac(SECRET, junk)},
-                secret=SECRET,
-            )
+            signed("mailtrap", "Mailtrap-Signature", junk)
