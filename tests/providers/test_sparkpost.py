@@ -116,15 +116,16 @@ async def test_repeated_tags_are_sent_once(post: Post) -> None:
 # -- replies -----------------------------------------------------------------------------
 
 
+def _error(message: str, description: str) -> dict[str, str]:
+    """One entry of SparkPost's ``errors`` array."""
+    return {"message": message, "description": description}
+
+
 async def test_partial_success_pins_named_refusals(
     transport: SparkPostTransport, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
 ) -> None:
-    error = {
-        "message": "invalid data format/type",
-        "description": "Invalid recipient address.email: carol@example.net",
-        "code": "1300",
-    }
-    respx_mock.post(URL).mock(return_value=sparkpost_partial([error], 1))
+    error = _error("invalid data format/type", "Invalid recipient address.email: carol@example.net")
+    respx_mock.post(URL).mock(return_value=sparkpost_partial([{**error, "code": "1300"}], 1))
     result = await transport.send(make_outgoing())
     text = (
         "invalid data format/type: Invalid recipient address.email: carol@example.net (code 1300)"
@@ -140,12 +141,8 @@ async def test_partial_success_without_names_is_reported_not_guessed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="mailsdk")
-    error = {
-        "message": "required field is missing",
-        "description": "address.email is required for each recipient",
-        "code": "1400",
-    }
-    respx_mock.post(URL).mock(return_value=sparkpost_partial([error], 1))
+    error = _error("required field is missing", "address.email is required for each recipient")
+    respx_mock.post(URL).mock(return_value=sparkpost_partial([{**error, "code": "1400"}], 1))
     result = await transport.send(make_outgoing())
     assert result.refused == {}
     note = result.attempts[0].text
