@@ -180,14 +180,13 @@ async def _run_hook(hook: BeforeSendHook, message: Message) -> Message | None:
 
 def _rebuilt(outgoing: OutgoingMessage, message: Message) -> OutgoingMessage:
     """An OutgoingMessage for the changed *message*, keeping what the send fixed: Message-ID
-    (unless the change set its own), Date, deadline, hand-over hook, and a restriction of the
+    (unless the change set its own), Date, hand-over hook, and a restriction of the
     envelope to some recipients (an outbox entry retried for the ones still pending)."""
     old_headers = {k.lower(): v for k, v in outgoing.message.headers.items()}
     new_headers = {k.lower(): v for k, v in message.headers.items()}
     own_id = new_headers.get("message-id") != old_headers.get("message-id")
     out = OutgoingMessage(message, message_id=None if own_id else outgoing.message_id)
     out.date = outgoing.date if new_headers.get("date") == old_headers.get("date") else out.date
-    out.deadline = outgoing.deadline
     out.on_handover = outgoing.on_handover
     full = outgoing.message.envelope().rcpt_to
     if tuple(outgoing.envelope.rcpt_to) != tuple(full):
@@ -223,8 +222,9 @@ class ControlledTransport(Transport):
         self.allowed_recipients = allowed_recipients
         self.redirect_to = redirect_to
 
-    async def send(self, outgoing: OutgoingMessage) -> SendResult:
-        """Apply the controls, then send what is left through the wrapped transport."""
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        """Apply the controls, then send what is left through the wrapped transport (with
+        the send's *deadline*)."""
         message = outgoing.message
         for hook in self.before_send:
             changed = await _run_hook(hook, message)
@@ -237,7 +237,7 @@ class ControlledTransport(Transport):
             outgoing = _rebuilt(outgoing, message)
         if self.redirect_to is not None:
             try:
-                result = await self._send_allowed(outgoing)
+                result = await self._send_allowed(outgoing, deadline)
             except RecipientsRefused as exc:
                 exc.refused = _as_originals(exc.refused, originals)
                 exc.args = (f"redirected to {self.redirect_to}: {exc.message}",)
@@ -248,9 +248,9 @@ class ControlledTransport(Transport):
                 accepted=list(originals) if result.accepted else [],
                 refused=_as_originals(result.refused, originals),
             )
-        return await self._send_allowed(outgoing)
+        return await self._send_allowed(outgoing, deadline)
 
-    async def _send_allowed(self, outgoing: OutgoingMessage) -> SendResult:
+    async def _send_allowed(self, outgoing: OutgoingMessage, deadline: float | None) -> SendResult:
         """Send to the envelope recipients :attr:`allowed_recipients` lets through."""
         blocked: dict[str, RecipientStatus] = {}
         if self.allowed_recipients is not None:
@@ -270,7 +270,7 @@ class ControlledTransport(Transport):
                 log.info("allowed_recipients dropped %d recipient(s)", len(blocked))
                 outgoing = outgoing.restricted_to(keep)
         try:
-            result = await self.transport.send(outgoing)
+            result = await self.transport.send(outgoing, deadline=deadline)
         except RecipientsRefused as exc:
             if blocked:
                 exc.refused = {**blocked, **exc.refused}

@@ -23,6 +23,7 @@ from mailsdk import (
     TransientError,
     Transport,
 )
+from mailsdk.controls import ControlledTransport
 from mailsdk.mime import OutgoingMessage
 from mailsdk.sender import _SigningTransport
 from mailsdk.suppressions import SuppressingTransport, Suppressions
@@ -120,7 +121,10 @@ async def test_wrappers_pass_the_deadline_on_unchanged(tmp_path: Path) -> None:
     with Suppressions(tmp_path / "s.sqlite3") as suppressions:
         wrapped: Transport = SuppressingTransport(
             _SigningTransport(
-                RateLimitedTransport(relay, "100/s", bucket=TokenBucket(100.0)),
+                ControlledTransport(
+                    RateLimitedTransport(relay, "100/s", bucket=TokenBucket(100.0)),
+                    allowed_recipients=["*@example.com"],
+                ),
                 signer=None,  # type: ignore[arg-type]
                 signed=frozenset(),
             ),
