@@ -97,6 +97,8 @@ class Row:
     """A description in ``shared/specs`` and how to turn it into a body check."""
     password_slot: bool = True
     """The key may also sit in the URL's password slot."""
+    regions: Sequence[tuple[str, str]] = ()
+    """URLs of other regions (``{key}`` for the secret) and the endpoint each posts to."""
     may_chain: bool = False
     """A refused URL may chain the library error behind it (botocore's, for SES)."""
     isolate: Callable[[pytest.MonkeyPatch, Path], None] | None = None
@@ -353,6 +355,7 @@ SENDGRID = Row(
         {"name": "sendgrid://eu"},
     ),
     spec=("sendgrid.json", lambda spec: sendgrid_validator(spec).validate),
+    regions=[("sendgrid://{key}@eu", "https://api.eu.sendgrid.com/v3/mail/send")],
 )
 
 
@@ -1672,6 +1675,7 @@ SPARKPOST = Row(
         "sparkpost://{key}@eu",
         {"name": "sparkpost://eu"},
     ),
+    regions=[("sparkpost://{key}@eu", "https://api.eu.sparkpost.com/api/v1/transmissions")],
 )
 
 
@@ -2092,6 +2096,7 @@ MAILTRAP = Row(
         "mailtrap://{key}@bulk",
         {"name": "mailtrap://bulk"},
     ),
+    regions=[("mailtrap://{key}@bulk", "https://bulk.api.mailtrap.io/api/send")],
 )
 
 

@@ -128,6 +128,22 @@ async def test_request_goes_to_the_endpoint_with_credentials(
         check(load_spec(name))(json.loads(request.content))
 
 
+@pytest.mark.parametrize(("row", "url", "endpoint"), by_row(lambda row: list(row.regions)))
+async def test_each_region_posts_to_its_own_host(
+    row: Row,
+    url: str,
+    endpoint: str,
+    outgoing: OutgoingMessage,
+    respx_mock: respx.MockRouter,
+    api_key: str,
+) -> None:
+    route = respx_mock.post(endpoint).mock(return_value=row.success())
+    transport = type(row.make(api_key)).from_url(parse_url(url.format(key=api_key)))
+    result = await transport.send(outgoing)
+    assert route.called
+    assert result.relay == transport.name == url.replace("{key}@", "")
+
+
 # -- replies -----------------------------------------------------------------------------
 
 

@@ -26,7 +26,6 @@ from mailsdk.transports.http.mailtrap import MailtrapTransport
 
 ROW = MAILTRAP  # the transport fixture builds its transport
 URL = ROW.endpoint
-BULK_URL = "https://bulk.api.mailtrap.io/api/send"
 SANDBOX_URL = "https://sandbox.api.mailtrap.io/api/send/2846072"
 
 
@@ -98,16 +97,6 @@ async def test_several_reply_to_addresses_go_in_a_header(
     body = sent_json(route)
     assert "reply_to" not in body
     assert body["headers"]["Reply-To"] == 'Support <support@example.com>, "Doe, J" <j@x.org>'
-
-
-async def test_bulk_stream_posts_to_the_bulk_host(
-    api_key: str, respx_mock: respx.MockRouter, supported: OutgoingMessage
-) -> None:
-    route = respx_mock.post(BULK_URL).mock(return_value=mailtrap_sent())
-    transport = MailtrapTransport(api_key, region="bulk")
-    result = await transport.send(supported)
-    assert route.called
-    assert result.relay == transport.name == "mailtrap://bulk"
 
 
 async def test_sandbox_posts_to_the_inbox_and_returns_one_id(

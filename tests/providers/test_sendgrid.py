@@ -27,7 +27,6 @@ from mailsdk.transports.http.sendgrid import SendGridTransport
 
 ROW = SENDGRID  # the transport fixture builds its transport
 URL = ROW.endpoint
-EU_URL = "https://api.eu.sendgrid.com/v3/mail/send"
 
 
 # -- the request -------------------------------------------------------------------------
@@ -116,16 +115,6 @@ def test_schema_check_is_not_vacuous(load_spec: Callable[[str], Any]) -> None:
             validator.validate({**base, "from": bad_from})
     with pytest.raises(ValidationError):
         validator.validate({**base, "from": {"email": "b@example.com"}, "categories": ["x", "x"]})
-
-
-async def test_eu_region_posts_to_the_eu_host(
-    api_key: str, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(EU_URL).mock(return_value=sendgrid_accepted())
-    transport = SendGridTransport(api_key, region="eu")
-    result = await transport.send(make_outgoing())
-    assert route.called
-    assert result.relay == transport.name == "sendgrid://eu"
 
 
 # -- features SendGrid cannot express are refused before any request ----------------------

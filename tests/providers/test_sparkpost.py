@@ -24,7 +24,6 @@ from mailsdk.transports.http.sparkpost import SparkPostTransport
 
 ROW = SPARKPOST  # the transport fixture builds its transport
 URL = ROW.endpoint
-EU_URL = "https://api.eu.sparkpost.com/api/v1/transmissions"
 
 
 # -- the request -------------------------------------------------------------------------
@@ -93,16 +92,6 @@ async def test_failover_subset_lists_only_those_recipients(
     assert body["recipients"] == [{"address": {"email": "audit@example.com"}}]
     assert body["content"]["email_rfc822"] == full.raw.decode()
     assert result.accepted == ["audit@example.com"]
-
-
-async def test_eu_region_posts_to_the_eu_host(
-    api_key: str, respx_mock: respx.MockRouter, make_outgoing: Callable[..., Any]
-) -> None:
-    route = respx_mock.post(EU_URL).mock(return_value=sparkpost_accepted())
-    transport = SparkPostTransport(api_key, region="eu")
-    result = await transport.send(make_outgoing())
-    assert route.called
-    assert result.relay == transport.name == "sparkpost://eu"
 
 
 # -- refused before any request ----------------------------------------------------------
