@@ -200,6 +200,23 @@ def json_request(route: Any, *, accepts_json: bool = False) -> tuple[httpx.Reque
     return request, json.loads(request.content)
 
 
+def assert_rendered_in_full(raw: bytes) -> None:
+    """*raw*, the full test message rendered, carries every header and part, and no Bcc."""
+    assert b"\r\nBcc:" not in raw
+    assert b"audit@example.com" not in raw
+    for piece in (
+        b"From: Reports Bot <reports@example.com>",
+        b'To: Alice Example <alice@example.com>, "Doe, Jane" <jane@example.org>',
+        b"Cc: carol@example.net",
+        b"Reply-To: Support <support@example.com>",
+        f"Message-ID: {MESSAGE_ID}".encode(),
+        b"X-Campaign: spring-2026",
+        b"Content-ID: <logo@example.com>",
+        b'filename="report.pdf"',
+    ):
+        assert piece in raw
+
+
 def basic(user: str, password: str) -> str:
     """The token of ``Authorization: Basic``."""
     return base64.b64encode(f"{user}:{password}".encode()).decode()
