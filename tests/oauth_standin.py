@@ -171,3 +171,27 @@ def serve_token_endpoint(tmp_path: Path) -> Iterator[TokenEndpoint]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def service_account_file(tmp_path: Path) -> Path:
+    """A Google service-account key file (a fresh RSA key) in *tmp_path*."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path = tmp_path / "sa.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "mailer@p.iam.gserviceaccount.com",
+                "private_key": pem,
+                "private_key_id": "k1",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    return path

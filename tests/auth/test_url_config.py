@@ -19,6 +19,7 @@ from mailsdk.credentials import env_var_name
 from mailsdk.devserver import LocalRelay
 from tests.auth.conftest import TokenEndpoint
 from tests.conftest import USER
+from tests.oauth_standin import service_account_file
 
 SECRET = "entra-client-secret-value"
 
@@ -144,27 +145,9 @@ def test_mailsdk_check_fetches_a_graph_token(token_endpoint: TokenEndpoint) -> N
 async def test_smtp_url_names_a_google_service_account_end_to_end(
     relay_factory: Callable[..., LocalRelay], token_endpoint: TokenEndpoint, tmp_path: Any
 ) -> None:
-    import json
-
     import jwt
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    key_file = tmp_path / "sa.json"
-    key_file.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "client_email": "mailer@p.iam.gserviceaccount.com",
-                "private_key": pem,
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
+    key_file = service_account_file(tmp_path)
     relay = relay_factory(users={USER: "access-token-1"}, require_auth=True)
     user = USER.replace("@", "%40")
     url = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailsdk import (
     Attachment,
@@ -33,6 +30,7 @@ from mailsdk.auth import (
 )
 from mailsdk.config import needs_secret, parse_url, transport_from_url
 from mailsdk.transports.http.gmail import GMAIL_MAX_UPLOAD, GmailTransport
+from tests.oauth_standin import service_account_file
 from tests.providers.oauth_tokens import CountingTokens, plain
 
 URL = "https://gmail.googleapis.com/upload/gmail/v1/users/me/messages/send?uploadType=media"
@@ -162,26 +160,6 @@ async def test_over_35_mib_is_refused_before_any_request(make_message: Callable[
                 await gmail.send(plain(make_message, attachments=[big]))
     assert not route.called
     assert tokens.calls == []
-
-
-def service_account_file(tmp_path: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    path = tmp_path / "sa.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "client_email": "mailer@p.iam.gserviceaccount.com",
-                "private_key": pem,
-                "private_key_id": "k1",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
-    return path
 
 
 def test_url_with_service_account_acts_for_the_delegated_user(tmp_path: Path) -> None:
