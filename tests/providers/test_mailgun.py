@@ -16,7 +16,7 @@ import pytest
 import respx
 from contract_table import DOMAIN, EVERYONE, MAILGUN, MESSAGE_ID, Post, Refused, mailgun_queued
 
-from mailsdk import ConfigurationError, RelayError, TransientError
+from mailsdk import ConfigurationError, MessageError, RelayError, TransientError
 from mailsdk.transports.http import mailgun
 from mailsdk.transports.http.mailgun import MailgunTransport
 

@@ -11,6 +11,7 @@ import pytest
 import respx
 from contract_table import (
     EVERYONE,
+    MESSAGE_ID,
     SPARKPOST,
     Post,
     assert_rendered_in_full,
