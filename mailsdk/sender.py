@@ -347,7 +347,8 @@ class AsyncSender(_Configurable):
         self.allowed_recipients = check_allowed_recipients(allowed_recipients)
         """Lower-cased glob patterns recipients must match, or None (no restriction)."""
         self.redirect_to = check_redirect_to(redirect_to)
-        """The address every message is sent to instead of its recipients, or None."""
+        """The address every message is sent to instead of its recipients (with its display
+        name, if given), or None."""
         self.dkim = dkim
         build: dict[str, Any] = {
             "retry": retry,

@@ -200,11 +200,11 @@ def test_the_sender_options_carry_the_controls_to_both_senders() -> None:
     )
     assert options.before_send == (hook,)
     assert options.allowed_recipients == ("*@example.com", "ops@x.test")
-    assert options.redirect_to == "qa@example.com"
+    assert options.redirect_to == "QA <qa@example.com>"
     with Sender.from_options(options) as sender:
         inner = sender.async_sender
         assert inner.before_send == (hook,)
-        assert inner.redirect_to == "qa@example.com"
+        assert inner.redirect_to == "QA <qa@example.com>"
         assert inner.routes == ["bulk"]
     built = AsyncSender.from_options(options)
     assert isinstance(built, AsyncSender)
