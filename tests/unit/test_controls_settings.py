@@ -167,8 +167,37 @@ def test_a_route_naming_an_unknown_relay_is_a_configuration_error(
 ) -> None:
     monkeypatch.setenv("MAILSDK_URL", "memory://")
     monkeypatch.setenv("MAILSDK_ROUTE_BULK", "nosuchrelay")
-    with pytest.raises(ConfigurationError, match="neither a URL nor a relay name"):
+    with pytest.raises(ConfigurationError, match="neither a URL nor a relay name") as caught:
         Sender.from_env()
+    assert caught.value.message.startswith("MAILSDK_ROUTE_BULK: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("nope://x", "MAILSDK_ROUTE_BULK: unknown scheme 'nope'"),
+        (",", "MAILSDK_ROUTE_BULK: names no relay"),
+    ],
+)
+def test_a_bad_route_in_the_environment_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_ROUTE_BULK", value)
+    with pytest.raises(ConfigurationError) as caught:
+        Sender.from_env()
+    assert caught.value.message.startswith(expected)
+
+
+def test_a_bad_route_in_the_toml_file_names_the_table(tmp_path: Path) -> None:
+    (tmp_path / "mailsdk.toml").write_text(
+        'url = "memory://"\n[routes]\nbulk = "nope://x"\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        Sender.from_env()
+    assert caught.value.message.startswith(
+        "route 'bulk' ([routes] in mailsdk.toml, or MAILSDK_ROUTES): unknown scheme 'nope'"
+    )
 
 
 def test_a_route_url_keeps_its_password_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
