@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 __all__ = ["SCHEMA_VERSION", "Row", "Store", "Write", "finish_write", "handover_write"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first schema. 2: ``entries.route``, the sender route an entry is sent through."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS entries (
     handover TEXT,
     recipients TEXT,
     result TEXT,
-    error TEXT
+    error TEXT,
+    route TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     entry_rowid INTEGER PRIMARY KEY,
@@ -50,16 +52,13 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS entries_due ON entries (state, next_attempt_at);
 """
 
-_COLUMNS = (
-    "id, key, state, message_id, date, attempts, created_at, next_attempt_at, "
-    "updated_at, lease_owner, lease_until, handover, recipients, result, error"
-)
 # The message body lives in its own table: state changes rewrite a small row, never the
 # message (a 34 KB message would otherwise be copied into the WAL on every update).
 _WITH_BODY = (
     "SELECT e.id, e.key, e.state, m.body, e.message_id, e.date, e.attempts, e.created_at, "
     "e.next_attempt_at, e.updated_at, e.lease_owner, e.lease_until, e.handover, "
-    "e.recipients, e.result, e.error FROM entries e JOIN messages m ON m.entry_rowid = e.rowid"
+    "e.recipients, e.result, e.error, e.route "
+    "FROM entries e JOIN messages m ON m.entry_rowid = e.rowid"
 )
 
 Synchronous = Literal["normal", "full"]
@@ -85,6 +84,7 @@ class Row:
     recipients: str | None
     result: str | None
     error: str | None
+    route: str | None = None
 
 
 Write = tuple[str, tuple[Any, ...]]
@@ -186,6 +186,11 @@ class Store:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                # Schema 1 -> 2: the route column (CREATE TABLE IF NOT EXISTS above leaves an
+                # existing table as it was). Old entries keep NULL: the sender's main relays.
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+                if "route" not in columns:
+                    conn.execute("ALTER TABLE entries ADD COLUMN route TEXT")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     class _Tx:
@@ -217,25 +222,31 @@ class Store:
     # -- writing entries ---------------------------------------------------------------
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> list[str]:
-        """Insert ``(id, key, message, message_id, date, created_at, next_attempt_at)`` rows in
-        one transaction; a row whose key exists is skipped and the existing id returned."""
+        """Insert ``(id, key, message, message_id, date, created_at, next_attempt_at, route)``
+        rows in one transaction; a row whose key exists is skipped and the existing id
+        returned."""
         entry_sql = (
             "INSERT INTO entries (rowid, id, key, state, message_id, date, created_at, "
-            "next_attempt_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) "
+            "next_attempt_at, updated_at, route) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (key) DO NOTHING"
         )
         body_sql = "INSERT INTO messages (entry_rowid, body) VALUES (?, ?)"
+
+        def values(n: int, r: tuple[Any, ...]) -> tuple[Any, ...]:
+            entry_id, key, _, message_id, date, created, due, route = r
+            return (n, entry_id, key, message_id, date, created, due, created, route)
+
         with self.transaction() as conn:
             # Row numbers chosen here link an entry to its body without a look-up.
             last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM entries").fetchone()[0]
             numbered = [(last + 1 + i, r) for i, r in enumerate(rows)]
             if all(r[1] is None for r in rows):
-                conn.executemany(entry_sql, [(n, r[0], None, *r[3:], r[5]) for n, r in numbered])
+                conn.executemany(entry_sql, [values(n, r) for n, r in numbered])
                 conn.executemany(body_sql, [(n, r[2]) for n, r in numbered])
                 return [r[0] for r in rows]
             ids: list[str] = []
             for n, r in numbered:
-                if conn.execute(entry_sql, (n, r[0], r[1], *r[3:], r[5])).rowcount == 1:
+                if conn.execute(entry_sql, values(n, r)).rowcount == 1:
                     conn.execute(body_sql, (n, r[2]))
                     ids.append(r[0])
                 else:

@@ -27,6 +27,7 @@ from mailsdk._outbox_model import (
 )
 from mailsdk._outbox_store import Row, Write, finish_write, handover_write
 from mailsdk.errors import (
+    ConfigurationError,
     DeliveryFailed,
     DeliveryUnknown,
     MailError,
@@ -114,14 +115,22 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
-def transport_of(sender: Sender | AsyncSender | Transport) -> Transport:
+def transport_of(sender: Sender | AsyncSender | Transport, route: str | None = None) -> Transport:
+    """What the worker hands an entry of *route* to (None: the sender's main relays).
+
+    ConfigurationError when *sender* has no such route (a bare Transport has none)."""
     if _override:  # mailsdk.testing's mail_outbox fixture catches everything
         return _override[-1]
     if isinstance(sender, Sender):
-        return sender.async_sender.delivery_transport  # with its DKIM signer, if any
+        sender = sender.async_sender
     if isinstance(sender, AsyncSender):
-        return sender.delivery_transport
+        return sender.delivery_transport_for(route)  # with its DKIM signer, if any
     if isinstance(sender, Transport):
+        if route is not None:
+            raise ConfigurationError(
+                f"unknown route {route!r}: the outbox worker sends through the transport "
+                f"{sender.name!r}, which has no routes (pass a Sender with routes=)"
+            )
         return sender
     raise TypeError(f"expected a Sender, AsyncSender or Transport, got {type(sender).__name__}")
 
@@ -129,10 +138,14 @@ def transport_of(sender: Sender | AsyncSender | Transport) -> Transport:
 class Worker:
     """One run of the worker loop: its lease owner id, its group commits, its tasks."""
 
-    def __init__(self, outbox: OutboxLike, transport: Transport, concurrency: int) -> None:
+    def __init__(
+        self, outbox: OutboxLike, sender: Sender | AsyncSender | Transport, concurrency: int
+    ) -> None:
         self.outbox = outbox
         self.store = outbox._store
-        self.transport = transport
+        self.sender = sender
+        self.transport = transport_of(sender)
+        self._routes: dict[str, Transport] = {}
         self.concurrency = concurrency
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.stats = RunStats()
@@ -280,7 +293,26 @@ class Worker:
             error=reason,
         )
 
+    def _transport_for(self, route: str | None) -> Transport:
+        if route is None:
+            return self.transport
+        transport = self._routes.get(route)
+        if transport is None:
+            transport = self._routes[route] = transport_of(self.sender, route)
+        return transport
+
     async def _deliver_one(self, row: Row) -> None:
+        try:
+            transport = self._transport_for(row.route)
+        except ConfigurationError as exc:
+            # The sender's configuration is wrong, not the message: keep the entry (a fixed
+            # sender sends it) and say so loudly; max_age still bounds how long it waits.
+            log.error("outbox entry %s not sent: %s", row.id, exc)
+            recipients = _recipients_from_json(row.recipients) or {}
+            await self._requeue(
+                row, recipients, _result_from_json(row.result), f"ConfigurationError: {exc}", None
+            )
+            return
         try:
             message = Message.model_validate_json(row.message)
             outgoing = OutgoingMessage(message, message_id=row.message_id, date=row.date)
@@ -309,7 +341,7 @@ class Worker:
         outgoing.on_handover = record_handover
         previous = _result_from_json(row.result)
         try:
-            result = await self.transport.send(outgoing)
+            result = await transport.send(outgoing)
         except _LeaseLost as exc:
             log.warning("%s; another worker owns it now", exc)
             return

@@ -112,13 +112,15 @@ def check_allowed_recipients(patterns: object) -> tuple[str, ...] | None:
 
 
 def check_redirect_to(address: object) -> str | None:
-    """*address* as the one envelope address ``redirect_to`` sends to; None stays None."""
+    """*address* as the one address ``redirect_to`` sends to, its display name kept
+    (``"QA <qa@example.com>"``: the To header shows the name, the envelope the address);
+    None stays None."""
     if address is None or (isinstance(address, str) and not address.strip()):
         return None
     if not isinstance(address, str):
         raise ConfigurationError(f"redirect_to must be an address, not {type(address).__name__}")
     try:
-        return Address.parse(address).envelope
+        return str(Address.parse(address))
     except MessageError as exc:
         raise ConfigurationError(f"redirect_to: {exc.message}") from None
 
@@ -205,7 +207,7 @@ class ControlledTransport(Transport):
         before_send: hooks run in order, once per send.
         allowed_recipients: lower-cased glob patterns (:func:`check_allowed_recipients`), or
             None for no restriction.
-        redirect_to: the envelope address every message goes to instead, or None.
+        redirect_to: the address (display name kept) every message goes to instead, or None.
     """
 
     def __init__(

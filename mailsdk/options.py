@@ -96,6 +96,9 @@ class SenderOptions:
             dropped before any I/O. None: no restriction.
         redirect_to: send every message to this address instead of its recipients.
         routes: named relay lists (``{"bulk": [...]}``) for ``send(msg, route="bulk")``.
+        close_suppressions: the sender built from these options owns ``suppressions`` and
+            closes it when it is closed. :meth:`from_settings` sets it when it opened the
+            list itself (``MAILSDK_SUPPRESSIONS_DB``); a list passed in stays the caller's.
     """
 
     relays: TransportSpec
@@ -111,6 +114,7 @@ class SenderOptions:
     allowed_recipients: Sequence[str] | None = None
     redirect_to: str | None = None
     routes: Mapping[str, TransportSpec] | None = None
+    close_suppressions: bool = False
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy)
@@ -165,6 +169,7 @@ class SenderOptions:
             values["routes"] = settings.route_transports() or None
         if "suppressions" not in values:
             values["suppressions"] = settings.open_suppressions()
+            values.setdefault("close_suppressions", values["suppressions"] is not None)
         return cls(**values)
 
     def retry_policy(self) -> RetryPolicy | None:

@@ -44,7 +44,7 @@ from mailsdk._outbox_model import (
     _result_from_json,
 )
 from mailsdk._outbox_store import Row, Store, Synchronous
-from mailsdk._outbox_worker import Worker, transport_of
+from mailsdk._outbox_worker import Worker
 from mailsdk.errors import (
     MessageError,
 )
@@ -82,6 +82,8 @@ class OutboxEntry:
         recipients: each envelope recipient's outcome (empty before the first attempt).
         handover: ``"handed_over"`` while a worker has passed (or is about to pass) the
             point of no return and has not stored the outcome yet; None otherwise.
+        route: the sender route (``Sender(routes=...)``) the entry is sent through, or None
+            for the sender's main relays.
     """
 
     id: str
@@ -96,6 +98,7 @@ class OutboxEntry:
     error: str | None
     recipients: Mapping[str, RecipientOutcome] = field(default_factory=dict)
     handover: str | None = None
+    route: str | None = None
     _message_json: str = field(default="", repr=False)
 
     @property
@@ -134,6 +137,7 @@ def _entry(row: Row) -> OutboxEntry:
         error=row.error,
         recipients=_recipients_from_json(row.recipients),
         handover=row.handover,
+        route=row.route,
         _message_json=row.message,
     )
 
@@ -212,13 +216,17 @@ class Outbox:
         *,
         send_at: datetime | None = None,
         key: str | None = None,
+        route: str | None = None,
     ) -> str:
         """Store *message* for sending; durable when this returns. Returns the entry's id.
 
         ``send_at`` (timezone-aware) schedules it; ``key`` makes the call idempotent: a key
-        already in the outbox returns the existing entry's id and stores nothing.
+        already in the outbox returns the existing entry's id and stores nothing. ``route``
+        names the route of the worker's sender (``Sender(routes={"bulk": ...})``) the entry
+        is sent through; None: its main relays. A worker whose sender lacks that route keeps
+        the entry queued and logs a ConfigurationError (see :meth:`run`).
         """
-        return self.enqueue_many([message], send_at=send_at, keys=[key])[0]
+        return self.enqueue_many([message], send_at=send_at, keys=[key], route=route)[0]
 
     def enqueue_many(
         self,
@@ -226,9 +234,13 @@ class Outbox:
         *,
         send_at: datetime | None = None,
         keys: Sequence[str | None] | None = None,
+        route: str | None = None,
     ) -> list[str]:
         """Store many messages in one transaction (all or none); one id per message, in
-        order. ``keys``, if given, has one idempotency key (or None) per message."""
+        order. ``keys``, if given, has one idempotency key (or None) per message; ``route``
+        (as in :meth:`enqueue`) applies to every message."""
+        if route is not None and (not isinstance(route, str) or not route.strip()):
+            raise MessageError(f"route must be a non-empty route name, not {route!r}")
         if send_at is not None and (
             not isinstance(send_at, datetime) or send_at.utcoffset() is None
         ):
@@ -261,6 +273,7 @@ class Outbox:
                     fixed.get("date") or date,
                     now,
                     due,
+                    route,
                 )
             )
         if not rows:
@@ -341,7 +354,13 @@ class Outbox:
     ) -> RunStats:
         """Send queued entries through *sender* until nothing is due and nothing is leased
         (``until_empty=True``), or forever. See :meth:`arun`. A ``Sender`` runs the worker on
-        its own event-loop thread, so its connection pool is reused."""
+        its own event-loop thread, so its connection pool is reused.
+
+        An entry enqueued with ``route=`` goes through that route of *sender*. If *sender*
+        has no such route (or is a bare Transport), that is a configuration error, not the
+        message's: the entry stays queued and is retried with the usual backoff, the
+        ConfigurationError is logged and kept as the entry's ``error``, so fixing the
+        sender's routes sends it; only after ``max_age`` does it end ``failed``."""
         coro = self.arun(
             sender, concurrency=concurrency, until_empty=until_empty, poll_interval=poll_interval
         )
@@ -375,5 +394,5 @@ class Outbox:
     ) -> RunStats:
         """The worker loop: claim due entries, send up to *concurrency* at once, store each
         outcome. Returns the counts when ``until_empty`` and no entry is due or leased."""
-        worker = Worker(self, transport_of(sender), max(1, concurrency))
+        worker = Worker(self, sender, max(1, concurrency))
         return await worker.run(until_empty=until_empty, poll_interval=poll_interval)

@@ -289,8 +289,14 @@ class _Configurable:
         cls: type[_S], options: SenderOptions, *, token_provider: TokenProvider | None = None
     ) -> _S:
         """A sender built from :class:`~mailsdk.SenderOptions` (``token_provider`` as in the
-        constructor)."""
-        return cls(options.relays, token_provider=token_provider, **options.keywords())
+        constructor). With ``options.close_suppressions`` (a list :meth:`from_env` opened),
+        closing the sender closes its suppression list too."""
+        sender = cls(options.relays, token_provider=token_provider, **options.keywords())
+        if options.close_suppressions:
+            inner = sender._async if isinstance(sender, Sender) else sender
+            if isinstance(inner, AsyncSender):
+                inner._owned_suppressions = options.suppressions
+        return sender
 
 
 class AsyncSender(_Configurable):
@@ -342,12 +348,14 @@ class AsyncSender(_Configurable):
     ) -> None:
         self.suppressions = suppressions
         """Recipients on this list are refused before any I/O; 5.1.x refusals are added to it."""
+        self._owned_suppressions: Suppressions | None = None  # closed by aclose (from_env)
         self.before_send = check_before_send(before_send)
         """Hooks run once per send, before rendering (see :mod:`mailsdk.controls`)."""
         self.allowed_recipients = check_allowed_recipients(allowed_recipients)
         """Lower-cased glob patterns recipients must match, or None (no restriction)."""
         self.redirect_to = check_redirect_to(redirect_to)
-        """The address every message is sent to instead of its recipients, or None."""
+        """The address every message is sent to instead of its recipients (with its display
+        name, if given), or None."""
         self.dkim = dkim
         build: dict[str, Any] = {
             "retry": retry,
@@ -463,9 +471,18 @@ class AsyncSender(_Configurable):
 
     async def aclose(self) -> None:
         """Close every transport's connections (every route's too)."""
-        await self.transport.aclose()
-        for relays in self._routes.values():
-            await relays.transport.aclose()
+        try:
+            await self.transport.aclose()
+            for relays in self._routes.values():
+                await relays.transport.aclose()
+        finally:
+            self._close_owned()
+
+    def _close_owned(self) -> None:
+        """Close the suppression list this sender opened (``from_env``); one passed in is
+        the caller's to close. It opens again if the sender is used after closing."""
+        if self._owned_suppressions is not None:
+            self._owned_suppressions.close()
 
     async def __aenter__(self) -> AsyncSender:
         return self
@@ -664,7 +681,10 @@ class Sender(_Configurable):
         """Close pooled connections and stop the loop thread. A later send starts afresh."""
         with self._lock:
             thread, self._state.thread = self._state.thread, None
-        if thread is None or thread.pid != os.getpid():
+        if thread is None:
+            self._async._close_owned()  # never sent: no loop, but the list may be open
+            return
+        if thread.pid != os.getpid():
             return
         try:
             future = asyncio.run_coroutine_threadsafe(self._async.aclose(), thread.loop)

@@ -369,19 +369,32 @@ class MailSettings(BaseSettings):
     def route_urls(self) -> dict[str, list[str]]:
         """Each route's URLs, relay names replaced by their URLs: ``[routes]`` in the TOML
         file, overridden per name by ``MAILSDK_ROUTE_<NAME>`` (environment, then ``.env``);
-        route names are lower-cased."""
-        given = {name.lower(): value.get_secret_value() for name, value in self.routes.items()}
+        route names are lower-cased. An error names the setting that holds the route."""
+        out: dict[str, list[str]] = {}
+        for name, (value, setting) in self._route_sources().items():
+            try:
+                urls = self._resolved(self._pieces(value))
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{setting}: {exc.message}") from None
+            if not urls:
+                raise ConfigurationError(f"{setting}: names no relay")
+            out[name] = urls
+        return out
+
+    def _route_sources(self) -> dict[str, tuple[str, str]]:
+        """Route name -> (its relays as written, the setting that gave them)."""
+        given = {
+            name.lower(): (
+                value.get_secret_value(),
+                f"route {name!r} ([routes] in mailsdk.toml, or {ENV_ROUTE}S)",
+            )
+            for name, value in self.routes.items()
+        }
         prefix = f"{ENV_ROUTE}_"
         for key, value in self._environ().items():
             if key.upper().startswith(prefix) and len(key) > len(prefix) and value:
-                given[key[len(prefix) :].lower()] = value
-        out: dict[str, list[str]] = {}
-        for name, value in given.items():
-            urls = self._resolved(self._pieces(value))
-            if not urls:
-                raise ConfigurationError(f"route {name!r} names no relay")
-            out[name] = urls
-        return out
+                given[key[len(prefix) :].lower()] = (value, key.upper())
+        return given
 
     def _environ(self) -> dict[str, str]:
         """The process environment over the ``.env`` file's values."""
@@ -480,12 +493,16 @@ class MailSettings(BaseSettings):
     def route_transports(self) -> dict[str, list[Transport]]:
         """One list of transports per route (:meth:`route_urls`), built as
         :meth:`transports` builds the main one."""
-        return {
-            name: build_transports(
-                self.parsed_urls(urls), environ=self.secret_environ(), password=self.password
-            )
-            for name, urls in self.route_urls().items()
-        }
+        sources = self._route_sources()
+        out: dict[str, list[Transport]] = {}
+        for name, urls in self.route_urls().items():
+            try:
+                out[name] = build_transports(
+                    self.parsed_urls(urls), environ=self.secret_environ(), password=self.password
+                )
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{sources[name][1]}: {exc.message}") from None
+        return out
 
     def open_suppressions(self) -> Suppressions | None:
         """The suppression list at :attr:`suppressions_db`, opened; None when unset."""

@@ -130,17 +130,29 @@ class Suppressions:
         self.path = os.fspath(path)
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
+        self._connection: sqlite3.Connection | None = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(_SCHEMA)
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(_SCHEMA)
         except BaseException:
-            self._db.close()
+            db.close()
             raise
+        return db
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection (callers hold ``_lock``), opened again after :meth:`close`: a
+        sender that closed the list it owns may be used again, as its relays may."""
+        if self._connection is None:
+            if self.path == ":memory:":
+                raise sqlite3.ProgrammingError("this in-memory suppression list is closed")
+            self._connection = self._open()
+        return self._connection
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -304,9 +316,11 @@ class Suppressions:
         return added
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection; a file's list opens it again on next use."""
         with self._lock:
-            self._db.close()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def __enter__(self) -> Suppressions:
         return self

@@ -197,23 +197,46 @@ def url_values(urls: Sequence[str]) -> dict[str, Any]:
     return {"url": list(urls)} if urls else {}
 
 
-def sender_options(settings: MailSettings) -> SenderOptions:
+def sender_options(settings: MailSettings, route: str | None = None) -> SenderOptions:
     """The SenderOptions of the configured relays (checked first, see
-    :func:`build_transports`), or exit 1 saying what is wrong."""
+    :func:`build_transports`), or exit 1 saying what is wrong, an unknown *route* included
+    (before anything is sent or queued)."""
     transports = build_transports(settings)
     try:
-        return SenderOptions.from_settings(settings, relays=transports)
+        options = SenderOptions.from_settings(settings, relays=transports)
     except ConfigurationError as exc:
         fail(str(exc))
+    if route is not None and route not in (options.routes or {}):
+        if options.suppressions is not None and options.close_suppressions:
+            options.suppressions.close()
+        known = ", ".join(options.routes or {}) or "none configured"
+        fail(
+            f"unknown route {route!r} (routes: {known}); routes come from [routes] in "
+            "mailsdk.toml or MAILSDK_ROUTE_<NAME>"
+        )
+    return options
 
 
-def build_sender(settings: MailSettings) -> AsyncSender:
-    """An AsyncSender from the configured :class:`~mailsdk.SenderOptions`.
+ROUTE_HELP = "Send through this route ([routes] in mailsdk.toml, MAILSDK_ROUTE_<NAME>)."
+
+
+def route_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--route``: route names are lower-cased, as the settings lower-case them."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("a route name must not be empty")
+    return value.strip().lower()
+
+
+def build_sender(settings: MailSettings, route: str | None = None) -> AsyncSender:
+    """An AsyncSender from the configured :class:`~mailsdk.SenderOptions` (exit 1 if it
+    lacks *route*).
 
     Commands drive it with ``asyncio.run``, which cancels the send and closes its
     connections inside the loop when Ctrl-C arrives.
     """
-    return AsyncSender.from_options(sender_options(settings))
+    return AsyncSender.from_options(sender_options(settings, route))
 
 
 def describe(error: MailError) -> str:

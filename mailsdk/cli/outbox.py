@@ -215,14 +215,19 @@ def send_many_via_outbox(
     settings: MailSettings,
     results_path: Path,
     concurrency: int,
+    route: str | None = None,
 ) -> dict[str, int]:
     """Enqueue the rows keyed by content (rows already in the outbox are not enqueued again),
-    drain the outbox, and write the results CSV from the entries. Returns counts per status;
-    a Ctrl-C leaves the outbox resumable by running the same command again."""
+    through *route* if given, drain the outbox, and write the results CSV from the entries.
+    Returns counts per status; a Ctrl-C leaves the outbox resumable by running the same
+    command again."""
+    options = sender_options(settings, route)  # an unknown route: nothing is queued
     outbox = _open(outbox_path)
     good = [(number, email, m) for number, email, m in prepared if isinstance(m, Message)]
-    ids = outbox.enqueue_many([m for _, _, m in good], keys=[content_key(m) for _, _, m in good])
-    with Sender.from_options(sender_options(settings)) as sender:
+    ids = outbox.enqueue_many(
+        [m for _, _, m in good], keys=[content_key(m) for _, _, m in good], route=route
+    )
+    with Sender.from_options(options) as sender:
         try:
             outbox.run(sender, concurrency=concurrency)
         except KeyboardInterrupt:

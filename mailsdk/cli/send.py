@@ -14,6 +14,7 @@ from mailsdk.cli._shared import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
+    ROUTE_HELP,
     URL_HELP,
     build_sender,
     describe,
@@ -25,6 +26,7 @@ from mailsdk.cli._shared import (
     print_json,
     report,
     result_json,
+    route_option,
     url_values,
 )
 from mailsdk.errors import MailError, MessageError
@@ -53,9 +55,9 @@ def _body(option: str, inline: str | None, stream: IO[str] | None) -> str | None
     return inline
 
 
-async def _send(sender: AsyncSender, message: Message) -> SendResult:
+async def _send(sender: AsyncSender, message: Message, route: str | None) -> SendResult:
     async with sender:
-        return await sender.send(message)
+        return await sender.send(message, route=route)
 
 
 def _headers(values: Sequence[str]) -> dict[str, str]:
@@ -97,6 +99,7 @@ def _file_option(flag: str, help: str) -> Callable[[_F], _F]:
 )
 @click.option("--from", "from_", metavar="ADDRESS", help="Sender (default: MAILSDK_FROM).")
 @click.option("--url", "urls", multiple=True, metavar="URL|NAME", help=URL_HELP)
+@click.option("--route", metavar="NAME", callback=route_option, help=ROUTE_HELP)
 @click.option("--dry-run", is_flag=True, help="Print the MIME message instead of sending it.")
 @click.option(
     "--json",
@@ -122,6 +125,7 @@ def command(
     extra_headers: tuple[str, ...],
     from_: str | None,
     urls: tuple[str, ...],
+    route: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -164,7 +168,7 @@ def command(
         click.echo(raw, nl=False)
         return
     try:
-        result = asyncio.run(_send(build_sender(settings), message))
+        result = asyncio.run(_send(build_sender(settings, route), message, route))
     except MailError as exc:
         click.echo(f"error: {describe(exc)}", err=True)
         if as_json:

@@ -21,11 +21,13 @@ from mailsdk.cli._shared import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNKNOWN,
+    ROUTE_HELP,
     URL_HELP,
     describe,
     exit_code_for,
     fail,
     load_settings,
+    route_option,
     sender_options,
     url_values,
 )
@@ -252,6 +254,7 @@ def _row_result(number: int, email: str, outcome: Outcome) -> dict[str, Any]:
     show_default=True,
     help="Messages in flight at once.",
 )
+@click.option("--route", metavar="NAME", callback=route_option, help=ROUTE_HELP)
 @click.option("--email-column", default="email", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Render every row, print the first, send nothing.")
 @click.option(
@@ -269,6 +272,7 @@ def command(
     from_: str | None,
     urls: tuple[str, ...],
     concurrency: int,
+    route: str | None,
     email_column: str,
     dry_run: bool,
     outbox_path: Path | None,
@@ -344,12 +348,12 @@ def command(
         from mailsdk.cli import outbox
 
         counts = outbox.send_many_via_outbox(
-            outbox_path, prepared, settings, results_path, concurrency
+            outbox_path, prepared, settings, results_path, concurrency, route
         )
         click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())}; results in {results_path}")
         sys.exit(outbox.exit_code_for_states(counts))
-    options = sender_options(settings)
-    counts = asyncio.run(_merge(prepared, options, results_path, concurrency))
+    options = sender_options(settings, route)
+    counts = asyncio.run(_merge(prepared, options, results_path, concurrency, route))
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_EXIT)
     click.echo(f"{summary}; results in {results_path}")
     worst = max((_STATUS_EXIT[s] for s, n in counts.items() if n), default=EXIT_OK)
@@ -361,6 +365,7 @@ async def _merge(
     options: SenderOptions,
     results_path: Path,
     concurrency: int,
+    route: str | None = None,
 ) -> dict[str, int]:
     from rich.console import Console
     from rich.progress import (
@@ -399,7 +404,7 @@ async def _merge(
                     else:
                         async with gate:
                             try:
-                                outcome: Outcome = await sender.send(item)
+                                outcome: Outcome = await sender.send(item, route=route)
                             except Exception as exc:  # one row's fault never ends the batch
                                 outcome = exc
                         record(_row_result(number, email, outcome))

@@ -64,6 +64,17 @@ def _suppressions(value: Any) -> Any:
         ) from None
 
 
+def _is_url_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _is_transports(value: Any) -> bool:
+    from mailsdk.transports.base import Transport
+
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return bool(items) and all(isinstance(v, (str, Transport)) for v in items)
+
+
 def control_options(values: Mapping[str, Any], *, testing: Any = None) -> dict[str, Any]:
     """:class:`~mailsdk.SenderOptions` keywords from *values* (keys of
     :data:`CONTROL_KEYS`, None when not set), the environment filling in the first three.
@@ -78,6 +89,23 @@ def control_options(values: Mapping[str, Any], *, testing: Any = None) -> dict[s
     if routes is not None:
         if not isinstance(routes, Mapping):
             raise ConfigurationError("routes must map route names to relay URLs")
+        for name, relays in routes.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigurationError(
+                    f"routes: route names must be non-empty text, not {name!r}"
+                )
+            if testing is None and (isinstance(relays, str) or _is_url_list(relays)):
+                from mailsdk.preflight import check_urls
+
+                try:
+                    check_urls(relays)  # typos and missing extras now, naming the route
+                except ConfigurationError as exc:
+                    raise ConfigurationError(f"routes[{name!r}]: {exc.message}") from None
+            elif testing is None and not _is_transports(relays):
+                raise ConfigurationError(
+                    f"routes[{name!r}]: give relay URLs (a string or a list), "
+                    f"not {type(relays).__name__}"
+                )
         if testing is not None:
             routes = {name: testing for name in routes}
     return {

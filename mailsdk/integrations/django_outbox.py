@@ -77,19 +77,21 @@ def enqueue_on_commit(
     send_at: datetime | None = None,
     using: str | None = None,
     then: Callable[[list[str]], None] | None = None,
+    route: str | None = None,
 ) -> None:
     """Store *messages* in *outbox* when the current transaction of database *using* commits
     (at once outside a transaction); nothing if it rolls back.
 
     The messages are validated now, so bad input raises here, inside the transaction.
-    ``then`` receives the entry ids once they are stored.
+    ``then`` receives the entry ids once they are stored; ``route`` names the sender route
+    the worker sends them through (see :meth:`mailsdk.Outbox.enqueue`).
     """
     batch = [messages] if isinstance(messages, Message) else list(messages)
     for message in batch:
         message.recheck()
 
     def store() -> None:
-        ids = outbox.enqueue_many(batch, send_at=send_at)
+        ids = outbox.enqueue_many(batch, send_at=send_at, route=route)
         if then is not None:
             then(ids)
 
@@ -103,6 +105,8 @@ class OutboxEmailBackend(BaseEmailBackend):
     Args:
         outbox: the outbox file (default: ``MAILSDK["OUTBOX"]``).
         using: the database whose transaction decides (default: Django's default database).
+        route: the route of the worker's sender the messages go through (``MAILSDK["ROUTES"]``
+            or ``Sender(routes=...)``); None: its main relays.
         fail_silently: count messages that could not be converted instead of raising.
 
     Each Django message gets ``mailsdk_outbox_id`` (the entry id) once it is stored.
@@ -115,6 +119,7 @@ class OutboxEmailBackend(BaseEmailBackend):
         alias: str | None = None,
         outbox: str | os.PathLike[str] | None = None,
         using: str | None = None,
+        route: str | None = None,
         **kwargs: Any,
     ) -> None:
         ignored = set(kwargs.pop("_ignore_unknown_kwargs", None) or ())
@@ -135,6 +140,9 @@ class OutboxEmailBackend(BaseEmailBackend):
             )
         self.outbox_path = os.fspath(outbox)
         self.using = using
+        if route is not None and (not isinstance(route, str) or not route.strip()):
+            raise ImproperlyConfigured(f"OutboxEmailBackend: route must be a name, not {route!r}")
+        self.route = route
 
     def send_messages(self, email_messages: Sequence[Any]) -> int:
         """Convert the messages and store them in the outbox (on commit inside a
@@ -169,5 +177,6 @@ class OutboxEmailBackend(BaseEmailBackend):
             [message for _, message in converted],
             using=self.using,
             then=record,
+            route=self.route,
         )
         return len(converted)

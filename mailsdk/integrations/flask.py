@@ -38,6 +38,7 @@ when the context is torn down.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,22 @@ class _MailState:
                 self._own = self.new_sender()
             return self._own
         return shared_sender(self.key, self.new_sender)
+
+
+def _naming_the_key(message: str) -> str:
+    """*message* (SenderOptions and the controls name the field first: "strategy must be
+    ...", "routes['bulk']: ...") led by the ``app.config`` key that holds the field."""
+    found = re.match(r"[a-z_]+", message)
+    field = found.group(0) if found else ""
+    key = f"MAILSDK_{_FIELD_KEYS.get(field, field).upper()}"
+    rest = message[len(field) :]
+    if field == "routes" and rest.startswith(("[", ":")):
+        return f"{key}{rest}"  # MAILSDK_ROUTES['bulk']: unknown scheme 'nope'
+    return f"{key}: {message}"
+
+
+# Fields whose key is not the field's name in upper case.
+_FIELD_KEYS = {"route": "routes"}
 
 
 def _retry(value: Any) -> RetryPolicy | None:
@@ -157,9 +174,7 @@ class Mail:
                 ),
             )
         except ConfigurationError as exc:
-            # SenderOptions names the field first ("strategy must be ..."): name the key.
-            field = exc.message.split(" ", 1)[0].rstrip(":")
-            raise ConfigurationError(f"MAILSDK_{field.upper()}: {exc.message}") from None
+            raise ConfigurationError(_naming_the_key(exc.message)) from None
         from_email = config.get("MAILSDK_FROM")
         keep_alive = bool(config.get("MAILSDK_KEEP_ALIVE", True))
         given = {

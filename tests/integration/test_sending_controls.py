@@ -268,7 +268,7 @@ def test_redirect_to_replaces_every_recipient_and_keeps_to_and_cc_in_headers(
     (received,) = relay.messages
     assert received.rcpt_tos == ["qa@example.com"]
     headers = message_from_bytes(received.data)
-    assert headers["To"] == "qa@example.com"
+    assert headers["To"] == "QA <qa@example.com>"  # the target's display name is kept
     assert headers["Cc"] is None
     assert headers["X-Mailsdk-Original-To"] == "alice@customer.test, bob@customer.test"
     assert headers["X-Mailsdk-Original-Cc"] == "carol@customer.test"

@@ -139,20 +139,26 @@ def test_mail_goes_out_if_and_only_if_the_transaction_commits(
 def test_outbox_backend_stores_mail_if_and_only_if_the_transaction_commits(
     project: Callable[..., Any], relay: LocalRelay, tmp_path: Path
 ) -> None:
-    from mailsdk import Outbox, Sender
+    from mailsdk import MemoryTransport, Outbox, Sender
 
     path = str(tmp_path / "outbox.sqlite3")
     outcome = project("outbox-rollback-then-commit", path)
     assert outcome["after_rollback"] == 0
     assert outcome["inside_transaction"] == 0  # stored on commit, not before
-    assert sorted(outcome["ids"]) == sorted(outcome["entries"])
+    assert sorted(outcome["ids"] + outcome["bulk_ids"]) == sorted(outcome["entries"])
     outbox = Outbox(path)
-    with Sender(relay.url()) as sender:
+    assert {e.id: e.route for e in outbox.entries()} == {
+        **dict.fromkeys(outcome["ids"]),
+        **dict.fromkeys(outcome["bulk_ids"], "bulk"),
+    }
+    bulk = MemoryTransport("memory://bulk")
+    with Sender(relay.url(), routes={"bulk": bulk}) as sender:
         outbox.run(sender, until_empty=True)
     assert sorted(r.rcpt_tos[0] for r in relay.wait_for(2)) == [
         "committed0@example.com",
         "committed1@example.com",
     ]
+    assert [m.envelope.rcpt_to for m in bulk.outbox] == [("bulk0@example.com",)]
     assert {e.state for e in outbox.entries()} == {"sent"}
 
 

@@ -74,3 +74,20 @@ def test_the_suppressions_db_config_is_honoured(
 def test_a_bad_redirect_names_the_key() -> None:
     with pytest.raises(ConfigurationError, match="MAILSDK_REDIRECT_TO"):
         create_app(TESTING=True, MAILSDK_REDIRECT_TO="nobody")
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        ({"": "smtp://localhost:2525"}, "MAILSDK_ROUTES: route names must be non-empty text"),
+        ({"bulk": "nope://x"}, "MAILSDK_ROUTES['bulk']: nope://x: unknown scheme 'nope'"),
+        ({"bulk": ""}, "MAILSDK_ROUTES['bulk']: no transport URL given"),
+        ({"bulk": 5}, "MAILSDK_ROUTES['bulk']: give relay URLs (a string or a list), not int"),
+        (["bulk"], "MAILSDK_ROUTES: routes must map route names to relay URLs"),
+    ],
+)
+def test_a_bad_route_names_the_routes_key(routes: object, expected: str) -> None:
+    # Not MAILSDK_ROUTE (no such key), and raised by init_app, before any request.
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(MAILSDK_URL="smtp://localhost:2525", MAILSDK_ROUTES=routes)
+    assert caught.value.message.startswith(expected)

@@ -39,8 +39,10 @@ def test_none_and_blank_items() -> None:
         check_allowed_recipients([3])
 
 
-def test_redirect_to_is_one_envelope_address() -> None:
-    assert check_redirect_to("QA Team <QA@Example.com>") == "QA@example.com"
+def test_redirect_to_is_one_address_with_its_display_name() -> None:
+    assert check_redirect_to("QA Team <QA@Example.com>") == "QA Team <QA@example.com>"
+    assert check_redirect_to('"QA, Staging" <qa@example.com>') == '"QA, Staging" <qa@example.com>'
+    assert check_redirect_to(" qa@example.com ") == "qa@example.com"
     assert check_redirect_to("  ") is None
     with pytest.raises(ConfigurationError, match="redirect_to"):
         check_redirect_to(["qa@example.com"])

@@ -167,8 +167,37 @@ def test_a_route_naming_an_unknown_relay_is_a_configuration_error(
 ) -> None:
     monkeypatch.setenv("MAILSDK_URL", "memory://")
     monkeypatch.setenv("MAILSDK_ROUTE_BULK", "nosuchrelay")
-    with pytest.raises(ConfigurationError, match="neither a URL nor a relay name"):
+    with pytest.raises(ConfigurationError, match="neither a URL nor a relay name") as caught:
         Sender.from_env()
+    assert caught.value.message.startswith("MAILSDK_ROUTE_BULK: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("nope://x", "MAILSDK_ROUTE_BULK: unknown scheme 'nope'"),
+        (",", "MAILSDK_ROUTE_BULK: names no relay"),
+    ],
+)
+def test_a_bad_route_in_the_environment_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_ROUTE_BULK", value)
+    with pytest.raises(ConfigurationError) as caught:
+        Sender.from_env()
+    assert caught.value.message.startswith(expected)
+
+
+def test_a_bad_route_in_the_toml_file_names_the_table(tmp_path: Path) -> None:
+    (tmp_path / "mailsdk.toml").write_text(
+        'url = "memory://"\n[routes]\nbulk = "nope://x"\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        Sender.from_env()
+    assert caught.value.message.startswith(
+        "route 'bulk' ([routes] in mailsdk.toml, or MAILSDK_ROUTES): unknown scheme 'nope'"
+    )
 
 
 def test_a_route_url_keeps_its_password_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,11 +229,11 @@ def test_the_sender_options_carry_the_controls_to_both_senders() -> None:
     )
     assert options.before_send == (hook,)
     assert options.allowed_recipients == ("*@example.com", "ops@x.test")
-    assert options.redirect_to == "qa@example.com"
+    assert options.redirect_to == "QA <qa@example.com>"
     with Sender.from_options(options) as sender:
         inner = sender.async_sender
         assert inner.before_send == (hook,)
-        assert inner.redirect_to == "qa@example.com"
+        assert inner.redirect_to == "QA <qa@example.com>"
         assert inner.routes == ["bulk"]
     built = AsyncSender.from_options(options)
     assert isinstance(built, AsyncSender)
@@ -221,3 +250,73 @@ def test_from_env_builds_the_class_it_is_called_on(monkeypatch: pytest.MonkeyPat
     with Sender.from_env() as sender:
         assert type(sender) is Sender
     assert type(AsyncSender.from_env()) is AsyncSender
+
+
+def _is_open(suppressions: Suppressions) -> bool:
+    return suppressions._connection is not None
+
+
+def test_a_sender_closes_the_suppression_list_from_env_opened(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_SUPPRESSIONS_DB", str(tmp_path / "mail.sqlite3"))
+
+    sender = Sender.from_env()
+    owned = sender.async_sender.suppressions
+    assert owned is not None
+    sender.send(message())
+    assert _is_open(owned)
+    sender.close()
+    assert not _is_open(owned)
+    # Used again after close (as a Sender may be), it reopens and still honours the list.
+    owned.add("bob@customer.test", "hard_bounce", "test")
+    result = sender.send(message())
+    assert set(result.refused) == {"bob@customer.test"}
+    sender.close()
+    assert not _is_open(owned)
+
+    never_used = Sender.from_env()  # closed without a send: no loop thread, still closed
+    assert never_used.async_sender.suppressions is not None
+    never_used.close()
+    assert not _is_open(never_used.async_sender.suppressions)
+
+
+async def test_an_async_sender_closes_the_list_it_opened(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    monkeypatch.setenv("MAILSDK_SUPPRESSIONS_DB", str(tmp_path / "mail.sqlite3"))
+    async with AsyncSender.from_env() as sender:
+        owned = sender.suppressions
+        assert owned is not None
+        await sender.send(message())
+    assert not _is_open(owned)
+
+
+def test_a_suppression_list_passed_in_stays_open(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    mine = Suppressions(tmp_path / "mine.sqlite3")
+    with Sender("memory://", suppressions=mine) as sender:
+        sender.send(message())
+    assert _is_open(mine)
+    options = SenderOptions.from_settings(MailSettings.load(), suppressions=mine)
+    assert options.close_suppressions is False
+    with Sender.from_options(options) as sender:
+        sender.send(message())
+    assert _is_open(mine)
+    mine.close()
+
+
+def test_from_settings_marks_the_list_it_opened(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MAILSDK_URL", "memory://")
+    assert SenderOptions.from_settings(MailSettings.load()).close_suppressions is False
+    monkeypatch.setenv("MAILSDK_SUPPRESSIONS_DB", str(tmp_path / "mail.sqlite3"))
+    options = SenderOptions.from_settings(MailSettings.load())
+    assert options.close_suppressions is True
+    assert options.suppressions is not None
+    options.suppressions.close()

@@ -119,7 +119,7 @@ def test_enqueue_stores_the_message_as_queued(outbox: Outbox, tmp_path: Path) ->
     assert entry.message_id.endswith("@example.com>")
     with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_the_same_key_stores_one_entry(outbox: Outbox) -> None:

@@ -213,3 +213,22 @@ def test_cli(tmp_path: Path) -> None:
     assert "not an email address" in bad.output
     env = runner.invoke(cli, ["suppressions", "list"], env={"MAILSDK_SUPPRESSIONS_DB": db})
     assert env.output.startswith("bob@example.com")
+
+
+def test_a_closed_file_list_reopens_on_next_use(tmp_path: Path) -> None:
+    store = Suppressions(tmp_path / "s.sqlite3")
+    store.add("bob@example.com", "hard_bounce", "test")
+    store.close()
+    store.close()  # twice is fine
+    entry = store.check("bob@example.com")
+    assert entry is not None
+    assert entry.reason == "hard_bounce"
+    store.close()
+
+
+def test_a_closed_in_memory_list_is_not_silently_emptied() -> None:
+    store = Suppressions(":memory:")
+    store.add("bob@example.com", "hard_bounce", "test")
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        store.check("bob@example.com")

@@ -111,10 +111,16 @@ def outbox_rollback_then_commit(path: str) -> dict[str, Any]:
         messages = build(2, to="committed{n}@example.com")
         backend.send_messages(messages)
         inside = len(list(outbox.entries()))
+    routed = get_connection(
+        "mailsdk.integrations.django.OutboxEmailBackend", outbox=path, route="bulk"
+    )
+    bulk = build(1, to="bulk{n}@example.com")
+    routed.send_messages(bulk)
     return {
         "after_rollback": after_rollback,
         "inside_transaction": inside,
         "ids": [m.mailsdk_outbox_id for m in messages],
+        "bulk_ids": [m.mailsdk_outbox_id for m in bulk],
         "entries": [e.id for e in outbox.entries()],
     }
 
