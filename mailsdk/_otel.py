@@ -174,7 +174,8 @@ class _Instruments:
                 log.debug("outbox depth of %s unavailable", outbox.path, exc_info=True)
                 continue
             depth = counts.get("queued", 0) + counts.get("sending", 0)
-            found.append(Observation(depth, {"mailsdk.outbox": os.path.basename(outbox.path)}))
+            # The absolute path: two outboxes with one file name in different folders stay apart.
+            found.append(Observation(depth, {"mailsdk.outbox": os.path.abspath(outbox.path)}))
         return found
 
 
