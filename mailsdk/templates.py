@@ -80,15 +80,23 @@ def _where(exc: BaseException, label: str) -> str:
     while tb is not None:
         frame_globals = tb.tb_frame.f_globals
         if "__jinja_exception__" in frame_globals:
-            name = str(frame_globals.get("__name__") or label)
+            name = str(frame_globals.get("__name__") or "")
+            if not name or name == "<template>":  # compiled from a string
+                name = label
             found = f"{os.path.basename(name)}, line {tb.tb_lineno}"
         tb = tb.tb_next
     return found
 
 
-def _compile(env: jinja2.Environment, name: str, label: str) -> jinja2.Template:
+def _compile(
+    env: jinja2.Environment, label: str, *, name: str | None = None, source: str | None = None
+) -> jinja2.Template:
+    """The template *name* from the environment's loader, or *source*; a syntax error is a
+    MessageError with the template and line."""
     try:
-        return env.get_template(name)
+        if name is not None:
+            return env.get_template(name)
+        return env.from_string(source or "")
     except jinja2.TemplateSyntaxError as exc:
         where = os.path.basename(exc.filename or exc.name or label)
         raise MessageError(
@@ -165,7 +173,7 @@ class Template:
         self._compiled: dict[str, jinja2.Template] = {}
         for part in sources:
             env = markup if part == "html" else plain
-            self._compiled[part] = _compile(env, self._labels[part], self._labels[part])
+            self._compiled[part] = _compile(env, self._labels[part], name=self._labels[part])
         self.sources: Mapping[str, str] = types.MappingProxyType(sources)
         """The source of each part the template has (``subject``, ``text``, ``html``)."""
 

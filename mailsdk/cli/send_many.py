@@ -38,13 +38,16 @@ from mailsdk.result import SendResult
 from mailsdk.sender import AsyncSender
 
 if TYPE_CHECKING:
-    pass
+    import jinja2
 
 
 _TEMPLATE_FIELDS = ("to", "from", "subject", "text", "html")
 _TEMPLATE_LIST_FIELDS = ("reply_to", "cc", "bcc", "attachments")
 # An address template "Display name <address>": both halves may hold placeholders.
 _NAME_AND_ADDRESS = re.compile(r"(?s)^(?P<name>[^<]*)<(?P<address>[^<>]*)>\s*$")
+# The parts of a Jinja2 template set: NAME.subject.j2 and NAME.txt.j2 and/or NAME.html.j2.
+_SET_SUFFIXES = (".subject.j2", ".txt.j2", ".html.j2")
+_ENGINES = ("auto", "jinja2", "string")
 _SIMPLE_HEADERS = {
     "subject": "subject",
     "from": "from",
@@ -57,16 +60,26 @@ _SIMPLE_HEADERS = {
 
 @dataclasses.dataclass
 class _Template:
-    """A mail-merge template: string.Template placeholders ($column, ${column})."""
+    """A mail-merge template: string.Template placeholders ($column, ${column}), or Jinja2
+    (``{{ column }}``) when *engine* is ``jinja2``."""
 
     fields: dict[str, str]
     lists: dict[str, list[str]]
     headers: dict[str, str]
     base: Path
+    engine: str = "string"
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    fixed_from: str | None = None
+    """The sender from --from or MAILSDK_FROM: an address, never a template."""
+    _compiled: dict[tuple[str, bool], jinja2.Template] = dataclasses.field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
-    def load(cls, path: Path) -> _Template:
-        suffix = path.suffix.lower()
+    def load(cls, path: Path, engine: str = "string") -> _Template:
+        name = path.name.lower()
+        # "statement.toml.j2" is a TOML template whose values are Jinja2 templates.
+        suffix = Path(name[:-3]).suffix if name.endswith(".j2") else path.suffix.lower()
         if suffix == ".toml":
             from mailsdk.settings import read_toml
 
@@ -100,7 +113,22 @@ class _Template:
             raise ValueError("the template has no subject")
         if "text" not in fields and "html" not in fields:
             raise ValueError("the template has neither text nor html")
-        return cls(fields, lists, headers, path.parent)
+        return cls(fields, lists, headers, path.parent, engine)
+
+    @classmethod
+    def load_set(cls, directory: Path, name: str) -> _Template:
+        """The Jinja2 template set NAME.subject.j2, NAME.txt.j2, NAME.html.j2 in *directory*;
+        raises MessageError (or ImportError without Jinja2)."""
+        from mailsdk.templates import Template
+
+        template = Template.from_dir(directory, name)  # checks and compiles every part
+        fields = dict(template.sources)
+        labels = {
+            part: f"{name}{suffix}"
+            for part, suffix in zip(("subject", "text", "html"), _SET_SUFFIXES, strict=True)
+        }
+        lists: dict[str, list[str]] = {key: [] for key in _TEMPLATE_LIST_FIELDS}
+        return cls(fields, lists, {}, directory, "jinja2", labels)
 
     def _all(self) -> Iterator[str]:
         yield from self.fields.values()
@@ -109,7 +137,18 @@ class _Template:
             yield from values
 
     def placeholders(self) -> set[str]:
-        """Every column name the template uses; raises ValueError on a malformed one."""
+        """Every column name the template uses; raises ValueError on a malformed one.
+
+        A Jinja2 template is compiled instead (a syntax error raises MessageError) and
+        names none: ``{% if column is defined %}`` makes a column optional, so a missing
+        variable is reported per row when it is rendered."""
+        if self.engine == "jinja2":
+            for key, text in self.fields.items():
+                self._jinja(text, key, escape=key == "html")
+            for key, values in (*self.lists.items(), *self.headers.items()):
+                for text in [values] if isinstance(values, str) else values:
+                    self._jinja(text, key, escape=False)
+            return set()
         names: set[str] = set()
         for text in self._all():
             for match in string.Template.pattern.finditer(text):
@@ -120,39 +159,83 @@ class _Template:
                     names.add(name)
         return names
 
-    def render(self, row: Mapping[str, str], email_column: str) -> Message:
-        """The message for one CSV row (to: the template's ``to``, else the row's address);
-        raises MessageError or OSError."""
+    def _jinja(self, text: str, label: str, escape: bool) -> jinja2.Template:
+        """*text* compiled (once) in the sandbox, autoescaped when *escape*."""
+        compiled = self._compiled.get((text, escape))
+        if compiled is None:
+            import jinja2 as _jinja2
 
-        def fill(text: str, escape: bool = False) -> str:
-            values = {k: html.escape(v) if escape else v for k, v in row.items()}
+            from mailsdk.templates import _compile, _environment
+
+            # Includes come from the template's folder; the loader refuses paths out of it.
+            loader = _jinja2.FileSystemLoader(self.base)
+            env = _environment(loader, autoescape=escape)
+            compiled = _compile(env, self.labels.get(label, label), source=text)
+            self._compiled[(text, escape)] = compiled
+        return compiled
+
+    def render(self, row: Mapping[str, str | None], email_column: str) -> Message:
+        """The message for one CSV row (to: the template's ``to``, else the row's address);
+        raises MessageError or OSError. A None value (a short row) is an empty string to
+        string.Template and a missing variable to Jinja2."""
+
+        def fill(text: str, escape: bool = False, label: str = "") -> str:
+            if self.engine == "jinja2":
+                from mailsdk.templates import _render
+
+                given = {k: v for k, v in row.items() if v is not None}
+                # {{ row["first name"] }} reaches a column whose name is not an identifier.
+                context = {"row": given, **given}
+                return _render(
+                    self._jinja(text, label, escape), context, self.labels.get(label, label)
+                )
+            values = {k: html.escape(v or "") if escape else v or "" for k, v in row.items()}
             return string.Template(text).substitute(values)
 
-        def address(text: str) -> Address | str:
+        def subject(text: str) -> str:
+            rendered = fill(text, label="subject")
+            if self.engine == "jinja2":
+                from mailsdk.templates import _one_line
+
+                _one_line(rendered, self.labels.get("subject", "subject"))
+            return rendered
+
+        def address(text: str, label: str, literal: bool = False) -> Address | str:
             # "$name <$email>" is split before filling: the name and the address are filled
             # separately, so that a value like "Doe, Jane" or 'a "b" c' stays one display
             # name instead of being re-parsed as a list of addresses.
+            def half(value: str) -> str:
+                # A literal (--from) is split the same way but never filled.
+                return value if literal else fill(value, label=label)
+
             match = _NAME_AND_ADDRESS.match(text)
             if match is None:
-                return fill(text).strip()
-            name = fill(match["name"]).strip()
+                return half(text).strip()
+            name = half(match["name"]).strip()
             if len(name) >= 2 and name[0] == name[-1] == '"':
                 name = name[1:-1]  # the template quoted the name itself
-            return Address(name=name, email=fill(match["address"]).strip())
+            return Address(name=name, email=half(match["address"]).strip())
 
         f = self.fields
+        if self.fixed_from is not None:
+            sender: Address | str | None = address(self.fixed_from, "from", literal=True)
+        else:
+            sender = address(f["from"], "from") if "from" in f else None
         return Message(
-            from_=address(f["from"]) if "from" in f else None,
-            to=[address(f["to"]) if "to" in f else row[email_column]],
-            cc=[address(v) for v in self.lists["cc"]],
-            bcc=[address(v) for v in self.lists["bcc"]],
-            reply_to=[address(v) for v in self.lists["reply_to"]],
-            subject=fill(f["subject"]),
-            text=fill(f["text"]) if "text" in f else None,
-            # Column values are escaped in HTML: a name like "<b>" must not become markup.
-            html=fill(f["html"], escape=True) if "html" in f else None,
-            attachments=[self._attachment(fill(p)) for p in self.lists["attachments"]],
-            headers={name: fill(value) for name, value in self.headers.items()},
+            from_=sender,
+            to=[address(f["to"], "to") if "to" in f else row[email_column] or ""],
+            cc=[address(v, "cc") for v in self.lists["cc"]],
+            bcc=[address(v, "bcc") for v in self.lists["bcc"]],
+            reply_to=[address(v, "reply_to") for v in self.lists["reply_to"]],
+            subject=subject(f["subject"]),
+            text=fill(f["text"], label="text") if "text" in f else None,
+            # Column values are escaped in HTML (Jinja2: autoescaped): a name like "<b>" must
+            # not become markup.
+            html=fill(f["html"], escape=True, label="html") if "html" in f else None,
+            attachments=[
+                self._attachment(fill(p, label="attachments")) for p in self.lists["attachments"]
+            ],
+            headers={name: fill(value, label=name) for name, value in self.headers.items()},
         )
 
     def _attachment(self, name: str) -> Attachment:
@@ -162,6 +245,29 @@ class _Template:
         if not path.is_relative_to(base):
             raise MessageError(f"attachment {name!r} is outside the template's directory")
         return Attachment.from_path(path)
+
+
+def _load_template(path: Path, engine: str) -> _Template:
+    """The template *path* names: a file, or a Jinja2 set DIR/NAME (DIR/NAME.subject.j2,
+    or any of the set's files, names it too). Raises ValueError, OSError, MessageError and,
+    for Jinja2 without the extra, ImportError."""
+    for suffix in _SET_SUFFIXES:
+        if path.name.endswith(suffix) and path.name != suffix:
+            stem = path.name[: -len(suffix)]
+            if (path.parent / f"{stem}.subject.j2").is_file():
+                path = path.parent / stem
+            break
+    if not path.is_file() and (path.parent / f"{path.name}.subject.j2").is_file():
+        if engine == "string":
+            raise ValueError("a template set (NAME.subject.j2, ...) is Jinja2, not --engine string")
+        return _Template.load_set(path.parent, path.name)
+    if not path.is_file():
+        raise ValueError("no such template file, nor a template set NAME.subject.j2")
+    if engine == "auto":
+        engine = "jinja2" if path.name.lower().endswith(".j2") else "string"
+    if engine == "jinja2":
+        import mailsdk.templates  # noqa: F401  -- fails early, naming the extra to install
+    return _Template.load(path, engine)
 
 
 def _parse_simple_template(text: str) -> dict[str, Any]:
@@ -235,9 +341,19 @@ def _row_result(number: int, email: str, outcome: Outcome) -> dict[str, Any]:
     "--template",
     "template_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML or JSON (subject, text, html, ...) or a simple 'Subject: ...' file; "
-    "$column placeholders.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML or JSON (subject, text, html, ...) or a simple 'Subject: ...' file with "
+    "$column placeholders; with a .j2 suffix (t.toml.j2), Jinja2 {{ column }} instead. "
+    "DIR/NAME (or DIR/NAME.subject.j2) is the Jinja2 set NAME.subject.j2, NAME.txt.j2, "
+    "NAME.html.j2.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(_ENGINES),
+    default="auto",
+    show_default=True,
+    help="Template language; auto: Jinja2 for .j2 files and template sets (needs "
+    "mailsdk[templates]), string.Template otherwise.",
 )
 @click.option(
     "--results",
@@ -268,6 +384,7 @@ def command(
     ctx: click.Context,
     csv_path: Path,
     template_path: Path,
+    engine: str,
     results_path: Path | None,
     from_: str | None,
     urls: tuple[str, ...],
@@ -291,8 +408,12 @@ def command(
     """
     settings = load_settings(ctx, **url_values(urls))
     try:
-        template = _Template.load(template_path)
+        template = _load_template(template_path, engine)
         placeholders = template.placeholders()
+    except ImportError as exc:  # Jinja2 is not installed: the text names the extra
+        fail(str(exc))
+    except MessageError as exc:
+        fail(str(exc))
     except (ValueError, OSError) as exc:
         fail(f"{template_path}: {exc}")
     try:
@@ -310,18 +431,18 @@ def command(
             f"{template_path} uses {', '.join('$' + m for m in missing)}, which "
             f"{csv_path} lacks (columns: {', '.join(columns)})"
         )
-    # --from beats the template's "from", which beats MAILSDK_FROM. "$" is doubled: an
-    # address is not a template.
+    # --from beats the template's "from", which beats MAILSDK_FROM. It is an address, never
+    # filled as a template.
     if from_ or "from" not in template.fields:
         sender_address = from_ or settings.from_
         if not sender_address:
             fail("no sender: give --from, a 'from' in the template, or MAILSDK_FROM")
-        template.fields["from"] = sender_address.replace("$", "$$")
+        template.fixed_from = sender_address
 
     prepared: list[tuple[int, str, Message | MailError]] = []
     for number, row in enumerate(rows, start=1):
-        values = {k: v or "" for k, v in row.items() if k is not None}
-        email = values.get(email_column, "")
+        values = {k: v for k, v in row.items() if k is not None}
+        email = values.get(email_column) or ""
         try:
             prepared.append((number, email, template.render(values, email_column)))
         except MessageError as exc:
