@@ -115,6 +115,8 @@ def _render(template: jinja2.Template, context: Mapping[str, Any], label: str) -
         raise MessageError(
             f"template {_where(exc, label)}: {exc.message} (missing from the context)"
         ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise MessageError(f"template {_where(exc, label)}: {exc.name!r} not found") from None
     except (jinja2.TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         raise MessageError(f"template {_where(exc, label)}: {exc}") from None
 
