@@ -674,6 +674,162 @@ def test_send_many_dry_run_renders_every_row(relay: LocalRelay) -> None:
     assert parsed(result.stdout_bytes)["Subject"] == "Hi Alice"
 
 
+# -- send-many with Jinja2 templates ---------------------------------------------------------
+
+
+def test_send_many_with_a_jinja2_toml_template(relay: LocalRelay, url: str) -> None:
+    # The last row is short: its "balance" is missing, so that row alone is invalid.
+    Path("people.csv").write_text(
+        "email,name,first name,balance\n"
+        'jane@example.com,"Doe, Jane",Jane,12.50\n'
+        "bob@example.com,Bob <b>,Bob,3.00\n"
+        "carol@example.com,Carol,Carol\n",
+        encoding="utf-8",
+    )
+    Path("t.toml.j2").write_text(
+        'subject = "Your balance, {{ name }}"\n'
+        'to = "{{ name }} <{{ email }}>"\n'
+        "text = \"Hello {{ row['first name'] }},\\nyour balance is {{ balance }}.\"\n"
+        'html = "<p>Hello {{ name }}</p>{% if balance|float > 10 %}<p>Pay now</p>{% endif %}"\n'
+        "[headers]\n"
+        'X-Account = "{{ email | upper }}"\n',
+        encoding="utf-8",
+    )
+    result = send_many("t.toml.j2", "--url", url, "--from", "Billing, Inc. <billing@example.com>")
+    assert result.exit_code == 1, result.output  # one invalid row; the others were sent
+    assert "2 sent, 1 invalid" in result.stdout
+    received = {m.rcpt_tos[0]: parsed(m.data) for m in relay.wait_for(2)}
+    assert set(received) == {"jane@example.com", "bob@example.com"}
+    jane, bob = received["jane@example.com"], received["bob@example.com"]
+    assert jane["To"].addresses[0].display_name == "Doe, Jane"  # one name, not two addresses
+    assert jane["From"].addresses[0].display_name == "Billing, Inc."
+    assert jane["Subject"] == "Your balance, Doe, Jane"
+    assert jane["X-Account"] == "JANE@EXAMPLE.COM"
+    text, html = jane.get_body(("plain",)), jane.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert "Hello Jane,\r\nyour balance is 12.50." in text.get_content()
+    assert "<p>Pay now</p>" in html.get_content()
+    bob_html = bob.get_body(("html",))
+    assert bob_html is not None
+    assert "<p>Hello Bob &lt;b&gt;</p>" in bob_html.get_content()  # autoescaped
+    assert "Pay now" not in bob_html.get_content()
+    assert bob["Subject"] == "Your balance, Bob <b>"  # the subject is not HTML
+    results = read_results(Path("people-results.csv"))
+    assert results["carol@example.com"]["status"] == "invalid"
+    assert "'balance' is undefined" in results["carol@example.com"]["error"]
+    assert "template text, line 2" in results["carol@example.com"]["error"]
+
+
+def write_invoice_set(folder: str = "mail") -> None:
+    Path(folder).mkdir()
+    Path(folder, "invoice.subject.j2").write_text("Invoice {{ number }}\n", encoding="utf-8")
+    Path(folder, "invoice.txt.j2").write_text(
+        "Hello {{ name }},\ninvoice {{ number }} is attached.\n", encoding="utf-8"
+    )
+    Path(folder, "layout.html.j2").write_text(
+        "<html><body>{% block body %}{% endblock %}</body></html>", encoding="utf-8"
+    )
+    Path(folder, "invoice.html.j2").write_text(
+        '{% extends "layout.html.j2" %}{% block body %}<p>Hello {{ name }}</p>{% endblock %}',
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize("template", ["mail/invoice", "mail/invoice.subject.j2"])
+def test_send_many_with_a_jinja2_template_set(relay: LocalRelay, url: str, template: str) -> None:
+    write_invoice_set()
+    write_csv(
+        [
+            {"email": "ann@example.com", "name": "Ann <3", "number": "7"},
+            {"email": "eve@example.com", "name": "Eve", "number": "8\nBcc: all@example.com"},
+            {"email": "dan@example.com", "name": "Dan", "number": "9"},
+        ]
+    )
+    result = send_many(template, "--url", url, "--from", "billing@example.com")
+    assert result.exit_code == 1, result.output
+    received = {m.rcpt_tos[0]: parsed(m.data) for m in relay.wait_for(2)}
+    assert set(received) == {"ann@example.com", "dan@example.com"}
+    ann = received["ann@example.com"]
+    assert ann["Subject"] == "Invoice 7"
+    text, html = ann.get_body(("plain",)), ann.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert text.get_content() == "Hello Ann <3,\r\ninvoice 7 is attached.\r\n"
+    assert "<html><body><p>Hello Ann &lt;3</p></body></html>" in html.get_content()
+    eve = read_results(Path("people-results.csv"))["eve@example.com"]
+    assert eve["status"] == "invalid"
+    assert "invoice.subject.j2: the rendered subject has a line break" in eve["error"]
+    assert all(m.rcpt_tos != ["all@example.com"] for m in relay.messages)
+
+
+@pytest.mark.parametrize(
+    ("files", "template", "args", "complaint"),
+    [
+        (
+            {"t.toml.j2": 'subject = "x"\ntext = "a\\n{% if %}"\n'},
+            "t.toml.j2",
+            (),
+            "template text, line 2: syntax error",
+        ),
+        (
+            {"m/x.subject.j2": "s", "m/x.html.j2": "<p>\n{{ oops }</p>"},
+            "m/x",
+            (),
+            "template x.html.j2, line 2: syntax error",
+        ),
+        ({"m/x.subject.j2": "s"}, "m/x", (), "neither x.txt.j2 nor x.html.j2"),
+        (
+            {"m/x.subject.j2": "s", "m/x.txt.j2": "t"},
+            "m/x",
+            ("--engine", "string"),
+            "is Jinja2, not --engine string",
+        ),
+        ({}, "nothing.toml", (), "no such template file"),
+    ],
+)
+def test_send_many_refuses_a_bad_jinja2_template_before_sending(
+    relay: LocalRelay,
+    url: str,
+    files: dict[str, str],
+    template: str,
+    args: tuple[str, ...],
+    complaint: str,
+) -> None:
+    write_csv(PEOPLE)
+    for name, source in files.items():
+        Path(name).parent.mkdir(exist_ok=True)
+        Path(name).write_text(source, encoding="utf-8")
+    result = send_many(template, "--url", url, "--from", "b@example.com", *args)
+    assert result.exit_code == 1
+    assert complaint in result.stderr
+    assert relay.messages == []
+
+
+def test_send_many_engine_option_picks_the_language(relay: LocalRelay) -> None:
+    write_csv(PEOPLE[:1])
+    Path("t.toml").write_text('subject = "Hi {{ name }} $name"\ntext = "x"\n', encoding="utf-8")
+    jinja = send_many("t.toml", "--from", "b@example.com", "--dry-run", "--engine", "jinja2")
+    assert jinja.exit_code == 0, jinja.output
+    assert parsed(jinja.stdout_bytes)["Subject"] == "Hi Alice $name"
+    plain = send_many("t.toml", "--from", "b@example.com", "--dry-run")
+    assert parsed(plain.stdout_bytes)["Subject"] == "Hi {{ name }} Alice"
+    Path("t.txt.j2").write_text("Subject: Hi {{ name }}\n\nBody\n", encoding="utf-8")
+    simple = send_many("t.txt.j2", "--from", "b@example.com", "--dry-run")
+    assert parsed(simple.stdout_bytes)["Subject"] == "Hi Alice"
+    assert relay.messages == []
+
+
+def test_send_many_without_jinja2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    write_csv(PEOPLE)
+    write_invoice_set()
+    monkeypatch.delitem(sys.modules, "mailsdk.templates", raising=False)
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # "import jinja2" fails
+    result = send_many("mail/invoice", "--from", "b@example.com", "--dry-run")
+    assert result.exit_code == 1
+    assert "pip install 'mailsdk[templates]'" in result.stderr
+
+
 # -- the rest --------------------------------------------------------------------------------
 
 
