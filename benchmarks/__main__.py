@@ -13,6 +13,7 @@ from benchmarks import (
     outbox,
     render,
     telemetry,
+    templates,
     throughput,
 )
 
@@ -26,6 +27,7 @@ SUITES = {
     "dkim": dkim.main,
     "telemetry": telemetry.main,
     "html2text": html2text.main,
+    "templates": templates.main,
 }
 
 
