@@ -169,3 +169,27 @@ def test_meeting_invite_exit_statuses(capsys: pytest.CaptureFixture[str]) -> Non
     bad_zone = [*base, "--from", "b@example.com", "--url", "memory://", "--zone", "Mars/Base"]
     assert example.main(bad_zone) == 2
     assert example.main([*base, "--from", "b@example.com", "--url", "memory://"]) == 0
+
+
+def test_templated_invoices_are_rendered_and_mailed(
+    relay_factory: Callable[..., LocalRelay], capsys: pytest.CaptureFixture[str]
+) -> None:
+    relay = relay_factory(tls="starttls", require_auth=True)
+    example = load("templated_invoices")
+    status = example.main(["--url", relay_url(relay), "--from", "Example Ltd <b@example.com>"])
+    assert status == 1  # the second invoice lacks a due date: reported, not sent
+    out, err = capsys.readouterr()
+    assert "sent <" in out
+    assert "not sent to bob@example.com: template invoice.txt.j2, line 3" in err
+    assert "has no attribute 'due'" in err
+    (received,) = relay.wait_for(1)
+    assert received.rcpt_tos == ["ann@example.com"]
+    message = parsed(received.data)
+    assert message["Subject"] == "Invoice 2026-0042 from Example Ltd"
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert "Backups <daily>                   30.00" in text.get_content()
+    assert "<td>Backups &lt;daily&gt;</td>" in html.get_content()  # autoescaped
+    assert '<p style="color: #666">Example Ltd</p>' in html.get_content()  # the layout
+    assert example.main(["--from", "b@example.com", "--url", ""]) == 2

@@ -270,3 +270,17 @@ def test_importing_without_jinja2_names_the_extra(tmp_path: Path) -> None:
         timeout=60,
     )
     assert "pip install 'mailsdk[templates]'" in done.stdout
+
+
+def test_plain_mailsdk_does_not_load_jinja2() -> None:
+    # Templates stay off the path of messages that do not use them.
+    code = "import sys, mailsdk, mailsdk.cli; print('jinja2' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "False"
