@@ -137,7 +137,8 @@ class Template:
     once (a syntax error is a :class:`~mailsdk.MessageError` with the line);
     :meth:`from_dir` reads ``NAME.subject.j2``, ``NAME.txt.j2`` and ``NAME.html.j2`` from a
     folder. With *directory*, the parts may ``{% include %}`` or ``{% extends %}`` other
-    files of that folder (never files outside it).
+    files of that folder (never files outside it). *names* maps ``subject``, ``text`` and
+    ``html`` to the names errors give those parts (:meth:`from_dir` passes the file names).
 
     Rendering is sandboxed; the HTML part is autoescaped (``{{ value | safe }}`` opts a value
     out), the text part and the subject are not; a variable missing from the context is a

@@ -402,6 +402,9 @@ def command(
         subject = "Your report, $name"
         text = "Hello $name,\\nyour balance is $balance."
 
+    Jinja2 ({{ name }}, with mailsdk[templates]): a template.toml.j2 file, or DIR/NAME for
+    NAME.subject.j2 with NAME.txt.j2 and/or NAME.html.j2 in DIR.
+
     Statuses: sent, refused, failed, unknown, invalid. Exit code: 0 when every row was
     sent, else the highest that applies: 1 invalid row (or bad input), 2 refused,
     3 failed, 4 unknown.
@@ -412,9 +415,7 @@ def command(
         placeholders = template.placeholders()
     except ImportError as exc:  # Jinja2 is not installed: the text names the extra
         fail(str(exc))
-    except MessageError as exc:
-        fail(str(exc))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # MessageError too (a syntax error, with its line)
         fail(f"{template_path}: {exc}")
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
