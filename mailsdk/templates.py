@@ -139,6 +139,8 @@ class Template:
     folder. With *directory*, the parts may ``{% include %}`` or ``{% extends %}`` other
     files of that folder (never files outside it). *names* maps ``subject``, ``text`` and
     ``html`` to the names errors give those parts (:meth:`from_dir` passes the file names).
+    *inline_css* makes :meth:`message` build ``Message(..., inline_css=True)`` (the ``css``
+    extra: the rendered HTML's ``<style>`` rules move into ``style=`` attributes).
 
     Rendering is sandboxed; the HTML part is autoescaped (``{{ value | safe }}`` opts a value
     out), the text part and the subject are not; a variable missing from the context is a
@@ -155,12 +157,15 @@ class Template:
         *,
         directory: str | os.PathLike[str] | None = None,
         names: Mapping[str, str] | None = None,
+        inline_css: bool = False,
     ) -> None:
         if text is None and html is None:
             raise MessageError("a template needs a text part, an html part or both")
         for part, source in (("subject", subject), ("text", text), ("html", html)):
             if source is not None and not isinstance(source, str):
                 raise MessageError(f"template {part} is {type(source).__name__}, not text")
+        self.inline_css = inline_css
+        """Whether :meth:`message` asks Message to inline the HTML's CSS."""
         self._labels = {part: (names or {}).get(part, part) for part in _SUFFIXES}
         folder = Path(directory) if directory is not None else None
         sources = {"subject": subject.rstrip("\r\n")}
@@ -181,10 +186,12 @@ class Template:
         """The source of each part the template has (``subject``, ``text``, ``html``)."""
 
     @classmethod
-    def from_dir(cls, directory: str | os.PathLike[str], name: str) -> Template:
+    def from_dir(
+        cls, directory: str | os.PathLike[str], name: str, *, inline_css: bool = False
+    ) -> Template:
         """The template *name* in *directory*: ``NAME.subject.j2`` (required) and
         ``NAME.txt.j2`` and/or ``NAME.html.j2``; raises MessageError when the subject or
-        both bodies are missing."""
+        both bodies are missing. *inline_css* as for :class:`Template`."""
         folder = Path(directory)
         if not name or Path(name).name != name or name in (".", ".."):
             raise MessageError(f"template name {name!r} is not a plain file name")
@@ -206,7 +213,14 @@ class Template:
             raise MessageError(
                 f"template {name!r}: neither {names['text']} nor {names['html']} in {folder}"
             )
-        return cls(subject, sources["text"], sources["html"], directory=folder, names=names)
+        return cls(
+            subject,
+            sources["text"],
+            sources["html"],
+            directory=folder,
+            names=names,
+            inline_css=inline_css,
+        )
 
     def render(self, context: Mapping[str, Any] | None = None) -> RenderedTemplate:
         """The subject, text and html rendered with *context*; raises MessageError."""
@@ -223,11 +237,14 @@ class Template:
     def message(self, context: Mapping[str, Any] | None = None, /, **fields: Any) -> Message:
         """A validated :class:`~mailsdk.Message` from the rendered parts and *fields*
         (``from_``, ``to``, ``cc``, ``attachments``, ``headers``, ... as
-        :class:`~mailsdk.Message` takes them); raises MessageError."""
+        :class:`~mailsdk.Message` takes them; ``inline_css=`` overrides the template's
+        setting); raises MessageError."""
         taken = sorted({"subject", "text", "html"}.intersection(fields))
         if taken:
             raise MessageError(f"{', '.join(taken)} come(s) from the template, not a keyword")
         subject, text, html = self.render(context)
+        if self.inline_css:
+            fields.setdefault("inline_css", True)
         return Message(subject=subject, text=text, html=html, **fields)
 
     def __repr__(self) -> str:

@@ -54,7 +54,7 @@ def test_message_refuses_an_invalid_address_from_the_caller() -> None:
 @pytest.mark.parametrize("part", ["subject", "text", "html"])
 def test_message_refuses_parts_as_keywords(part: str) -> None:
     with pytest.raises(MessageError, match=f"{part} come"):
-        INVOICE.message(CONTEXT, to=["a@example.com"], **{part: "x"})
+        INVOICE.message(CONTEXT, from_="b@example.com", to=["a@example.com"], **{part: "x"})
 
 
 def test_html_is_autoescaped_and_text_is_not() -> None:
@@ -284,3 +284,30 @@ def test_plain_mailsdk_does_not_load_jinja2() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == "False"
+
+
+def test_inline_css_option_reaches_the_message() -> None:
+    source = "<style>p { color: red }</style><p>{{ name }}</p>"
+    template = Template(subject="s", html=source, inline_css=True)
+    message = template.message({"name": "<Ann>"}, from_="b@example.com", to=["a@example.com"])
+    assert message.inline_css is True
+    assert message.html is not None
+    assert 'style="color: red;"' in message.html
+    assert "&lt;Ann&gt;" in message.html
+    plain = Template(subject="s", html=source).message(
+        {"name": "Ann"}, from_="b@example.com", to=["a@example.com"]
+    )
+    assert plain.inline_css is False
+    overridden = template.message(
+        {"name": "Ann"}, from_="b@example.com", to=["a@example.com"], inline_css=False
+    )
+    assert overridden.inline_css is False
+
+
+def test_inline_css_from_dir(tmp_path: Path) -> None:
+    write_set(tmp_path, "styled", subject="s", html="<style>b { color: blue }</style><b>x</b>")
+    message = Template.from_dir(tmp_path, "styled", inline_css=True).message(
+        from_="b@example.com", to=["a@example.com"]
+    )
+    assert message.html is not None
+    assert 'style="color: blue;"' in message.html
