@@ -43,6 +43,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from mailsdk._calendar_model import Calendar, _checked
+from mailsdk._plain_address import is_plain_address
 from mailsdk.defaults import resolve_default_sender
 from mailsdk.dsn import DSN
 from mailsdk.errors import MessageError
@@ -121,9 +122,20 @@ def check_header_text(value: str, what: str) -> str:
     return value
 
 
-@lru_cache(maxsize=4096)
 def _validated_email(email: str) -> tuple[str, str | None]:
     """(normalized form, IDNA form or None) for *email*; raises MessageError.
+
+    A plain ASCII address (see :mod:`mailsdk._plain_address`) is its own normalized and
+    ASCII form, as email-validator would say; any other goes to email-validator, cached.
+    """
+    if is_plain_address(email):
+        return email, email
+    return _email_validator_answer(email)
+
+
+@lru_cache(maxsize=4096)
+def _email_validator_answer(email: str) -> tuple[str, str | None]:
+    """email-validator's answer for *email*, as :func:`_validated_email` returns it.
 
     Cached: the same sender, and often the same recipients, recur across a mail-merge, and
     email-validator's IDNA checks cost a tenth of a millisecond per address.
@@ -239,8 +251,18 @@ def _unquote_display_name(name: str) -> str:
     return name
 
 
+class _CheckedMark:
+    """Holds the field values an :class:`Address` had when it was last checked in full.
+
+    A slot of a base class, not a dataclass field, so it never reaches ``model_dump``,
+    equality, ``dataclasses.fields`` or a pickle (a copy made that way is checked in full).
+    """
+
+    __slots__ = ("_checked",)
+
+
 @dataclass(frozen=True, slots=True)
-class Address:
+class Address(_CheckedMark):
     """One mailbox: an optional display name and a validated email address.
 
     ``Address("Alice", "alice@example.com")``, ``Address(email="bob@example.com")`` or
@@ -257,11 +279,20 @@ class Address:
     def __post_init__(self) -> None:
         check_header_text(self.name, "display name")
         # Surrounding white space is not part of a display name; readers drop it too.
-        object.__setattr__(self, "name", self.name.strip())
+        name = self.name.strip()
+        if name != self.name:
+            check_header_text(name, "display name")  # what the re-check will look at
+        object.__setattr__(self, "name", name)
         check_header_text(self.email, "address")
         if not self.email:
             raise MessageError("an address needs an email")
         normalized, ascii_form = _validated_email(self.email)
+        if normalized == self.email and type(self) is Address:
+            # What the render-time re-check would ask is answered: the name and the address
+            # passed check_header_text, and validating the address again gives this same
+            # answer (the address is its own normalized form). Recording the exact objects
+            # lets the re-check skip an Address nothing has replaced a field of since.
+            object.__setattr__(self, "_checked", (name, normalized, ascii_form))
         object.__setattr__(self, "email", normalized)
         object.__setattr__(self, "ascii_email", ascii_form)
 
@@ -665,6 +696,16 @@ Attachment.content = property(  # type: ignore[assignment]
 
 
 def _recheck_address(address: Any, what: str) -> None:
+    if type(address) is Address:
+        # Strings are immutable: the same objects as when it was checked are the same values.
+        mark = getattr(address, "_checked", None)
+        if (
+            mark is not None
+            and mark[0] is address.name
+            and mark[1] is address.email
+            and mark[2] is address.ascii_email
+        ):
+            return
     if not isinstance(address, Address):
         raise MessageError(f"{what} holds {type(address).__name__}, not an Address")
     if not isinstance(address.name, str) or not isinstance(address.email, str):

@@ -10,6 +10,9 @@ again when the message is rendered for sending, so each of these bypasses ends i
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +56,28 @@ def tampered_address(name: str = "Alice", email: str = "alice@example.com") -> A
     object.__setattr__(address, "name", name)
     object.__setattr__(address, "email", email)
     return address
+
+
+def tampered_ascii_form() -> Address:
+    # Only the IDNA form changes: what RCPT TO carries, while the headers look right.
+    address = Address("Alice", "alice@example.com")
+    object.__setattr__(address, "ascii_email", "evil@example.net")
+    return address
+
+
+def unvalidated(email: str) -> Address:
+    # An Address whose __post_init__ never ran, so it was never checked at all.
+    address = object.__new__(Address)
+    for name, value in (("name", ""), ("email", email), ("ascii_email", email)):
+        object.__setattr__(address, name, value)
+    return address
+
+
+def changed_copy(address: Address, **fields: str) -> Address:
+    copied = copy.copy(address)
+    for name, value in fields.items():
+        object.__setattr__(copied, name, value)
+    return copied
 
 
 def copy_attachment(**update: Any) -> Callable[[Message], Message]:
@@ -112,6 +137,11 @@ BYPASSES: dict[str, Callable[[Message], Message]] = {
         update={"attachments": [m.attachments[1], m.attachments[1]]}
     ),
     "model_construct": lambda m: Message.model_construct(**{**dict(m), "subject": "S" + EVIL}),
+    "to IDNA form changed": lambda m: m.model_copy(update={"to": [tampered_ascii_form()]}),
+    "to Address never validated": lambda m: m.model_copy(update={"to": [unvalidated(EVIL)]}),
+    "to Address copied, then changed": lambda m: m.model_copy(
+        update={"to": [changed_copy(m.to[0], email="a@x.net>\r\nBcc: e@x.net")]}
+    ),
 }
 
 
@@ -157,3 +187,33 @@ def test_a_copied_attachment_is_rendered_with_its_own_name_and_content() -> None
         ).raw
         assert f'filename="{name}"'.encode() in raw
         assert base64.b64encode(content) in raw
+
+
+def test_an_untouched_address_carries_its_check_outside_its_fields() -> None:
+    # The mark that lets the re-check skip an untouched Address is no field: it is not
+    # dumped, compared, listed or pickled, and a copy without it is checked in full.
+    message = good()
+    alice = message.to[0]
+    assert [f.name for f in dataclasses.fields(Address)] == ["name", "email", "ascii_email"]
+    assert "_checked" not in message.model_dump_json()
+    assert message.model_dump()["to"] == [
+        {"name": "", "email": "alice@example.com", "ascii_email": "alice@example.com"}
+    ]
+    assert alice == Address("", "alice@example.com")
+    revived = pickle.loads(pickle.dumps(message))
+    assert getattr(revived.to[0], "_checked", None) is None
+    assert OutgoingMessage(revived).raw == OutgoingMessage(message).raw
+    assert Message.model_validate_json(message.model_dump_json()).to == message.to
+
+
+def test_an_address_with_a_changed_field_is_checked_in_full_again() -> None:
+    # An equal value in a new object is checked in full and passes; a changed one fails.
+    alice = Address("Alice", "alice@example.com")
+    same = changed_copy(alice, email="".join(["alice", "@example.com"]))
+    message = good().model_copy(update={"to": [same]})
+    assert b"Alice <alice@example.com>" in OutgoingMessage(message).raw
+    renamed = good().model_copy(update={"to": [changed_copy(alice, name="Bob")]})
+    assert b"Bob <alice@example.com>" in OutgoingMessage(renamed).raw
+    upper = good().model_copy(update={"to": [changed_copy(alice, email="Alice@Example.com")]})
+    with pytest.raises(MessageError, match="changed after validation"):
+        OutgoingMessage(upper)
