@@ -281,6 +281,9 @@ def test_display_name_in_a_string_cannot_inject(name: str, utf8: bool) -> None:
 @example(
     filename="=?utf-8?q?/=?utf-8?b?YQ0KQmNjOmV2aWxAZXhhbXBsZS5uZXQ=?=", utf8=False, inline=False
 )
+@example(
+    filename="=?utf-8?q?\\=?utf-8?b?YQ0KQmNjOmV2aWxAZXhhbXBsZS5uZXQ=?=", utf8=False, inline=False
+)
 def test_attachment_filename_cannot_inject(filename: str, utf8: bool, inline: bool) -> None:
     try:
         att = Attachment(filename=filename, content=b"data", inline=inline, cid="c@x")
