@@ -229,12 +229,15 @@ def _encode_text_part(text: str, subtype: str) -> bytes:
     return (head + "quoted-printable\r\n\r\n").encode("ascii") + qp.replace(b"\n", _CRLF)
 
 
+# Whole 76-character lines and the shorter last one: findall cuts them in C.
+_BASE64_LINE = re.compile(rb".{1,76}", re.DOTALL)
+
+
 def _base64_lines(data: bytes | memoryview) -> bytes:
     encoded = binascii.b2a_base64(data, newline=False)
     if not encoded:
         return b""
-    step = 76
-    return _CRLF.join([encoded[i : i + step] for i in range(0, len(encoded), step)]) + _CRLF
+    return _CRLF.join(_BASE64_LINE.findall(encoded)) + _CRLF
 
 
 def _calendar_part(calendar: Calendar) -> bytes:

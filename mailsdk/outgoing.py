@@ -62,7 +62,7 @@ class OutgoingMessage:
         self.message_id: str = (
             message_id or headers.get("message-id", "").strip() or _new_message_id(message.sender)
         )
-        self.date: str = date or headers.get("date") or format_datetime(datetime.now(timezone.utc))
+        self.date: str = date or headers.get("date") or _date_now()
         self.envelope: Envelope = message.envelope()
         self._raw: bytes | None = None
         self._pieces: list[Piece] | None = None
@@ -179,6 +179,23 @@ class OutgoingMessage:
 def render(message: Message) -> OutgoingMessage:
     """Prepare *message* for sending (new Message-ID and Date unless its headers fix them)."""
     return OutgoingMessage(message)
+
+
+_last_date: tuple[int, str] = (-1, "")
+
+
+def _date_now() -> str:
+    """The Date header value for now (whole seconds, UTC), as ``format_datetime`` writes it.
+
+    Kept for the second it names: formatting it costs more than the rest of preparing a
+    message, and a merge prepares hundreds of messages within one second.
+    """
+    global _last_date
+    second = int(time.time())
+    last = _last_date  # one read: another thread may replace it meanwhile
+    if last[0] != second:
+        last = _last_date = (second, format_datetime(datetime.fromtimestamp(second, timezone.utc)))
+    return last[1]
 
 
 def _new_message_id(sender: Address) -> str:

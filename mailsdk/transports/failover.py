@@ -275,7 +275,8 @@ class FailoverTransport(Transport):
                     provider_id=state.provider_id,
                     attempts=state.attempts,
                 )
-            await self._emit(Delivered(outgoing.message_id, result))
+            if self.on_event is not None:
+                await self._emit(Delivered(outgoing.message_id, result))
             return result
         error: MailError
         content_errors = [e for e in state.errors if isinstance(e, MessageError)]
@@ -326,17 +327,6 @@ class FailoverTransport(Transport):
                 return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
             return False
 
-        class _OutOfTime(stop_base):
-            """Stop when the send's deadline would pass during the next wait."""
-
-            def __call__(self, rs: RetryCallState) -> bool:
-                return time_left(state.deadline, float("inf")) <= (rs.upcoming_sleep or 0.0)
-
-        async def before_sleep(rs: RetryCallState) -> None:
-            delay = rs.upcoming_sleep
-            log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
-            await self._emit(Retrying(outgoing.message_id, relay.name, rs.attempt_number, delay))
-
         # The first try runs before any tenacity machinery is built: most sends succeed at
         # once, and building an AsyncRetrying (with its per-call class and callbacks) costs
         # more CPU than a pipelined SMTP transaction. A failure that may be retried hands the
@@ -349,6 +339,19 @@ class FailoverTransport(Transport):
             if not retryable(exc) or policy.attempts <= 1:
                 raise
             first = exc
+
+        # Built only now: a class made per send costs more than the rest of a sent message's
+        # bookkeeping, and most sends never get here.
+        class _OutOfTime(stop_base):
+            """Stop when the send's deadline would pass during the next wait."""
+
+            def __call__(self, rs: RetryCallState) -> bool:
+                return time_left(state.deadline, float("inf")) <= (rs.upcoming_sleep or 0.0)
+
+        async def before_sleep(rs: RetryCallState) -> None:
+            delay = rs.upcoming_sleep
+            log.info("retrying %s on %s in %.2f s", outgoing.message_id, relay.name, delay)
+            await self._emit(Retrying(outgoing.message_id, relay.name, rs.attempt_number, delay))
 
         retrying = AsyncRetrying(
             stop=stop_any(stop_after_attempt(policy.attempts), _OutOfTime()),
@@ -368,7 +371,10 @@ class FailoverTransport(Transport):
     async def _attempt(self, relay: Transport, state: _SendState, number: int) -> None:
         pending = state.pending
         message_id = state.outgoing.message_id
-        await self._emit(AttemptStarted(message_id, relay.name, number, pending.envelope.rcpt_to))
+        if self.on_event is not None:  # no event is built for nobody
+            await self._emit(
+                AttemptStarted(message_id, relay.name, number, pending.envelope.rcpt_to)
+            )
         start = time.perf_counter()
         try:
             observer = telemetry._observer
