@@ -119,18 +119,21 @@ class Wire(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._lost is not None:
             return
-        self._buffer += data
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                if len(self._buffer) > MAX_LINE:
-                    self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
-                return
-            if end >= MAX_LINE:
+        buffer = self._buffer
+        buffer += data
+        last = buffer.rfind(b"\n")
+        if last < 0:
+            if len(buffer) > MAX_LINE:
+                self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
+            return
+        # Every complete line at once: a pipelined batch brings one reply per recipient.
+        complete = bytes(buffer[: last + 1])
+        del buffer[: last + 1]
+        for raw in complete.split(b"\n")[:-1]:
+            if len(raw) >= MAX_LINE:
                 self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
                 return
-            line = bytes(self._buffer[: end + 1]).rstrip(b"\r\n")
-            del self._buffer[: end + 1]
+            line = raw.rstrip(b"\r")
             try:
                 code = int(line[:3])
             except ValueError:
@@ -150,6 +153,8 @@ class Wire(asyncio.Protocol):
                     )
                 )
                 return
+        if len(buffer) > MAX_LINE:
+            self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._lost is None:
