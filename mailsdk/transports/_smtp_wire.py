@@ -231,6 +231,10 @@ class Wire(asyncio.Protocol):
         except asyncio.TimeoutError:
             raise WireTimeout(f"timed out: {what}") from None
 
+    def ready(self) -> Reply | None:
+        """The next reply if it has already arrived, else None (then :meth:`read` waits)."""
+        return self._replies.popleft() if self._replies else None
+
     async def read(self, timeout: float | None, *, cut: bool = True) -> Reply:
         """The next reply, in order, within *timeout* seconds in all (cut to the deadline
         unless *cut* is false), however the bytes trickle in. Raises WireLost or WireTimeout.

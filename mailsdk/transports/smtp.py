@@ -815,8 +815,14 @@ class SMTPTransport(Transport):
             data: Reply | None = None
             if conn.pipelining:
                 for _ in chunk:
-                    replies.append(await self._read(conn, "RCPT TO"))
-                    self._learn_limit(replies)
+                    # Replies to a pipelined batch mostly arrive together: those already
+                    # here are taken without a wait.
+                    reply = conn.wire.ready()
+                    if reply is None:
+                        reply = await self._read(conn, "RCPT TO")
+                    replies.append(reply)
+                    if reply.code == 452:
+                        self._learn_limit(replies)
                 data = await self._read(conn, "DATA")
             elif mail.code == 250:
                 for line in lines[1:-1]:

@@ -91,6 +91,23 @@ async def test_well_formed_replies_come_back_in_order(replies: list[tuple[int, s
     assert [c for c, _ in got] == [c for c, _ in wanted]
 
 
+@given(st.lists(st.integers(200, 599), min_size=1, max_size=60), st.lists(st.booleans()))
+async def test_replies_already_here_are_ready_in_order_then_read_waits(
+    codes: list[int], take_ready: list[bool]
+) -> None:
+    # A pipelined batch's replies arrive together: ready() hands out those already here
+    # in the order read() would, and says None (without consuming) when none is left.
+    wire, _, _ = _feed(_split(b"".join(f"{c} ok\r\n".encode() for c in codes), [5, 77]))
+    got = []
+    for i in range(len(codes)):
+        reply = wire.ready() if i < len(take_ready) and take_ready[i] else None
+        got.append(reply if reply is not None else await wire.read(1.0))
+    assert [r.code for r in got] == codes
+    assert wire.ready() is None
+    wire.data_received(b"250 later\r\n")
+    assert wire.ready() == Reply(250, "later")
+
+
 async def test_an_endless_reply_is_cut_at_the_line_limit() -> None:
     wire, transport, most = _feed([b"250-more\r\n" * 50] * (MAX_REPLY_LINES // 50 + 2))
     assert transport.aborted
