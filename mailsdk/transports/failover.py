@@ -275,7 +275,7 @@ class FailoverTransport(Transport):
                     provider_id=state.provider_id,
                     attempts=state.attempts,
                 )
-            if self.on_event is not None:
+            if self._listened():
                 await self._emit(Delivered(outgoing.message_id, result))
             return result
         error: MailError
@@ -371,7 +371,7 @@ class FailoverTransport(Transport):
     async def _attempt(self, relay: Transport, state: _SendState, number: int) -> None:
         pending = state.pending
         message_id = state.outgoing.message_id
-        if self.on_event is not None:  # no event is built for nobody
+        if self._listened():  # no event is built for nobody
             await self._emit(
                 AttemptStarted(message_id, relay.name, number, pending.envelope.rcpt_to)
             )
@@ -413,6 +413,10 @@ class FailoverTransport(Transport):
                 f"{len(state.pending.envelope.rcpt_to)} recipients deferred",
                 relay=relay.name,
             )
+
+    def _listened(self) -> bool:
+        """True when an event would reach someone: the on_event callback or telemetry."""
+        return self.on_event is not None or telemetry._observer is not None
 
     async def _emit(self, event: Event) -> None:
         observer = telemetry._observer
