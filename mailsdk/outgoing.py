@@ -9,6 +9,7 @@ hook this module installs on import.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime, make_msgid
