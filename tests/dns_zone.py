@@ -3,7 +3,6 @@ the test writes: ``mailsdk doctor`` is tested against it, never against the inte
 
 from __future__ import annotations
 
-import socket
 from collections import defaultdict
 from typing import Any
 
@@ -78,23 +77,18 @@ class LocalDNS:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> LocalDNS:
-        for _ in range(5):
-            port = _free_udp_and_tcp_port()
+        # The UDP server binds port 0 itself (no probe-then-bind race with other processes);
+        # TCP then takes the same number, and a clash there closes UDP and tries again.
+        for _ in range(50):
+            udp = DNSServer(self.zone, address="127.0.0.1", port=0, tcp=False, logger=_QUIET)
+            port = int(udp.server.server_address[1])
             try:
-                servers = [
-                    DNSServer(
-                        self.zone,
-                        address="127.0.0.1",
-                        port=port,
-                        tcp=tcp,
-                        logger=_QUIET,
-                    )
-                    for tcp in (False, True)
-                ]
+                tcp = DNSServer(self.zone, address="127.0.0.1", port=port, tcp=True, logger=_QUIET)
             except OSError:
+                udp.server.server_close()
                 continue
-            self.port, self._servers = port, servers
-            for server in servers:
+            self.port, self._servers = port, [udp, tcp]
+            for server in self._servers:
                 server.start_thread()
             return self
         raise OSError("no free port for the test DNS server")
@@ -103,12 +97,3 @@ class LocalDNS:
         for server in self._servers:
             server.stop()
             server.server.server_close()
-
-
-def _free_udp_and_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        port = int(udp.getsockname()[1])
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        tcp.bind(("127.0.0.1", port))
-    return port
