@@ -27,8 +27,7 @@ from mailsdk.errors import (
     DeliveryUnknown,
     MailError,
     RecipientsRefused,
-    RelayError,
-    TransientError,
+    attempt_outcome,
 )
 from mailsdk.events import Event, FailedOver, Retrying
 
@@ -94,19 +93,10 @@ def _send_outcome(exc: BaseException) -> str:
 
 
 def _attempt_outcome(exc: BaseException) -> str:
-    """The Attempt outcome failover.py gives *exc* (imported from there, it would close a
-    cycle in the import graph)."""
-    if isinstance(exc, RecipientsRefused):
-        return "refused"
-    if isinstance(exc, TransientError):
-        return "transient"
-    if isinstance(exc, RelayError):
-        return "relay"
-    if isinstance(exc, DeliveryUnknown):
-        return "unknown"
+    """The Attempt outcome failover.py gives *exc*; ``error`` when it is not a MailError."""
     if isinstance(exc, MailError):
-        return "permanent"
-    return "error"  # not a MailError: a bug, or a cancellation
+        return attempt_outcome(exc)
+    return "error"  # a bug, or a cancellation
 
 
 @dataclass

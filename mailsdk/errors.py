@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from mailsdk.result import RecipientStatus, recipient_statuses
 
 if TYPE_CHECKING:
-    from mailsdk.result import Attempt
+    from mailsdk.result import Attempt, Outcome
 
 __all__ = [
     "ConfigurationError",
@@ -41,6 +41,7 @@ __all__ = [
     "RelayError",
     "TaskFailed",
     "TransientError",
+    "attempt_outcome",
 ]
 
 
@@ -226,3 +227,19 @@ class TaskFailed(MailError):
         self.message_id = message_id
         self.recipients = {addr: dict(status) for addr, status in (recipients or {}).items()}
         self.args = (error, message, message_id, self.recipients, relay, code)
+
+
+def attempt_outcome(error: MailError) -> Outcome:
+    """The :class:`~mailsdk.result.Attempt` outcome a failed try with *error* records.
+
+    One classifier for the failover loop and telemetry, so the two never disagree.
+    """
+    if isinstance(error, RecipientsRefused):
+        return "refused"
+    if isinstance(error, TransientError):
+        return "transient"
+    if isinstance(error, RelayError):
+        return "relay"
+    if isinstance(error, DeliveryUnknown):
+        return "unknown"
+    return "permanent"

@@ -37,6 +37,7 @@ from mailsdk.errors import (
     RecipientsRefused,
     RelayError,
     TransientError,
+    attempt_outcome,
 )
 from mailsdk.events import (
     AttemptFailed,
@@ -49,7 +50,7 @@ from mailsdk.events import (
     Retrying,
 )
 from mailsdk.mime import OutgoingMessage
-from mailsdk.result import Attempt, Outcome, RecipientStatus, SendResult
+from mailsdk.result import Attempt, RecipientStatus, SendResult
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.base import Transport, time_left
 
@@ -63,18 +64,6 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class _Deferred(TransientError):
     """Some recipients were deferred (4xx) while others were accepted: retry those alone."""
-
-
-def _outcome_of(error: MailError) -> Outcome:
-    if isinstance(error, RecipientsRefused):
-        return "refused"
-    if isinstance(error, TransientError):
-        return "transient"
-    if isinstance(error, RelayError):
-        return "relay"
-    if isinstance(error, DeliveryUnknown):
-        return "unknown"
-    return "permanent"
 
 
 def _is_group(relay: Transport) -> bool:
@@ -388,7 +377,7 @@ class FailoverTransport(Transport):
         except MailError as exc:
             failed = Attempt(
                 relay=exc.relay or relay.name,
-                outcome=_outcome_of(exc),
+                outcome=attempt_outcome(exc),
                 code=exc.code,
                 enhanced_code=exc.enhanced_code,
                 text=exc.server_text or exc.message,
