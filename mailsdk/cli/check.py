@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
+from mailsdk.cli._options import json_flag, timeout_option
 from mailsdk.cli._shared import (
     EXIT_FAILED,
     build_transports,
     fail,
-    json_option,
     load_settings,
     url_values,
 )
@@ -102,21 +102,8 @@ def report_json(report: SMTPProbeReport) -> dict[str, Any]:
 
 @click.command("check")
 @click.argument("urls", nargs=-1, metavar="[URL|NAME]...")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    help="Seconds for connecting and each command.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    is_eager=True,
-    callback=json_option,
-    help="Print one JSON object per relay (a list), or the error, on standard output.",
-)
+@timeout_option(10.0, "Seconds for connecting and each command.")
+@json_flag("Print one JSON object per relay (a list), or the error, on standard output.")
 @click.pass_context
 def command(ctx: click.Context, urls: tuple[str, ...], timeout: float, as_json: bool) -> None:
     """Check each relay: connect, greeting, EHLO extensions, TLS version and certificate,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from mailsdk.cli._shared import EXIT_FAILED, fail, json_option, load_settings
+from mailsdk.cli._options import json_flag, timeout_option
+from mailsdk.cli._shared import EXIT_FAILED, fail, load_settings
 from mailsdk.config import ConfigurationError, TransportURL
 
 _MARK = {"ok": "ok   ", "warn": "warn ", "error": "ERROR"}
@@ -34,21 +35,8 @@ _MARK = {"ok": "ok   ", "warn": "warn ", "error": "ERROR"}
     metavar="HOST:PORT",
     help="Ask this DNS server (an IP address) instead of the system's resolvers.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds per DNS look-up.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    is_eager=True,
-    callback=json_option,
-    help="Print the report as one JSON object on standard output.",
-)
+@timeout_option(5.0, "Seconds per DNS look-up.")
+@json_flag("Print the report as one JSON object on standard output.")
 @click.pass_context
 def command(
     ctx: click.Context,
