@@ -50,6 +50,7 @@ __all__ = [
     "Payload",
     "RecipientKind",
     "SuccessReply",
+    "address_object",
     "b64",
     "encode_message_id",
     "response_json",
@@ -77,6 +78,15 @@ def encode_message_id(message_id: str) -> str:
     never does, so the two forms cannot be confused)."""
     raw = message_id.strip().removeprefix("<").removesuffix(">").encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def address_object(address: Address, *, email: str = "email", name: str = "name") -> dict[str, str]:
+    """*address* as the JSON object most providers take: ``{"email": ..., "name": ...}``, the
+    name left out when there is none (the keys as the provider spells them)."""
+    obj = {email: address.envelope}
+    if address.name:
+        obj[name] = address.name
+    return obj
 
 
 def b64(data: bytes) -> str:

@@ -38,13 +38,6 @@ _RELAY_CODES = ("#MS42207", "#MS42225")
 _SUPPRESSED = 550
 
 
-def _email(address: Address) -> dict[str, str]:
-    obj = {"email": address.envelope}
-    if address.name:
-        obj["name"] = address.name
-    return obj
-
-
 def _msg_ids(value: str) -> list[str]:
     # The SDK types in_reply_to as an address, so ids go without their angle brackets.
     return [part.strip("<>") for part in value.split()]
@@ -80,7 +73,7 @@ class MailerSendPayload(base.JSONPayload["MailerSendTransport"]):
 
     def set_from(self, address: Address) -> None:
         """``from`` (a verified domain)."""
-        self.data["from"] = _email(address)
+        self.data["from"] = base.address_object(address)
 
     def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``to`` (1-50), ``cc`` and ``bcc`` (10 each); names may not hold ``,`` or ``;``."""
@@ -90,13 +83,13 @@ class MailerSendPayload(base.JSONPayload["MailerSendTransport"]):
         for address in addresses:
             if any(c in address.name for c in ",;"):
                 self.unsupported(f"the {kind} display name {address.name!r} (no ',' or ';')")
-        self.data[kind] = [_email(a) for a in addresses]
+        self.data[kind] = [base.address_object(a) for a in addresses]
 
     def set_reply_to(self, addresses: Sequence[Address]) -> None:
         """``reply_to``: a single address."""
         if len(addresses) > 1:
             self.unsupported(f"{len(addresses)} reply_to addresses (MailerSend takes one)")
-        self.data["reply_to"] = _email(addresses[0])
+        self.data["reply_to"] = base.address_object(addresses[0])
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """Threading headers go in their own fields; the rest in ``headers``.

@@ -43,10 +43,7 @@ _REFUSED, _NOT_SENT = 550, 451  # SMTP-style: refused for good / not tried, send
 
 
 def _contact(address: Address) -> dict[str, str]:
-    contact = {"Email": address.envelope}
-    if address.name:
-        contact["Name"] = address.name
-    return contact
+    return base.address_object(address, email="Email", name="Name")
 
 
 def _error_text(error: Mapping[str, Any]) -> str:

@@ -28,13 +28,6 @@ _MAX_PER_KIND = 1000  # to, cc and bcc each (the spec's maxItems)
 _MAX_CATEGORY_LENGTH = 255
 
 
-def _email(address: Address) -> dict[str, str]:
-    obj = {"email": address.envelope}
-    if address.name:
-        obj["name"] = address.name
-    return obj
-
-
 def _error_text(body: Any) -> str:
     """The sending API's ``{"errors": [...]}``, or the account APIs' ``error`` / ``errors``
     string (what the sandbox host answers with for a bad token)."""
@@ -64,13 +57,13 @@ class MailtrapPayload(base.DispositionAttachmentsPayload["MailtrapTransport"]):
 
     def set_from(self, address: Address) -> None:
         """``from``."""
-        self.data["from"] = _email(address)
+        self.data["from"] = base.address_object(address)
 
     def set_recipients(self, kind: base.RecipientKind, addresses: Sequence[Address]) -> None:
         """``to`` / ``cc`` / ``bcc``, at most 1000 each."""
         if len(addresses) > _MAX_PER_KIND:
             self.unsupported(f"{len(addresses)} {kind} recipients (at most {_MAX_PER_KIND})")
-        self.data[kind] = [_email(a) for a in addresses]
+        self.data[kind] = [base.address_object(a) for a in addresses]
 
     def set_reply_to(self, addresses: Sequence[Address]) -> None:
         """``reply_to`` for one address; several go in a ``Reply-To`` header.
@@ -79,7 +72,7 @@ class MailtrapPayload(base.DispositionAttachmentsPayload["MailtrapTransport"]):
         the header instead, which Mailtrap passes through.
         """
         if len(addresses) == 1:
-            self.data["reply_to"] = _email(addresses[0])
+            self.data["reply_to"] = base.address_object(addresses[0])
         else:
             self.headers["Reply-To"] = ", ".join(str(a) for a in addresses)
 
