@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -97,7 +97,44 @@ def _token_from(
     )
 
 
-class MicrosoftClientCredentials:
+class _EntraApp:
+    """What both Entra token sources know of the app registration and where to ask."""
+
+    tenant_id: str
+    client_id: str
+    endpoint: MicrosoftEndpoint
+    scopes: list[str]
+    authority: str
+    ca_file: str | None
+    timeout: float
+    _custom_authority: bool
+
+    def _set_app(
+        self,
+        tenant_id: str,
+        client_id: str,
+        endpoint: MicrosoftEndpoint,
+        default_scopes: Mapping[str, str],
+        scopes: Sequence[str] | None,
+        authority: str | None,
+        ca_file: str | None,
+        timeout: float,
+    ) -> None:
+        if endpoint not in default_scopes:
+            raise ConfigurationError(f"endpoint must be smtp or graph, not {endpoint!r}")
+        if authority is not None and not authority.startswith("https://"):
+            raise ConfigurationError("authority must be an https:// URL")
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.endpoint = endpoint
+        self.scopes = list(scopes) if scopes else [default_scopes[endpoint]]
+        self.authority = (authority or f"{_PUBLIC_AUTHORITY}/{tenant_id}").rstrip("/")
+        self._custom_authority = authority is not None
+        self.ca_file = ca_file
+        self.timeout = timeout
+
+
+class MicrosoftClientCredentials(_EntraApp):
     """App-only tokens from Microsoft Entra ID (OAuth 2.0 client credentials grant).
 
     Args:
@@ -144,18 +181,7 @@ class MicrosoftClientCredentials:
                 "MicrosoftClientCredentials needs exactly one of client_secret= and "
                 "certificate_file="
             )
-        if endpoint not in _SCOPES:
-            raise ConfigurationError(f"endpoint must be smtp or graph, not {endpoint!r}")
-        if authority is not None and not authority.startswith("https://"):
-            raise ConfigurationError("authority must be an https:// URL")
-        self.tenant_id = tenant_id
-        self.client_id = client_id
-        self.endpoint = endpoint
-        self.scopes = list(scopes) if scopes else [_SCOPES[endpoint]]
-        self.authority = (authority or f"{_PUBLIC_AUTHORITY}/{tenant_id}").rstrip("/")
-        self._custom_authority = authority is not None
-        self.ca_file = ca_file
-        self.timeout = timeout
+        self._set_app(tenant_id, client_id, endpoint, _SCOPES, scopes, authority, ca_file, timeout)
         if client_secret is not None:
             secret = SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
             if not secret.get_secret_value():
@@ -230,7 +256,7 @@ class MicrosoftClientCredentials:
         )
 
 
-class MicrosoftRefreshToken:
+class MicrosoftRefreshToken(_EntraApp):
     """Tokens for one signed-in user (a delegated mailbox) from a refresh token.
 
     ``mailsdk credentials oauth login microsoft`` obtains the refresh token with the device
@@ -258,22 +284,14 @@ class MicrosoftRefreshToken:
         if not tenant_id or not client_id:
             raise ConfigurationError("MicrosoftRefreshToken needs tenant_id and client_id")
         self._on_rotate = on_rotate
-        if endpoint not in DELEGATED_SCOPES:
-            raise ConfigurationError(f"endpoint must be smtp or graph, not {endpoint!r}")
-        if authority is not None and not authority.startswith("https://"):
-            raise ConfigurationError("authority must be an https:// URL")
+        self._set_app(
+            tenant_id, client_id, endpoint, DELEGATED_SCOPES, scopes, authority, ca_file, timeout
+        )
         self._refresh = (
             SecretStr(refresh_token) if isinstance(refresh_token, str) else refresh_token
         )
         if not self._refresh.get_secret_value():
             raise ConfigurationError("the refresh token is empty")
-        self.tenant_id = tenant_id
-        self.client_id = client_id
-        self.scopes = list(scopes) if scopes else [DELEGATED_SCOPES[endpoint]]
-        self.authority = (authority or f"{_PUBLIC_AUTHORITY}/{tenant_id}").rstrip("/")
-        self._custom_authority = authority is not None
-        self.ca_file = ca_file
-        self.timeout = timeout
         self._app: Any = None
         self._lock = threading.Lock()
 
