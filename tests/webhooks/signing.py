@@ -119,6 +119,14 @@ class SnsSigner:
         self.fetched.append(url)
         return self.pem
 
+    def parse(self, body: bytes, **options: Any) -> list[Any]:
+        """What an SES endpoint at NOW, fetching certificates from this signer, makes of *body*."""
+        from mailsdk.webhooks import parse
+
+        return parse(
+            "ses", body=body, headers={}, now=clock(), fetch_certificate=self.fetch, **options
+        )
+
     def sign(self, message: dict[str, Any], version: str = "1") -> dict[str, Any]:
         from mailsdk.webhooks.ses import canonical_string
 

@@ -46,13 +46,7 @@ def test_ses_tags_carry_the_id_in_base64url_and_come_back_decoded() -> None:
     notification["mail"]["tags"] = {name: [value] for name, value in tags.items()}
     notification["mail"]["commonHeaders"]["messageId"] = "<0100018e@email.amazonses.com>"
     signer = SnsSigner()
-    events = parse(
-        "ses",
-        body=signer.notification(notification),
-        headers={},
-        now=clock(),
-        fetch_certificate=signer.fetch,
-    )
+    events = signer.parse(signer.notification(notification))
     assert {e.message_id for e in events} == {OUR_ID}
 
 

@@ -64,7 +64,7 @@ def signer() -> SnsSigner:
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_a_signed_bounce_names_each_recipient(signer: SnsSigner, version: str) -> None:
     body = signer.notification(BOUNCE, version=version)
-    events = parse("ses", body=body, headers={}, now=clock(), fetch_certificate=signer.fetch)
+    events = signer.parse(body)
     assert [(e.kind, e.bounce_type, e.recipient) for e in events] == [
         ("bounced", "hard", "jane@example.com"),
         ("bounced", "hard", "richard@example.com"),
@@ -90,27 +90,9 @@ def test_event_publishing_types(signer: SnsSigner) -> None:
         "mail": BOUNCE["mail"],
     }
     novel = {"eventType": "Teleport", "mail": BOUNCE["mail"]}
-    (complaint,) = parse(
-        "ses",
-        body=signer.notification(COMPLAINT),
-        headers={},
-        now=clock(),
-        fetch_certificate=signer.fetch,
-    )
-    (deferred,) = parse(
-        "ses",
-        body=signer.notification(delay),
-        headers={},
-        now=clock(),
-        fetch_certificate=signer.fetch,
-    )
-    others = parse(
-        "ses",
-        body=signer.notification(novel),
-        headers={},
-        now=clock(),
-        fetch_certificate=signer.fetch,
-    )
+    (complaint,) = signer.parse(signer.notification(COMPLAINT))
+    (deferred,) = signer.parse(signer.notification(delay))
+    others = signer.parse(signer.notification(novel))
     assert (complaint.kind, complaint.recipient) == ("complained", "richard@example.com")
     assert (deferred.kind, deferred.code) == ("deferred", "4.4.1")
     assert {e.kind for e in others} == {"other"}
@@ -121,13 +103,7 @@ def test_a_changed_message_or_a_foreign_certificate_url_is_refused(signer: SnsSi
     envelope = json.loads(signer.notification(BOUNCE))
     envelope["Message"] = envelope["Message"].replace("Permanent", "Transient")
     with pytest.raises(WebhookSignatureError):
-        parse(
-            "ses",
-            body=json.dumps(envelope).encode(),
-            headers={},
-            now=clock(),
-            fetch_certificate=signer.fetch,
-        )
+        signer.parse(json.dumps(envelope).encode())
     for url in (
         "http://sns.us-east-1.amazonaws.com/cert.pem",
         "https://sns.us-east-1.amazonaws.com.evil.example/cert.pem",
@@ -139,13 +115,7 @@ def test_a_changed_message_or_a_foreign_certificate_url_is_refused(signer: SnsSi
         forged = dict(json.loads(signer.notification(BOUNCE)), SigningCertURL=url)
         before = len(signer.fetched)
         with pytest.raises(WebhookSignatureError, match="SigningCertURL"):
-            parse(
-                "ses",
-                body=json.dumps(forged).encode(),
-                headers={},
-                now=clock(),
-                fetch_certificate=signer.fetch,
-            )
+            signer.parse(json.dumps(forged).encode())
         assert len(signer.fetched) == before  # refused before anything was fetched
     assert valid_sns_url("https://sns.cn-north-1.amazonaws.com.cn/x.pem", pem=True)
 
@@ -153,21 +123,15 @@ def test_a_changed_message_or_a_foreign_certificate_url_is_refused(signer: SnsSi
 def test_another_certificate_does_not_verify() -> None:
     signer, impostor = SnsSigner(), SnsSigner()
     with pytest.raises(WebhookSignatureError):
-        parse(
-            "ses",
-            body=signer.notification(BOUNCE),
-            headers={},
-            now=clock(),
-            fetch_certificate=impostor.fetch,
-        )
+        impostor.parse(signer.notification(BOUNCE))
 
 
 def test_sns_keeps_the_publish_time_so_the_tolerance_is_an_hour(signer: SnsSigner) -> None:
     late = signer.notification(BOUNCE, at=NOW - timedelta(minutes=50))
-    assert parse("ses", body=late, headers={}, now=clock(), fetch_certificate=signer.fetch)
+    assert signer.parse(late)
     stale = signer.notification(BOUNCE, at=NOW - timedelta(minutes=61))
     with pytest.raises(WebhookSignatureError, match="tolerance"):
-        parse("ses", body=stale, headers={}, now=clock(), fetch_certificate=signer.fetch)
+        signer.parse(stale)
 
 
 def test_a_subscription_confirmation_is_verified_and_handed_over(signer: SnsSigner) -> None:
@@ -185,14 +149,7 @@ def test_a_subscription_confirmation_is_verified_and_handed_over(signer: SnsSign
         }
     )
     seen: list[SnsSubscription] = []
-    events = parse(
-        "ses",
-        body=json.dumps(message).encode(),
-        headers={},
-        now=clock(),
-        fetch_certificate=signer.fetch,
-        on_subscription=seen.append,
-    )
+    events = signer.parse(json.dumps(message).encode(), on_subscription=seen.append)
     assert events == []
     assert seen[0].topic_arn.endswith(":ses-events")
     confirm_subscription(seen[0], signer.fetch)
@@ -203,29 +160,16 @@ def test_a_subscription_confirmation_is_verified_and_handed_over(signer: SnsSign
     with pytest.raises(WebhookSignatureError):
         confirm_subscription(forged, signer.fetch)
     with pytest.raises(WebhookSignatureError, match="topic"):
-        parse(
-            "ses",
-            body=json.dumps(message).encode(),
-            headers={},
-            now=clock(),
-            fetch_certificate=signer.fetch,
-            topic_arns=("arn:aws:sns:us-east-1:1:other",),
-        )
+        signer.parse(json.dumps(message).encode(), topic_arns=("arn:aws:sns:us-east-1:1:other",))
 
 
 def test_signed_but_unreadable_ses_content_is_a_payload_error(signer: SnsSigner) -> None:
     envelope = json.loads(signer.notification(BOUNCE))
     envelope["Message"] = "this is not JSON"
     with pytest.raises(WebhookPayloadError):
-        parse(
-            "ses",
-            body=json.dumps(signer.sign(envelope)).encode(),
-            headers={},
-            now=clock(),
-            fetch_certificate=signer.fetch,
-        )
+        signer.parse(json.dumps(signer.sign(envelope)).encode())
     with pytest.raises(WebhookPayloadError):
-        parse("ses", body=b"[]", headers={}, now=clock(), fetch_certificate=signer.fetch)
+        signer.parse(b"[]")
 
 
 def test_a_certificate_fetch_failure_is_a_signature_error() -> None:
