@@ -177,40 +177,23 @@ def test_concurrent_writers_in_threads(store: Suppressions) -> None:
 def test_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "mail.sqlite3")
     runner = CliRunner()
-    missing = runner.invoke(cli, ["suppressions", "list", "--db", db])
-    assert missing.exit_code == 1
-    assert "no such database" in missing.output
-    added = runner.invoke(
-        cli,
-        [
-            "suppressions",
-            "add",
-            "Jane@Example.com",
-            "bob@example.com",
-            "--reason",
-            "complaint",
-            "--db",
-            db,
-        ],
-    )
-    assert added.exit_code == 0, added.output
-    assert "jane@example.com\tcomplaint\tcli" in added.output
-    listed = runner.invoke(cli, ["suppressions", "list", "--json", "--db", db])
-    assert [line.count('"address"') for line in listed.output.splitlines()] == [1, 1]
-    checked = runner.invoke(cli, ["suppressions", "check", "JANE@example.com", "--db", db])
-    assert checked.exit_code == 2
-    assert "suppressed since" in checked.output
-    clear = runner.invoke(cli, ["suppressions", "check", "carol@example.com", "--db", db])
-    assert clear.exit_code == 0
-    assert "not suppressed" in clear.output
-    removed = runner.invoke(cli, ["suppressions", "remove", "jane@example.com", "--db", db])
-    assert removed.exit_code == 0
-    again = runner.invoke(cli, ["suppressions", "remove", "jane@example.com", "--db", db])
-    assert again.exit_code == 1
-    assert "not suppressed" in again.output
-    bad = runner.invoke(cli, ["suppressions", "add", "nobody", "--db", db])
-    assert bad.exit_code == 1
-    assert "not an email address" in bad.output
+
+    def suppressions(*args: str, exit_code: int = 0) -> str:
+        """``mailsdk suppressions ARGS --db DB``'s output, once it exited with *exit_code*."""
+        result = runner.invoke(cli, ["suppressions", *args, "--db", db])
+        assert result.exit_code == exit_code, result.output
+        return result.output
+
+    assert "no such database" in suppressions("list", exit_code=1)
+    added = suppressions("add", "Jane@Example.com", "bob@example.com", "--reason", "complaint")
+    assert "jane@example.com\tcomplaint\tcli" in added
+    listed = suppressions("list", "--json")
+    assert [line.count('"address"') for line in listed.splitlines()] == [1, 1]
+    assert "suppressed since" in suppressions("check", "JANE@example.com", exit_code=2)
+    assert "not suppressed" in suppressions("check", "carol@example.com")
+    suppressions("remove", "jane@example.com")
+    assert "not suppressed" in suppressions("remove", "jane@example.com", exit_code=1)
+    assert "not an email address" in suppressions("add", "nobody", exit_code=1)
     env = runner.invoke(cli, ["suppressions", "list"], env={"MAILSDK_SUPPRESSIONS_DB": db})
     assert env.output.startswith("bob@example.com")
 
