@@ -125,25 +125,21 @@ async def test_probe_reports_a_refused_token(relay_factory: Callable[..., LocalR
     from mailsdk import SMTPTransport
 
     relay = relay_factory(users={USER: "good"}, require_auth=True)
-    transport = SMTPTransport(
-        relay.host,
-        relay.port,
-        username=USER,
-        token_provider=StaticToken("stale"),
-        ca_file=relay.ca_file,
-    )
-    report = await transport.probe()
+
+    def with_token(token: str) -> SMTPTransport:
+        return SMTPTransport(
+            relay.host,
+            relay.port,
+            username=USER,
+            token_provider=StaticToken(token),
+            ca_file=relay.ca_file,
+        )
+
+    report = await with_token("stale").probe()
     assert report.error is not None
     assert report.error.code == 535
     assert "status 401" in str(report.error)
-    ok = SMTPTransport(
-        relay.host,
-        relay.port,
-        username=USER,
-        token_provider=StaticToken("good"),
-        ca_file=relay.ca_file,
-    )
-    report = await ok.probe()
+    report = await with_token("good").probe()
     assert report.error is None
     assert report.auth_used == "XOAUTH2"
 
