@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -216,15 +216,21 @@ def test_mx_nxdomain_null_and_missing(dns: LocalDNS) -> None:
 # -- SPF -------------------------------------------------------------------------------------
 
 
-def test_spf_over_ten_lookups_is_a_permerror(dns: LocalDNS) -> None:
+def _spf_includes(count: int, extra: Callable[[int], str] = lambda n: "") -> Zone:
+    """example.com includes *count* domains with one ``a:`` term each: two look-ups apiece."""
     zone = Zone().add(
         "example.com",
         "TXT",
-        "v=spf1 " + " ".join(f"include:i{n}.example.net" for n in range(6)) + " -all",
+        "v=spf1 " + " ".join(f"include:i{n}.example.net" for n in range(count)) + " -all",
     )
-    for n in range(6):
-        zone.add(f"i{n}.example.net", "TXT", f"v=spf1 a:h{n}.example.net ip4:198.51.100.{n} -all")
+    for n in range(count):
+        zone.add(f"i{n}.example.net", "TXT", f"v=spf1 a:h{n}.example.net{extra(n)} -all")
         zone.add(f"h{n}.example.net", "A", f"198.51.100.{100 + n}")
+    return zone
+
+
+def test_spf_over_ten_lookups_is_a_permerror(dns: LocalDNS) -> None:
+    zone = _spf_includes(6, extra=lambda n: f" ip4:198.51.100.{n}")
     finding = only(diagnose("example.com", nameserver=serve(dns, zone).address), "spf")
     assert finding.level == "error"
     assert "permerror: more than 10 DNS-querying terms (reached in example.com)" in finding.message
@@ -233,14 +239,7 @@ def test_spf_over_ten_lookups_is_a_permerror(dns: LocalDNS) -> None:
 
 
 def test_spf_exactly_ten_lookups_is_fine(dns: LocalDNS) -> None:
-    zone = Zone().add(
-        "example.com",
-        "TXT",
-        "v=spf1 " + " ".join(f"include:i{n}.example.net" for n in range(5)) + " -all",
-    )
-    for n in range(5):
-        zone.add(f"i{n}.example.net", "TXT", f"v=spf1 a:h{n}.example.net -all")
-        zone.add(f"h{n}.example.net", "A", f"198.51.100.{100 + n}")
+    zone = _spf_includes(5)
     finding = only(diagnose("example.com", nameserver=serve(dns, zone).address), "spf")
     assert finding.level == "ok"
     assert "10 of 10 DNS look-ups" in finding.message
