@@ -143,33 +143,26 @@ def test_google_loopback_login_with_pkce(token_endpoint: TokenEndpoint) -> None:
     assert grant.form["redirect_uri"].startswith("http://127.0.0.1:")
 
 
-def test_google_login_refuses_a_foreign_state(token_endpoint: TokenEndpoint) -> None:
-    with pytest.raises(RelayError, match="state differs"):
+@pytest.mark.parametrize(
+    ("code", "state", "error"),
+    [("code", "forged", "state differs"), (None, None, "access_denied")],
+    ids=["foreign-state", "denied"],
+)
+def test_google_login_refuses_a_bad_answer(
+    token_endpoint: TokenEndpoint, code: str | None, state: str | None, error: str
+) -> None:
+    with pytest.raises(RelayError, match=error):
         google_loopback_login(
             "cid",
             "secret",
             [GOOGLE_MAIL_SCOPE],
-            open_browser=answer_in_browser("code", state="forged"),  # type: ignore[arg-type]
+            open_browser=answer_in_browser(code, state=state),  # type: ignore[arg-type]
             echo=lambda _: None,
             token_uri=f"{token_endpoint.base}/token",
             ca_file=token_endpoint.ca_file,
             wait=10,
         )
     assert token_endpoint.token_posts() == []
-
-
-def test_google_login_denied(token_endpoint: TokenEndpoint) -> None:
-    with pytest.raises(RelayError, match="access_denied"):
-        google_loopback_login(
-            "cid",
-            "secret",
-            [GOOGLE_MAIL_SCOPE],
-            open_browser=answer_in_browser(None),  # type: ignore[arg-type]
-            echo=lambda _: None,
-            token_uri=f"{token_endpoint.base}/token",
-            ca_file=token_endpoint.ca_file,
-            wait=10,
-        )
 
 
 def test_login_refuses_a_url_with_a_secret() -> None:
