@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from contract_table import bodies
 
 from mailsdk import (
     Attachment,
@@ -51,9 +52,7 @@ def _full_message(**overrides: Any) -> Message:
         "cc": ["carol@example.net"],
         "bcc": ["audit@example.com"],
         "reply_to": ["Support <support@example.com>"],
-        "subject": "Your March report",
-        "text": "Hello Alice,\nyour report is attached.",
-        "html": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
+        **bodies(),
         "attachments": [
             Attachment(
                 filename="report.pdf", content=b"%PDF-1.4 fake", content_type="application/pdf"

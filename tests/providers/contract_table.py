@@ -137,6 +137,15 @@ PLAIN: dict[str, Any] = {
 """Overrides that leave the full message only its sender, To recipients, subject and bodies."""
 
 
+def bodies(text: str = "text", html: str = "html") -> dict[str, str]:
+    """The full message's subject and bodies, its bodies under the keys *text* and *html*."""
+    return {
+        "subject": "Your March report",
+        text: "Hello Alice,\nyour report is attached.",
+        html: '<p>Hello Alice,</p><img src="cid:logo@example.com">',
+    }
+
+
 def contacts(
     email: str = "email",
     name: str = "name",

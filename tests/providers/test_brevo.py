@@ -19,6 +19,7 @@ from contract_table import (
     PLAIN,
     Post,
     b64,
+    bodies,
     brevo_created,
     brevo_error,
     contacts,
@@ -55,9 +56,7 @@ async def test_request_carries_every_feature(
     assert "Authorization" not in request.headers
     assert body == {
         **contacts(rename={"from": "sender", "reply_to": "replyTo"}),
-        "subject": "Your March report",
-        "textContent": "Hello Alice,\nyour report is attached.",
-        "htmlContent": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
+        **bodies("textContent", "htmlContent"),
         "attachment": [{"content": b64(b"%PDF-1.4 fake"), "name": "report.pdf"}],
         "tags": ["reports", "monthly"],
         "headers": {

@@ -15,6 +15,7 @@ from contract_table import (
     PLAIN,
     Post,
     b64,
+    bodies,
     contacts,
     json_request,
     mailtrap_sent,
@@ -44,9 +45,7 @@ async def test_request_carries_every_feature(post: Post, supported: OutgoingMess
     assert request.headers["User-Agent"].startswith("mailsdk")
     assert body == {
         **contacts(),
-        "subject": "Your March report",
-        "text": "Hello Alice,\nyour report is attached.",
-        "html": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
+        **bodies(),
         "headers": {"Message-ID": MESSAGE_ID, "X-Campaign": "spring-2026"},
         "attachments": [
             {

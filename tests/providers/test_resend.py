@@ -15,6 +15,7 @@ from contract_table import (
     RESEND,
     Post,
     b64,
+    bodies,
     json_request,
     resend_error,
     resend_ok,
@@ -49,9 +50,7 @@ async def test_request_carries_every_feature(post: Post) -> None:
         "cc": ["carol@example.net"],
         "bcc": ["audit@example.com"],
         "reply_to": ["Support <support@example.com>"],
-        "subject": "Your March report",
-        "text": "Hello Alice,\nyour report is attached.",
-        "html": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
+        **bodies(),
         "headers": {"Message-ID": MESSAGE_ID, "X-Campaign": "spring-2026"},
         "attachments": [
             {
