@@ -14,6 +14,7 @@ from contract_table import (
     MAILERSEND,
     MAILERSEND_ID,
     b64,
+    bodies,
     contacts,
     json_request,
     mailersend_accepted,
@@ -59,9 +60,7 @@ async def test_request_carries_every_feature(
     assert request.headers["Authorization"] == f"Bearer {enterprise.api_key.get_secret_value()}"
     assert body == {
         **contacts(jane="Jane Doe"),
-        "subject": "Your March report",
-        "text": "Hello Alice,\nyour report is attached.",
-        "html": '<p>Hello Alice,</p><img src="cid:logo@example.com">',
+        **bodies(),
         # The generated Message-ID is not sent: MailerSend sets its own.
         "headers": [{"name": "X-Campaign", "value": "spring-2026"}],
         "in_reply_to": "order-1234@shop.example.com",
@@ -129,16 +128,20 @@ async def test_header_names_must_be_letters_digits_and_hyphens(
 # -- replies -----------------------------------------------------------------------------
 
 
+def _suppression(kind: str, *recipients: tuple[str, list[str]], **text: str) -> dict[str, Any]:
+    """A MailerSend warning of *kind* naming each ``(address, reasons)`` recipient."""
+    people = [{"email": address, "name": None, "reasons": why} for address, why in recipients]
+    return {"type": kind, **text, "recipients": people}
+
+
 async def test_some_suppressed_recipients_are_refused_for_good(
     transport: MailerSendTransport, respx_mock: respx.MockRouter, plain: OutgoingMessage
 ) -> None:
-    warning = {
-        "type": "SOME_SUPPRESSED",
-        "warning": "Some of the recipients have been suppressed.",
-        "recipients": [
-            {"email": "carol@example.net", "name": None, "reasons": ["hard_bounced"]},
-        ],
-    }
+    warning = _suppression(
+        "SOME_SUPPRESSED",
+        ("carol@example.net", ["hard_bounced"]),
+        warning="Some of the recipients have been suppressed.",
+    )
     respx_mock.post(URL).mock(
         return_value=mailersend_accepted(
             message="There are some warnings for your request.", warnings=[warning]
@@ -155,14 +158,12 @@ async def test_some_suppressed_recipients_are_refused_for_good(
 async def test_all_suppressed_means_nothing_was_sent(
     transport: MailerSendTransport, respx_mock: respx.MockRouter, plain: OutgoingMessage
 ) -> None:
-    warning = {
-        "type": "ALL_SUPPRESSED",
-        "message": "All of the recipients provided have been suppressed.",
-        "recipients": [
-            {"email": "alice@example.com", "name": None, "reasons": ["hard_bounced"]},
-            {"email": "jane@example.org", "name": None, "reasons": ["unsubscribed", "blocklisted"]},
-        ],
-    }
+    warning = _suppression(
+        "ALL_SUPPRESSED",
+        ("alice@example.com", ["hard_bounced"]),
+        ("jane@example.org", ["unsubscribed", "blocklisted"]),
+        message="All of the recipients provided have been suppressed.",
+    )
     respx_mock.post(URL).mock(
         return_value=httpx.Response(
             202,
@@ -181,11 +182,8 @@ async def test_all_suppressed_means_nothing_was_sent(
 async def test_a_suppressed_recipient_is_not_retried_on_the_next_relay(
     transport: MailerSendTransport, respx_mock: respx.MockRouter, plain: OutgoingMessage
 ) -> None:
-    warning = {
-        "type": "SOME_SUPPRESSED",
-        # Spelled differently from the envelope: the refusal must still match it.
-        "recipients": [{"email": "Carol@Example.NET", "reasons": ["spam_complaint"]}],
-    }
+    # Spelled differently from the envelope: the refusal must still match it.
+    warning = _suppression("SOME_SUPPRESSED", ("Carol@Example.NET", ["spam_complaint"]))
     respx_mock.post(URL).mock(return_value=mailersend_accepted(warnings=[warning]))
     backup = MemoryTransport("memory://backup")
     result = await FailoverTransport([transport, backup]).send(plain)
