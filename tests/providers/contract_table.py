@@ -146,6 +146,20 @@ def bodies(text: str = "text", html: str = "html") -> dict[str, str]:
     }
 
 
+def tags(name: str = "name", value: str = "value") -> list[dict[str, str]]:
+    """The full message's tags, metadata and Message-ID as the name/value tags Resend and SES
+    take (*name* and *value* spelled as the API spells them)."""
+    pairs = [
+        ("reports", "true"),
+        ("monthly", "true"),
+        ("account_id", "42"),
+        ("plan", "pro"),
+        # Our Message-ID without <>, in base64url: the only characters tags take.
+        ("mailsdk_message_id", "MjAyNjAxMDExMjAwMDAuNDI0MkBleGFtcGxlLmNvbQ"),
+    ]
+    return [{name: n, value: v} for n, v in pairs]
+
+
 def contacts(
     email: str = "email",
     name: str = "name",

@@ -21,6 +21,7 @@ from contract_table import (
     resend_ok,
     sent_json,
     tag_id,
+    tags,
 )
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -65,14 +66,7 @@ async def test_request_carries_every_feature(post: Post) -> None:
                 "content_id": "logo@example.com",
             },
         ],
-        "tags": [
-            {"name": "reports", "value": "true"},
-            {"name": "monthly", "value": "true"},
-            {"name": "account_id", "value": "42"},
-            {"name": "plan", "value": "pro"},
-            # Our Message-ID without <>, in base64url: the only characters tags take.
-            {"name": "mailsdk_message_id", "value": "MjAyNjAxMDExMjAwMDAuNDI0MkBleGFtcGxlLmNvbQ"},
-        ],
+        "tags": tags(),
     }
 
 

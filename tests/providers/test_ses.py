@@ -29,6 +29,7 @@ from contract_table import (
     sent_json,
     ses_accepted,
     tag_id,
+    tags,
 )
 from schemas import ShapeError, check_shape, ses_send_email_input
 
@@ -247,14 +248,7 @@ async def test_request_carries_every_feature(post: Post, make_outgoing: Callable
         "Content": {"Raw": {"Data": base64.b64encode(outgoing.raw).decode()}},
         "FeedbackForwardingEmailAddress": "bounces@example.com",
         "ConfigurationSetName": "transactional",
-        "EmailTags": [
-            {"Name": "reports", "Value": "true"},
-            {"Name": "monthly", "Value": "true"},
-            {"Name": "account_id", "Value": "42"},
-            {"Name": "plan", "Value": "pro"},
-            # Our Message-ID without <>, in base64url: the only characters tags take.
-            {"Name": "mailsdk_message_id", "Value": "MjAyNjAxMDExMjAwMDAuNDI0MkBleGFtcGxlLmNvbQ"},
-        ],
+        "EmailTags": tags("Name", "Value"),
     }
     assert_rendered_in_full(outgoing.raw)
 
