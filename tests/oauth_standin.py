@@ -64,6 +64,15 @@ class TokenEndpoint:
     def token_posts(self) -> list[TokenRequest]:
         return [r for r in self.requests if r.method == "POST" and not r.api]
 
+    async def first_grant(self, provider: Any, grant_type: str) -> dict[str, str]:
+        """The form *provider* posts for its first token, once it got this endpoint's first
+        token with a grant of *grant_type*."""
+        token = await provider.token()
+        assert token.value.get_secret_value() == "access-token-1"
+        (grant,) = self.token_posts()
+        assert grant.form["grant_type"] == grant_type
+        return grant.form
+
     def api_requests(self) -> list[TokenRequest]:
         return [r for r in self.requests if r.api]
 

@@ -131,10 +131,7 @@ async def test_refresh_token_grant(token_endpoint: TokenEndpoint) -> None:
         token_uri=f"{token_endpoint.base}/token",
         ca_file=token_endpoint.ca_file,
     )
-    token = await provider.token()
-    assert token.value.get_secret_value() == "access-token-1"
-    form = token_endpoint.token_posts()[0].form
-    assert form["grant_type"] == "refresh_token"
+    form = await token_endpoint.first_grant(provider, "refresh_token")
     assert form["refresh_token"] == "1//refresh-token-value"
     assert form["client_id"] == "client-1.apps.googleusercontent.com"
     assert form["client_secret"] == "GOCSPX-client-secret"
