@@ -29,21 +29,7 @@ from mailsdk.events import (
 from mailsdk.retry import RetryPolicy
 from mailsdk.transports.failover import FailoverTransport
 from tests.conftest import PASSWORD, USER
-
-
-class FakeTime:
-    """A clock and a sleep that only move when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fake_time import FakeTime
 
 
 @pytest.fixture

@@ -21,21 +21,7 @@ from mailsdk import (
 from mailsdk.config import transport_from_url
 from mailsdk.mime import OutgoingMessage
 from mailsdk.ratelimit import parse_rate
-
-
-class FakeTime:
-    """A monotonic clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.fake_time import FakeTime
 
 
 @pytest.mark.parametrize(
