@@ -44,13 +44,31 @@ class ShapeError(AssertionError):
     """A value does not fit a botocore model shape."""
 
 
+# The Python type each botocore shape type takes, and how an error names it.
+_TYPES: dict[str, tuple[type, str]] = {
+    "structure": (dict, "an object"),
+    "list": (list, "a list"),
+    "blob": (str, "base64 text"),  # rest-json sends blobs as base64 text
+    "string": (str, "a string"),
+    "boolean": (bool, "a boolean"),
+}
+
+
 def check_shape(shapes: dict[str, Any], name: str, value: Any, path: str = "$") -> None:
     """Walk a botocore JSON model shape: required members, unknown members, types, limits."""
     shape = shapes[name]
     kind = shape["type"]
+    if kind not in _TYPES:
+        raise ShapeError(f"{path}: the checker does not know shape type {kind!r}")
+    python_type, described = _TYPES[kind]
+    if not isinstance(value, python_type):
+        raise ShapeError(f"{path}: {name} must be {described}")
+    if kind in ("list", "string") and not (
+        shape.get("min", 0) <= len(value) <= shape.get("max", len(value))
+    ):
+        size = f"{len(value)} items" if kind == "list" else f"length {len(value)}"
+        raise ShapeError(f"{path}: {name} has {size}")
     if kind == "structure":
-        if not isinstance(value, dict):
-            raise ShapeError(f"{path}: {name} must be an object")
         members = shape.get("members", {})
         if unknown := set(value) - set(members):
             raise ShapeError(f"{path}: {name} has no member(s) {sorted(unknown)}")
@@ -58,38 +76,19 @@ def check_shape(shapes: dict[str, Any], name: str, value: Any, path: str = "$") 
             raise ShapeError(f"{path}: {name} lacks required {sorted(missing)}")
         for key, item in value.items():
             check_shape(shapes, members[key]["shape"], item, f"{path}.{key}")
-        return
-    if kind == "list":
-        if not isinstance(value, list):
-            raise ShapeError(f"{path}: {name} must be a list")
-        if not shape.get("min", 0) <= len(value) <= shape.get("max", len(value)):
-            raise ShapeError(f"{path}: {name} has {len(value)} items")
+    elif kind == "list":
         for index, item in enumerate(value):
             check_shape(shapes, shape["member"]["shape"], item, f"{path}[{index}]")
-        return
-    if kind == "blob":  # rest-json sends blobs as base64 text
-        if not isinstance(value, str):
-            raise ShapeError(f"{path}: {name} must be base64 text")
+    elif kind == "blob":
         try:
             base64.b64decode(value, validate=True)
         except ValueError as exc:
             raise ShapeError(f"{path}: {name} is not base64") from exc
-        return
-    if kind == "string":
-        if not isinstance(value, str):
-            raise ShapeError(f"{path}: {name} must be a string")
-        if not shape.get("min", 0) <= len(value) <= shape.get("max", len(value)):
-            raise ShapeError(f"{path}: {name} has length {len(value)}")
+    elif kind == "string":
         if "enum" in shape and value not in shape["enum"]:
             raise ShapeError(f"{path}: {value!r} is not one of {shape['enum']}")
         if "pattern" in shape and not re.search(shape["pattern"], value):
             raise ShapeError(f"{path}: {value!r} does not match {shape['pattern']}")
-        return
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            raise ShapeError(f"{path}: {name} must be a boolean")
-        return
-    raise ShapeError(f"{path}: the checker does not know shape type {kind!r}")
 
 
 def ses_send_email_input(spec: dict[str, Any]) -> str:
