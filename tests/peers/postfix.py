@@ -60,6 +60,8 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.peers._process import start_on_a_free_port
+
 POSTFIX = "/usr/sbin/postfix"
 SASLPASSWD2_CANDIDATES = ("/usr/sbin/saslpasswd2", "/usr/bin/saslpasswd2")
 SASLDB_PLUGIN_GLOBS = ("/usr/lib/*/sasl2/libsasldb.so*", "/usr/lib/sasl2/libsasldb.so*")
@@ -71,7 +73,6 @@ DEFAULT_MESSAGE_SIZE_LIMIT = 5 * 1024 * 1024
 MAILBOX_OWNER_CANDIDATES = ("nobody",)
 
 _MAILDIR_SUBDIRS = ("Maildir/new", "Maildir/cur", "Maildir/tmp")
-_START_ATTEMPTS = 3  # a freshly picked free port can be grabbed by someone else
 _RUNTIME_PREFIX = "mailsdk-postfix-"  # runtime dirs in $TMPDIR (see _runtime_dir)
 _OWNER_FILE = "owner.pid"  # pid of the process that started the instance
 
@@ -693,13 +694,8 @@ def start_postfix(
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     _reap_stale_instances()
-    last: PostfixStartError | None = None
-    for _ in range(_START_ATTEMPTS):
-        try:
-            return _start_once(workdir, password, message_size_limit)
-        except PostfixStartError as exc:
-            last = exc
-            if "Address already in use" not in str(exc):
-                raise
-    assert last is not None
-    raise last
+    return start_on_a_free_port(
+        lambda: _start_once(workdir, password, message_size_limit),
+        PostfixStartError,
+        "Address already in use",
+    )

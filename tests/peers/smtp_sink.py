@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from tests.peers._process import ChildProcessPeer
+from tests.peers._process import ChildProcessPeer, start_on_a_free_port
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 DEFAULT_BACKLOG = 100
-_START_ATTEMPTS = 3  # a freshly picked free port can be grabbed by someone else
 
 
 class SmtpSinkError(RuntimeError):
@@ -185,13 +184,8 @@ def start_smtp_sink(
     wd = None if workdir is None else Path(workdir).resolve()
     if wd is not None:
         wd.mkdir(parents=True, exist_ok=True)
-    last: SmtpSinkError | None = None
-    for _ in range(_START_ATTEMPTS):
-        try:
-            return _start_once(list(flags), host, user, backlog, wd, timeout)
-        except SmtpSinkError as exc:
-            last = exc
-            if "in use" not in str(exc):
-                raise
-    assert last is not None
-    raise last
+    return start_on_a_free_port(
+        lambda: _start_once(list(flags), host, user, backlog, wd, timeout),
+        SmtpSinkError,
+        "in use",
+    )
