@@ -26,20 +26,18 @@ from mailsdk import (
 from mailsdk.config import transport_from_url
 from mailsdk.devserver import LocalRelay
 from tests.conftest import PASSWORD, USER
+from tests.messages import message_factory
 
 FIXED = {"Message-ID": "<fixed.1@example.com>", "Date": "Mon, 02 Feb 2026 10:00:00 +0000"}
 
 
-def make_message(**overrides: object) -> Message:
-    fields: dict[str, object] = {
-        "from_": "Reports <reports@example.com>",
-        "to": ["alice@example.com"],
-        "subject": "Daily report",
-        "text": "Hello\nworld\n",
-        "headers": dict(FIXED),
-    }
-    fields.update(overrides)
-    return Message(**fields)  # type: ignore[arg-type]
+make_message = message_factory(
+    FIXED,
+    from_="Reports <reports@example.com>",
+    to=["alice@example.com"],
+    subject="Daily report",
+    text="Hello\nworld\n",
+)
 
 
 async def send(url: str, message: Message) -> SendResult:

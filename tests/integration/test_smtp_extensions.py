@@ -30,6 +30,7 @@ from mailsdk import (
     SMTPTransport,
 )
 from mailsdk.transports.http.sendgrid import SendGridTransport
+from tests.messages import message_factory
 
 FIXED = {"Message-ID": "<dsn.1@example.com>", "Date": "Mon, 02 Feb 2026 10:00:00 +0000"}
 _OURS = {"RET", "ENVID", "REQUIRETLS", "NOTIFY", "ORCPT"}
@@ -138,16 +139,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_message(**overrides: Any) -> Message:
-    fields: dict[str, Any] = {
-        "from_": "Reports <reports@example.com>",
-        "to": ["alice@example.com", "bob+tag@example.com"],
-        "subject": "Daily report",
-        "text": "Hello\n",
-        "headers": dict(FIXED),
-    }
-    fields.update(overrides)
-    return Message(**fields)
+make_message = message_factory(
+    FIXED,
+    from_="Reports <reports@example.com>",
+    to=["alice@example.com", "bob+tag@example.com"],
+    subject="Daily report",
+    text="Hello\n",
+)
 
 
 async def send(transport: SMTPTransport, message: Message) -> Any:

@@ -15,6 +15,7 @@ from mailsdk import Attachment, Calendar, Message, MessageError, OutgoingMessage
 from mailsdk.calendar import invite as invite_event
 from mailsdk.mime import render_reference
 from tests.dkim_shapes import FIXED, INVITE_ICS
+from tests.messages import message_factory
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 12, 10, 10, 0, tzinfo=BERLIN)
@@ -37,18 +38,18 @@ def invite(**overrides: object) -> Calendar:
     return invite_event(**values)  # type: ignore[arg-type]
 
 
+_message = message_factory(
+    FIXED,
+    from_="Boss Person <boss@example.com>",
+    to=["alice@example.org", "bob@example.net"],
+    subject="Invitation: Quarterly planning",
+    text="You are invited.",
+    html="<p>You are invited.</p>",
+)
+
+
 def message(**fields: object) -> Message:
-    values: dict[str, object] = {
-        "from_": "Boss Person <boss@example.com>",
-        "to": ["alice@example.org", "bob@example.net"],
-        "subject": "Invitation: Quarterly planning",
-        "text": "You are invited.",
-        "html": "<p>You are invited.</p>",
-        "headers": dict(FIXED),
-        "calendar": invite(),
-    }
-    values.update(fields)
-    return Message(**values)  # type: ignore[arg-type]
+    return _message(**{"calendar": invite(), **fields})
 
 
 def parsed(raw: bytes) -> EmailMessage:

@@ -9,20 +9,14 @@ import pytest
 
 from mailsdk import Message, MessageError, OutgoingMessage
 from mailsdk.mime import render_reference
+from tests.messages import message_factory
 
 FIXED = {"Date": "Fri, 04 Dec 2026 05:00:00 +0000", "Message-ID": "<lu@example.com>"}
 
 
-def message(**fields: object) -> Message:
-    values: dict[str, object] = {
-        "from_": "news@example.com",
-        "to": ["alice@example.org"],
-        "subject": "News",
-        "text": "hi",
-        "headers": dict(FIXED),
-    }
-    values.update(fields)
-    return Message(**values)  # type: ignore[arg-type]
+message = message_factory(
+    FIXED, from_="news@example.com", to=["alice@example.org"], subject="News", text="hi"
+)
 
 
 def headers_of(raw: bytes) -> email.message.EmailMessage:
