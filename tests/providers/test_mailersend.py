@@ -13,6 +13,7 @@ from contract_table import (
     EVERYONE,
     MAILERSEND,
     MAILERSEND_ID,
+    Post,
     b64,
     bodies,
     contacts,
@@ -84,31 +85,21 @@ async def test_request_carries_every_feature(
 
 
 async def test_threading_fields_need_no_custom_header_plan(
-    transport: MailerSendTransport,
-    respx_mock: respx.MockRouter,
-    make_outgoing: Callable[..., Any],
+    post: Post, make_outgoing: Callable[..., Any]
 ) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailersend_accepted())
     headers = {"In-Reply-To": "<a@b.example>", "Precedence": "list"}
-    await transport.send(make_outgoing(**mailersend_fields(headers=headers)))
-    body = sent_json(route)
+    body = sent_json(await post(make_outgoing(**mailersend_fields(headers=headers))))
     assert (body["in_reply_to"], body["precedence_bulk"]) == ("a@b.example", True)
     assert "headers" not in body
 
 
 async def test_text_only_message_has_only_what_it_uses(
-    transport: MailerSendTransport,
-    respx_mock: respx.MockRouter,
-    make_outgoing: Callable[..., Any],
+    post: Post, make_outgoing: Callable[..., Any]
 ) -> None:
-    route = respx_mock.post(URL).mock(return_value=mailersend_accepted())
-    await transport.send(
-        make_outgoing(
-            **mailersend_fields(
-                html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], headers={}
-            )
-        )
+    fields = mailersend_fields(
+        html=None, attachments=[], cc=[], bcc=[], reply_to=[], tags=[], headers={}
     )
+    route = await post(make_outgoing(**fields))
     assert set(sent_json(route)) == {"from", "to", "subject", "text"}
 
 
