@@ -56,7 +56,9 @@ __all__ = ["Address", "Attachment", "Envelope", "Message"]
 _UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 # The shape of an RFC 2047 encoded word, loosely matched as lenient readers match it.
 # Readers (the stdlib's included) accept white space inside the encoded text, so must we.
-_ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?.*?\?=", re.DOTALL)
+# Matched at every "=?" (a lookahead, so matches overlap): a reader that skips a malformed
+# word starting earlier still decodes one that starts inside it.
+_ENCODED_WORD = re.compile(r"(?=(=\?[^?]*\?[^?]*\?.*?\?=))", re.DOTALL)
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 # RFC 5322 msg-id: dot-atom-text "@" (dot-atom-text / no-fold-literal), ASCII only.
 _MESSAGE_ID = re.compile(

@@ -199,6 +199,8 @@ def utf8_mode(on: bool) -> dict[str, Any]:
 @example(value=BYPASS, utf8=False)
 @example(value=GLUED_BYPASS, utf8=True)
 @example(value=SPACED_BYPASS, utf8=False)
+# A malformed word hid the good one that starts inside it ("=?x-unknown?q?=0A?=" is a LF).
+@example(value="=?\t=?x-unknown?q?=0A?=", utf8=False)
 def test_subject_cannot_inject(value: str, utf8: bool) -> None:
     msg = build(subject=value, **utf8_mode(utf8))
     if msg is None:
