@@ -1053,8 +1053,13 @@ def _refuse_provider_features(message: Message, relay: str) -> None:
     they are, True is refused. No provider options are read over SMTP, so an ``smtp`` or
     ``smtps`` entry is refused rather than ignored; other providers' entries are theirs.
     Tags and metadata have no SMTP field and are not sent (they label the message for
-    providers' events; an SMTP relay sends none).
+    providers' events; an SMTP relay sends none). Refusing them would break failing over from
+    a provider to one's own relay, so the relay sends without them and says so in the log.
     """
+    if message.tags or message.metadata:
+        log.info(
+            "%s: tags and metadata have no SMTP field; the message is sent without them", relay
+        )
     if message.track_opens or message.track_clicks:
         raise MessageError(
             f"{relay} cannot send open or click tracking (SMTP does not track); nothing was sent",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import logging
 from collections.abc import Callable
 from email import policy
 
@@ -348,3 +349,19 @@ async def test_tracking_off_and_other_providers_options_hold_over_smtp(relay: Lo
     await send(relay.url(USER, PASSWORD), message)
     assert relay.messages[0].data == message.as_bytes()
     assert b"ip_pool_name" not in relay.messages[0].data
+
+
+async def test_tags_and_metadata_are_not_sent_over_smtp_and_the_log_says_so(
+    relay: LocalRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    # They label a message for providers' events; refusing them would break failing over
+    # from a provider to one's own relay, so the relay sends without them, not silently.
+    message = make_message(tags=["invoice"], metadata={"order": "8f2a"})
+    with caplog.at_level(logging.INFO, logger="mailsdk"):
+        await send(relay.url(USER, PASSWORD), message)
+    assert relay.messages[0].data == message.as_bytes()
+    assert b"8f2a" not in relay.messages[0].data
+    assert b"invoice" not in relay.messages[0].data
+    assert any(
+        "tags and metadata have no SMTP field" in record.getMessage() for record in caplog.records
+    )
