@@ -279,12 +279,16 @@ class Address(_CheckedMark):
     ASCII, so that only SMTPUTF8 can carry it."""
 
     def __post_init__(self) -> None:
-        check_header_text(self.name, "display name")
-        # Surrounding white space is not part of a display name; readers drop it too.
-        name = self.name.strip()
-        if name != self.name:
-            check_header_text(name, "display name")  # what the re-check will look at
-        object.__setattr__(self, "name", name)
+        name = self.name
+        # The empty name (a bare address, as most recipients of a merge are) is a plain str
+        # with nothing to check or strip: skipped, as it costs a few calls per recipient.
+        if name.__class__ is not str or name:
+            check_header_text(name, "display name")
+            # Surrounding white space is not part of a display name; readers drop it too.
+            name = name.strip()
+            if name != self.name:
+                check_header_text(name, "display name")  # what the re-check will look at
+            object.__setattr__(self, "name", name)
         check_header_text(self.email, "address")
         if not self.email:
             raise MessageError("an address needs an email")
@@ -303,6 +307,14 @@ class Address(_CheckedMark):
         """Parse ``"Name <addr>"``, ``'"Last, First" <addr>'`` or a bare ``"addr"``."""
         check_header_text(value, "address")
         value = value.strip()
+        # A bare plain address (most recipients of a merge) skips the dataclass __init__.
+        if (
+            cls is Address
+            and value.__class__ is str
+            and "=?" not in value
+            and is_plain_address(value)
+        ):
+            return _plain_address(value)
         if value.endswith(">") and "<" in value:
             cut = value.rindex("<")
             raw_name = value[:cut].strip()
@@ -333,6 +345,23 @@ class Address(_CheckedMark):
             escaped = self.name.replace("\\", "\\\\").replace('"', '\\"')
             return f'"{escaped}" <{self.email}>'
         return f"{self.name} <{self.email}>"
+
+
+def _plain_address(email: str) -> Address:
+    """``Address("", email)`` for a checked, stripped plain address (see ``Address.parse``).
+
+    What ``__post_init__`` would do, without the dataclass ``__init__``: *email* passed
+    check_header_text, the empty name has nothing to check, and a plain address is its own
+    normalized and ASCII form. Recording ``_checked`` as ``__post_init__`` does lets the
+    render-time re-check skip it the same way.
+    """
+    address = object.__new__(Address)
+    setattr_ = object.__setattr__
+    setattr_(address, "name", "")
+    setattr_(address, "email", email)
+    setattr_(address, "ascii_email", email)
+    setattr_(address, "_checked", ("", email, email))
+    return address
 
 
 def _is_name_pair(value: Any) -> bool:

@@ -129,6 +129,8 @@ class Wire(asyncio.Protocol):
         # Every complete line at once: a pipelined batch brings one reply per recipient.
         complete = bytes(buffer[: last + 1])
         del buffer[: last + 1]
+        replies = self._replies
+        woken = len(replies)
         for raw in complete.split(b"\n")[:-1]:
             if len(raw) >= MAX_LINE:
                 self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
@@ -139,13 +141,16 @@ class Wire(asyncio.Protocol):
             except ValueError:
                 self._fail(WireLost(f"malformed reply {line[:40]!r}"))
                 return
+            if line[3:4] != b"-" and not self._lines:
+                # A one-line reply (every reply to a pipelined RCPT, as a rule): no joining.
+                replies.append(Reply(code, line[4:].decode("utf-8", "replace")))
+                continue
             self._lines.append(line[4:].decode("utf-8", "replace"))
             self._reply_bytes += len(line)
             if line[3:4] != b"-":
-                self._replies.append(Reply(code, "\n".join(self._lines)))
+                replies.append(Reply(code, "\n".join(self._lines)))
                 self._lines = []
                 self._reply_bytes = 0
-                self._wake()
             elif len(self._lines) > MAX_REPLY_LINES or self._reply_bytes > MAX_REPLY_BYTES:
                 self._fail(
                     WireLost(
@@ -155,6 +160,10 @@ class Wire(asyncio.Protocol):
                 return
         if len(buffer) > MAX_LINE:
             self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
+            return
+        # One wake for the whole chunk: the waiter runs only after this callback returns.
+        if len(replies) > woken:
+            self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._lost is None:

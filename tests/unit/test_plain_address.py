@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mailsdk import Address, MessageError
 from mailsdk._plain_address import is_plain_address
-from mailsdk.message import _email_validator_answer, _validated_email
+from mailsdk.message import _email_validator_answer, _validated_email, check_header_text
 
 _ask_email_validator = _email_validator_answer.__wrapped__
 
@@ -119,3 +119,40 @@ def test_the_fast_path_takes_the_addresses_a_merge_sends_to() -> None:
     for email in ["user1-2@example.com", "first.last+tag@mail.example.co.uk", "x@test"]:
         assert is_plain_address(email) == (email != "x@test")
         assert Address(email=email).email == email
+
+
+def _state(address: Address) -> tuple[object, ...]:
+    return (
+        type(address),
+        address.name,
+        address.email,
+        address.ascii_email,
+        getattr(address, "_checked", None),
+    )
+
+
+@settings(max_examples=1000)
+@given(addresses | near_plain, st.sampled_from(["", " ", "\t"]))
+@example("user1-2@example.com", "")
+@example("=?utf-8?q?=0D=0A?=@example.com", "")
+@example("a=?b@example.com", " ")
+@example("a@example.com\n", "")
+def test_parse_of_a_bare_address_builds_what_the_constructor_builds(email: str, pad: str) -> None:
+    # Address.parse builds a bare plain address without the dataclass __init__: the result,
+    # its re-check mark included, must be what Address("", email) gives, or the same error.
+    raw = pad + email + pad
+    try:
+        # What parse did for a bare address before the shortcut: check, strip, construct.
+        check_header_text(raw, "address")
+        expected = _state(Address("", raw.strip()))
+    except MessageError:
+        with pytest.raises(MessageError):
+            Address.parse(raw)
+        return
+    parsed = Address.parse(raw)
+    assert _state(parsed) == expected
+    assert parsed == Address("", email.strip())
+    checked = getattr(parsed, "_checked", None)
+    if checked is not None:
+        # The re-check skips only an Address whose fields are still the checked objects.
+        assert checked[1] is parsed.email
