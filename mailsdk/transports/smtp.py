@@ -798,10 +798,17 @@ class SMTPTransport(Transport):
             # at Postfix, which drops the session after 20 of them.
             size_of_chunk = self._rcpt_limit or self.max_recipients
             chunk, rest = pending[:size_of_chunk], pending[size_of_chunk:]
-            commands = [mail_line, *(_rcpt_line(r, dsn) for r in chunk), "DATA"]
-            lines = [c.encode(encoding) + b"\r\n" for c in commands]
+            lines: list[bytes] = []
+            if conn.pipelining and dsn is None:
+                # The whole batch as one string, encoded once: no per-recipient list entries.
+                rcpts = "".join([f"RCPT TO:<{r}>\r\n" for r in chunk])
+                payload = f"{mail_line}\r\n{rcpts}DATA\r\n".encode(encoding)
+            else:
+                commands = [mail_line, *(_rcpt_line(r, dsn) for r in chunk), "DATA"]
+                lines = [c.encode(encoding) + b"\r\n" for c in commands]
+                payload = b"".join(lines) if conn.pipelining else lines[0]
             try:
-                conn.wire.write(b"".join(lines) if conn.pipelining else lines[0])
+                conn.wire.write(payload)
                 mail = await conn.wire.read(conn.timeout)
             except (WireLost, WireTimeout) as exc:
                 if first:
