@@ -38,6 +38,7 @@ from mailsdk.devserver import LocalRelay
 from mailsdk.mime import OutgoingMessage
 from tests.cli_runner import run
 from tests.conftest import PASSWORD, USER
+from tests.env import no_mailsdk_env
 from tests.integration.faulty_relays import silent_relay
 from tests.keyrings import MemoryKeyring
 
@@ -46,11 +47,7 @@ RelayFactory = Callable[..., LocalRelay]
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAILSDK_FROM", "")  # so that monkeypatch removes any exported value
-    for name in list(os.environ):
-        if name.startswith("MAILSDK_"):
-            monkeypatch.delenv(name)
+    no_mailsdk_env(monkeypatch, tmp_path)
     # One try per relay keeps failure tests fast; retries have their own tests.
     monkeypatch.setenv("MAILSDK_RETRY_ATTEMPTS", "1")
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from mailsdk import Outbox
 from mailsdk.devserver import LocalRelay
 from tests.cli_runner import run
+from tests.env import no_mailsdk_env
 
 RelayFactory = Callable[..., LocalRelay]
 SEND = ("send", "--from", "app@example.com", "--to", "alice@example.com", "--text", "hi")
@@ -21,11 +22,7 @@ SEND = ("send", "--from", "app@example.com", "--to", "alice@example.com", "--tex
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAILSDK_FROM", "")
-    for name in list(os.environ):
-        if name.startswith("MAILSDK_"):
-            monkeypatch.delenv(name)
+    no_mailsdk_env(monkeypatch, tmp_path)
     monkeypatch.setenv("MAILSDK_RETRY_ATTEMPTS", "1")
 
 
@@ -73,18 +70,10 @@ def _merge_files(tmp_path: Path) -> tuple[Path, Path]:
     return people, template
 
 
-@pytest.mark.parametrize("through_outbox", [False, True])
-def test_send_many_through_a_route_from_the_toml_file(
-    relays: tuple[LocalRelay, LocalRelay], tmp_path: Path, through_outbox: bool
-) -> None:
-    main, bulk = relays
-    Path("mailsdk.toml").write_text(
-        f'url = "{main.url()}"\n[routes]\nbulk = "{bulk.url()}"\n', encoding="utf-8"
-    )
+def _send_many_bulk(tmp_path: Path, *extra: str) -> Result:
+    """``mailsdk send-many --route bulk`` over the two-row merge in *tmp_path*."""
     people, template = _merge_files(tmp_path)
-    db = tmp_path / "outbox.sqlite3"
-    extra = ("--outbox", str(db)) if through_outbox else ()
-    result = run(
+    return run(
         "send-many",
         "--csv",
         str(people),
@@ -96,6 +85,19 @@ def test_send_many_through_a_route_from_the_toml_file(
         "bulk",
         *extra,
     )
+
+
+@pytest.mark.parametrize("through_outbox", [False, True])
+def test_send_many_through_a_route_from_the_toml_file(
+    relays: tuple[LocalRelay, LocalRelay], tmp_path: Path, through_outbox: bool
+) -> None:
+    main, bulk = relays
+    Path("mailsdk.toml").write_text(
+        f'url = "{main.url()}"\n[routes]\nbulk = "{bulk.url()}"\n', encoding="utf-8"
+    )
+    db = tmp_path / "outbox.sqlite3"
+    extra = ("--outbox", str(db)) if through_outbox else ()
+    result = _send_many_bulk(tmp_path, *extra)
     assert result.exit_code == 0, result.stderr
     assert sorted(r for m in bulk.wait_for(2) for r in m.rcpt_tos) == [
         "ann@example.com",
@@ -114,21 +116,8 @@ def test_send_many_with_an_unknown_route_queues_nothing(
 ) -> None:
     main, _ = relays
     monkeypatch.setenv("MAILSDK_URL", main.url())
-    people, template = _merge_files(tmp_path)
     db = tmp_path / "outbox.sqlite3"
-    result = run(
-        "send-many",
-        "--csv",
-        str(people),
-        "--template",
-        str(template),
-        "--from",
-        "news@example.com",
-        "--route",
-        "bulk",
-        "--outbox",
-        str(db),
-    )
+    result = _send_many_bulk(tmp_path, "--outbox", str(db))
     assert result.exit_code == 1
     assert "unknown route 'bulk'" in result.stderr
     assert not db.exists() or list(Outbox(db).entries()) == []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from mailsdk.config import parse_url, transport_from_url
 from mailsdk.devserver import LocalRelay
 from mailsdk.settings import MailSettings
 from tests.conftest import PASSWORD, USER
+from tests.env import no_mailsdk_env
 from tests.keyrings import MemoryKeyring
 
 RelayFactory = Callable[..., LocalRelay]
@@ -110,11 +110,7 @@ def seen(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Iterator[Seen]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAILSDK_FROM", "")
-    for name in list(os.environ):
-        if name.startswith("MAILSDK_"):
-            monkeypatch.delenv(name)
+    no_mailsdk_env(monkeypatch, tmp_path)
     caplog.set_level(logging.DEBUG)  # every logger: mailsdk, aiosmtplib, httpx, the relay
     gathered = Seen()
     with warnings.catch_warnings(record=True) as caught:

@@ -6,7 +6,6 @@ Each test runs in an empty temporary directory with every MAILSDK_* variable rem
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,17 +22,14 @@ from mailsdk import (
     Suppressions,
 )
 from mailsdk.settings import MailSettings
+from tests.env import no_mailsdk_env
 
 T0 = datetime(2026, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
 
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAILSDK_FROM", "")
-    for name in list(os.environ):
-        if name.startswith("MAILSDK_"):
-            monkeypatch.delenv(name)
+    no_mailsdk_env(monkeypatch, tmp_path)
 
 
 def message(**kwargs: object) -> Message:

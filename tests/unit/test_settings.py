@@ -24,18 +24,14 @@ from mailsdk import (
     SMTPTransport,
 )
 from mailsdk.settings import MailSettings, read_toml
+from tests.env import no_mailsdk_env
 
 SECRET = "settings-s3cret-31337"
 
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    # setenv first, so that monkeypatch also removes a MAILSDK_FROM that from_env exports.
-    monkeypatch.setenv("MAILSDK_FROM", "")
-    for name in list(os.environ):
-        if name.startswith("MAILSDK_"):
-            monkeypatch.delenv(name)
+    no_mailsdk_env(monkeypatch, tmp_path)
 
 
 def write(name: str, text: str) -> Path:
