@@ -413,15 +413,19 @@ class AsyncSender(_Configurable):
         worker) uses this, so its messages are controlled, signed and filtered too."""
         return self.delivery_transport_for(None)
 
-    def delivery_transport_for(self, route: str | None) -> Transport:
-        """:attr:`delivery_transport` for the relays of *route* (None: the main relays)."""
-        if route is None:
-            relays, signed = self.transport, self._signed_relays
-        elif route in self._routes:
-            relays, signed = self._routes[route].transport, self._routes[route].signed
-        else:
+    def check_route(self, route: str | None) -> None:
+        """Raise ConfigurationError unless *route* is None or one of this sender's routes."""
+        if route is not None and route not in self._routes:
             known = ", ".join(self._routes) or "none configured"
             raise ConfigurationError(f"unknown route {route!r} (routes: {known})")
+
+    def delivery_transport_for(self, route: str | None) -> Transport:
+        """:attr:`delivery_transport` for the relays of *route* (None: the main relays)."""
+        self.check_route(route)
+        if route is None:
+            relays, signed = self.transport, self._signed_relays
+        else:
+            relays, signed = self._routes[route].transport, self._routes[route].signed
         transport = _override[-1] if _override else relays
         if self.dkim is not None:
             signed = frozenset({transport.name}) if _override else signed
@@ -455,7 +459,7 @@ class AsyncSender(_Configurable):
         mail-merge, and every message sent is in the list: a caller never has to resend a
         whole batch. ``route`` as in :meth:`send`; an unknown one is raised at once.
         """
-        self.delivery_transport_for(route)  # an unknown route fails the call, not each item
+        self.check_route(route)  # an unknown route fails the call, not each item
         gate = asyncio.Semaphore(max(1, concurrency))
 
         async def one(msg: Message | Mapping[str, Any]) -> SendResult | MailError:
@@ -662,7 +666,7 @@ class Sender(_Configurable):
         """Send one message; see :meth:`AsyncSender.send` (``on_handover`` and async
         ``before_send`` hooks run on the sender's loop thread)."""
         msg = _as_message(message)  # validation errors surface in the caller's thread
-        self._async.delivery_transport_for(route)  # and so does an unknown route
+        self._async.check_route(route)  # and so does an unknown route
         return self._loop().run(self._async.send(msg, on_handover=on_handover, route=route))
 
     def send_many(
@@ -674,7 +678,7 @@ class Sender(_Configurable):
     ) -> list[SendResult | MailError]:
         """Send many messages concurrently; see :meth:`AsyncSender.send_many`."""
         batch = list(messages)
-        self._async.delivery_transport_for(route)
+        self._async.check_route(route)
         return self._loop().run(self._async.send_many(batch, concurrency=concurrency, route=route))
 
     def close(self) -> None:

@@ -404,8 +404,9 @@ class FailoverTransport(Transport):
             )
 
     def _listened(self) -> bool:
-        """True when an event would reach someone: the on_event callback or telemetry."""
-        return self.on_event is not None or telemetry._observer is not None
+        """True when the per-attempt events (started, delivered) would reach someone: only the
+        on_event callback reads them (telemetry reads failovers and retries, always emitted)."""
+        return self.on_event is not None
 
     async def _emit(self, event: Event) -> None:
         observer = telemetry._observer
