@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import json
 import mimetypes
 import os
@@ -1051,8 +1052,6 @@ class Message(_Model):
             raise MessageError("tags must be text")
         for tag in self.tags:
             check_header_text(tag, "tag")
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
-            raise MessageError("metadata must map text to text")
         _checked_metadata(self.metadata)
         for name in ("track_opens", "track_clicks"):
             if getattr(self, name) not in (None, True, False):
@@ -1175,6 +1174,17 @@ def _derive_bodies(message: Message) -> None:
         object.__setattr__(message, "html", _inlined_css(html))
 
 
+@functools.lru_cache(maxsize=1)
+def _css_inliner() -> Any:
+    """One inliner for the process (its settings never change); css-inline is imported by
+    the caller first, so a missing extra is reported there."""
+    import css_inline
+
+    return css_inline.CSSInliner(
+        load_remote_stylesheets=False, keep_link_tags=True, keep_at_rules=True
+    )
+
+
 def _inlined_css(html: str) -> str:
     try:
         import css_inline
@@ -1182,11 +1192,9 @@ def _inlined_css(html: str) -> str:
         raise MessageError(
             "inline_css=True needs the css-inline package: pip install 'mailsdk[css]'"
         ) from None
-    inliner = css_inline.CSSInliner(
-        load_remote_stylesheets=False, keep_link_tags=True, keep_at_rules=True
-    )
     try:
-        return inliner.inline(html)
+        inlined: str = _css_inliner().inline(html)
+        return inlined
     except (css_inline.InlineError, ValueError) as exc:
         raise MessageError(f"inline_css: the HTML or its CSS could not be inlined: {exc}") from None
 

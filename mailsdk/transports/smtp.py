@@ -198,6 +198,8 @@ class SMTPTransport(Transport):
         self.max_messages = max(1, max_messages)
         self.max_recipients = max(1, max_recipients)
         self._rcpt_limit: int | None = None
+        # What this relay cannot carry is logged once, not once per message of a merge.
+        self._noted: set[str] = set()
         self.idle_timeout = idle_timeout
         self.noop_after = noop_after
         if tls_context is None and tls != "none":
@@ -587,7 +589,7 @@ class SMTPTransport(Transport):
         Every wait (a pool slot, connecting, each reply) ends by *deadline*, a
         ``time.monotonic()`` value; one already passed raises TransientError before any I/O.
         """
-        _refuse_provider_features(outgoing.message, self.name)
+        _refuse_provider_features(outgoing.message, self.name, self._noted)
         size = outgoing.size  # render before taking a connection: bad input costs no I/O
         if outgoing.message.require_tls:
             self._check_require_tls()
@@ -718,11 +720,14 @@ class SMTPTransport(Transport):
                 f"the message requires DSN (RFC 3461) and relay {self.name} does not offer it",
                 relay=self.name,
             )
-        log.warning(
-            "relay %s does not offer DSN: %s goes without NOTIFY/RET/ENVID/ORCPT",
-            self.name,
-            outgoing.message_id,
-        )
+        if "dsn" not in self._noted:
+            self._noted.add("dsn")
+            log.warning(
+                "relay %s does not offer DSN: %s goes without NOTIFY/RET/ENVID/ORCPT"
+                " (as will later messages there; said once per relay)",
+                self.name,
+                outgoing.message_id,
+            )
         return None
 
     def _check_require_tls(self) -> None:
@@ -798,15 +803,14 @@ class SMTPTransport(Transport):
             # at Postfix, which drops the session after 20 of them.
             size_of_chunk = self._rcpt_limit or self.max_recipients
             chunk, rest = pending[:size_of_chunk], pending[size_of_chunk:]
+            commands = [mail_line, *[_rcpt_line(r, dsn) for r in chunk], "DATA"]
             lines: list[bytes] = []
-            if conn.pipelining and dsn is None:
-                # The whole batch as one string, encoded once: no per-recipient list entries.
-                rcpts = "".join([f"RCPT TO:<{r}>\r\n" for r in chunk])
-                payload = f"{mail_line}\r\n{rcpts}DATA\r\n".encode(encoding)
+            if conn.pipelining:
+                # The whole batch as one string, encoded once.
+                payload = ("\r\n".join(commands) + "\r\n").encode(encoding)
             else:
-                commands = [mail_line, *(_rcpt_line(r, dsn) for r in chunk), "DATA"]
                 lines = [c.encode(encoding) + b"\r\n" for c in commands]
-                payload = b"".join(lines) if conn.pipelining else lines[0]
+                payload = lines[0]
             try:
                 conn.wire.write(payload)
                 mail = await conn.wire.read(conn.timeout)
@@ -1053,7 +1057,7 @@ def _loop_deadline(deadline: float | None) -> float | None:
     return None if left is None else asyncio.get_running_loop().time() + left
 
 
-def _refuse_provider_features(message: Message, relay: str) -> None:
+def _refuse_provider_features(message: Message, relay: str, noted: set[str]) -> None:
     """Refuse, before any I/O, what a provider option asks and SMTP cannot do.
 
     An SMTP relay does not track: ``track_opens=False`` and ``track_clicks=False`` hold as
@@ -1061,12 +1065,12 @@ def _refuse_provider_features(message: Message, relay: str) -> None:
     ``smtps`` entry is refused rather than ignored; other providers' entries are theirs.
     Tags and metadata have no SMTP field and are not sent (they label the message for
     providers' events; an SMTP relay sends none). Refusing them would break failing over from
-    a provider to one's own relay, so the relay sends without them and says so in the log.
+    a provider to one's own relay, so the relay sends without them and says so in the log,
+    once per relay (*noted*).
     """
-    if message.tags or message.metadata:
-        log.info(
-            "%s: tags and metadata have no SMTP field; the message is sent without them", relay
-        )
+    if (message.tags or message.metadata) and "tags" not in noted:
+        noted.add("tags")
+        log.info("%s: tags and metadata have no SMTP field; messages are sent without them", relay)
     if message.track_opens or message.track_clicks:
         raise MessageError(
             f"{relay} cannot send open or click tracking (SMTP does not track); nothing was sent",

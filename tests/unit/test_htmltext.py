@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import functools
 import sys
 from email import policy
 from email.message import EmailMessage
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import mailsdk.htmltext
+import mailsdk.message
 from mailsdk import Message, MessageError, OutgoingMessage
 from mailsdk.htmltext import html_to_text
 
@@ -239,6 +241,9 @@ def test_inline_css_is_applied_once(monkeypatch: pytest.MonkeyPatch) -> None:
             return self.inliner.inline(html)
 
     monkeypatch.setattr(css_inline, "CSSInliner", Counting)
+    # The process keeps one inliner: a fresh cache for this test, so it builds a Counting one.
+    fresh = functools.lru_cache(maxsize=1)(mailsdk.message._css_inliner.__wrapped__)
+    monkeypatch.setattr(mailsdk.message, "_css_inliner", fresh)
     message = Message(from_="a@example.com", to="b@example.com", html=STYLED, inline_css=True)
     outgoing = OutgoingMessage(message)
     assert outgoing.raw == outgoing.raw
