@@ -71,9 +71,18 @@ class Lookups:
 
     def __init__(self, resolver: dns.resolver.Resolver) -> None:
         self.resolver = resolver
+        # One diagnosis walks the same SPF chain once per relay address: each name is asked
+        # once (failures are not kept; they raise).
+        self._seen: dict[tuple[str, str], list[object] | None] = {}
 
     def _answer(self, name: str, rdtype: str) -> list[object] | None:
         """The records of *rdtype* at *name*; None when the name does not exist."""
+        key = (name.lower(), rdtype)
+        if key not in self._seen:
+            self._seen[key] = self._query(name, rdtype)
+        return self._seen[key]
+
+    def _query(self, name: str, rdtype: str) -> list[object] | None:
         try:
             qname = dns.name.from_text(name)
             answer = self.resolver.resolve(qname, rdtype, raise_on_no_answer=False, search=False)

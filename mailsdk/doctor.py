@@ -544,6 +544,9 @@ def _check_dmarc(
         key, _, value = part.partition("=")
         if key.strip():
             tags.setdefault(key.strip().lower(), value.strip())
+    for key in ("p", "sp", "adkim", "aspf"):  # keywords, case-insensitive (RFC 7489 6.4)
+        if key in tags:
+            tags[key] = tags[key].lower()
     inherited = name != f"_dmarc.{domain}"
     policy = tags.get("sp", tags.get("p")) if inherited else tags.get("p")
     where = f"{name} (inherited by {domain})" if inherited else name

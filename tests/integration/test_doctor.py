@@ -595,3 +595,14 @@ def test_dkim_rsa_key_published_as_pkcs1_rsapublickey(
     report = diagnose("example.com", selector="s", dkim_key=key_file, nameserver=dns.address)
     assert only(report, "dkim").message.endswith("RSA 2048 bits")
     assert only(report, "dkim.key").level == "ok"
+
+
+def test_dmarc_keywords_are_read_whatever_their_case(dns: LocalDNS, rsa_pem: bytes) -> None:
+    # RFC 7489 section 6.4: tag values such as the policy are case-insensitive keywords.
+    signer = DKIMSigner(domain="mail.example.com", selector="s", private_key=rsa_pem)
+    zone = Zone().add("s._domainkey.mail.example.com", "TXT", signer.dns_record())
+    zone.add("_dmarc.example.com", "TXT", "v=DMARC1; p=Reject; adkim=S; rua=mailto:d@example.com")
+    report = diagnose("example.com", signer=signer, nameserver=serve(dns, zone).address)
+    assert only(report, "dmarc").level == "ok"
+    assert only(report, "dmarc").message == "_dmarc.example.com: p=reject"
+    assert "adkim=s, strict" in only(report, "dmarc.alignment").message
