@@ -82,10 +82,8 @@ class MailgunPayload(base.Payload["MailgunTransport"]):
                 self.fields[name] = "yes" if value else "no"
 
     def build(self) -> base.HTTPRequest:
-        """The POST to ``/v3/{domain}/messages.mime`` (always multipart/form-data)."""
-        size = _options_size(self.fields)
-        if size > _MAX_OPTIONS:
-            self.unsupported(f"{size} bytes of tags and metadata (at most 16 kB)")
+        """The POST to ``/v3/{domain}/messages.mime`` (always multipart/form-data); the
+        16 kB limit on options is checked once, with ``provider_options``, by the transport."""
         path = f"/v3/{quote(self.transport.domain, safe='')}/messages.mime"
         files = [("message", ("message.mime", self.raw, "message/rfc822"))]
         return base.HTTPRequest("POST", path, data=self.fields, files=files)
