@@ -396,15 +396,17 @@ class MailSettings(BaseSettings):
                 given[key[len(prefix) :].lower()] = (value, key.upper())
         return given
 
+    def _dotenv(self) -> dict[str, str]:
+        """The ``.env`` file's non-empty values, names upper-cased ({} without a file)."""
+        if self._dotenv_path is None or not self._dotenv_path.is_file():
+            return {}
+        from dotenv import dotenv_values  # python-dotenv: pydantic-settings' own reader
+
+        return {k.upper(): v for k, v in dotenv_values(self._dotenv_path).items() if v}
+
     def _environ(self) -> dict[str, str]:
         """The process environment over the ``.env`` file's values."""
-        env: dict[str, str] = {}
-        if self._dotenv_path is not None and self._dotenv_path.is_file():
-            from dotenv import dotenv_values
-
-            env.update({k.upper(): v for k, v in dotenv_values(self._dotenv_path).items() if v})
-        env.update({k.upper(): v for k, v in os.environ.items()})
-        return env
+        return {**self._dotenv(), **{k.upper(): v for k, v in os.environ.items()}}
 
     def _resolved(self, items: list[str]) -> list[str]:
         """*items* (URLs and relay names) as URLs."""
@@ -461,13 +463,7 @@ class MailSettings(BaseSettings):
     def secret_environ(self) -> dict[str, str]:
         """The environment for secret look-ups: ``MAILSDK_PASSWORD_*`` from the ``.env``
         file, under the process environment."""
-        env: dict[str, str] = {}
-        if self._dotenv_path is not None and self._dotenv_path.is_file():
-            from dotenv import dotenv_values  # python-dotenv: pydantic-settings' own reader
-
-            for key, value in dotenv_values(self._dotenv_path).items():
-                if key.upper().startswith(f"{ENV_PASSWORD}_") and value:
-                    env[key.upper()] = value
+        env = {k: v for k, v in self._dotenv().items() if k.startswith(f"{ENV_PASSWORD}_")}
         env.update(os.environ)
         return env
 
@@ -494,11 +490,12 @@ class MailSettings(BaseSettings):
         """One list of transports per route (:meth:`route_urls`), built as
         :meth:`transports` builds the main one."""
         sources = self._route_sources()
+        environ = self.secret_environ()
         out: dict[str, list[Transport]] = {}
         for name, urls in self.route_urls().items():
             try:
                 out[name] = build_transports(
-                    self.parsed_urls(urls), environ=self.secret_environ(), password=self.password
+                    self.parsed_urls(urls), environ=environ, password=self.password
                 )
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{sources[name][1]}: {exc.message}") from None
