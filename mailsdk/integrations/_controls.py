@@ -2,8 +2,11 @@
 
 Both frameworks take the same values (``allowed_recipients``, ``redirect_to``,
 ``suppressions_db``, ``before_send``, ``routes``); the first three fall back to the
-environment variables :meth:`mailsdk.Sender.from_env` reads, so one ``MAILSDK_REDIRECT_TO``
-on a staging host holds back every sender there, whichever way it was configured.
+process environment's variables of the names :meth:`mailsdk.Sender.from_env` reads
+(``MAILSDK_ALLOWED_RECIPIENTS``, ``MAILSDK_REDIRECT_TO``, ``MAILSDK_SUPPRESSIONS_DB``; not a
+``.env`` file or ``mailsdk.toml``, whose place the framework's settings take), so one
+``MAILSDK_REDIRECT_TO`` on a staging host holds back every sender there, whichever way it was
+configured.
 """
 
 from __future__ import annotations
