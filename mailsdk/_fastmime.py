@@ -65,9 +65,11 @@ _MAX_QUOTED_NAME = 60
 # A quoted display name stays on its mailbox's line; with an address of up to 254 octets
 # this keeps the line within RFC 5322's 998.
 _MAX_PHRASE = 700
-# Control characters other than TAB and LF: a text part holding any is quoted-printable,
-# never 7bit (RFC 2045 2.7 forbids NUL and bare CR in 7bit data).
-_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+# What a 7bit text part may hold: printable ASCII, TAB and LF (written as CRLF). A part with
+# any other control character is quoted-printable, never 7bit (RFC 2045 2.7 forbids NUL and
+# bare CR in 7bit data).
+_SEVEN_BIT_BYTES = bytes([0x09, 0x0A, *range(0x20, 0x7F)])
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: each encoded word stays under 75
@@ -212,15 +214,17 @@ _SEVEN_BIT_HEAD = b"Content-Transfer-Encoding: 7bit\r\n"
 
 
 def _encode_text_part(text: str, subtype: str) -> bytes:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    data = "\n".join(lines).encode("utf-8") + b"\n" if lines else b"\n"
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    data = text.encode("utf-8")
+    if not data.endswith(b"\n"):
+        data += b"\n"
     head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: '
-    if data.isascii() and max(map(len, lines), default=0) <= _FOLD_AT and not _CONTROL.search(data):
-        body = data.replace(b"\n", _CRLF)
-        return (head + "7bit\r\n\r\n").encode("ascii") + body
-    non_ascii = sum(1 for b in data if b > 127) if not data.isascii() else 0
+    # 7bit when nothing is left after deleting printable ASCII, TAB and LF (one pass in C;
+    # a regex scan for control characters costs several times more), and no line is long.
+    if not data.translate(None, _SEVEN_BIT_BYTES) and max(map(len, data.split(b"\n"))) <= _FOLD_AT:
+        return (head + "7bit\r\n\r\n").encode("ascii") + data.replace(b"\n", _CRLF)
+    non_ascii = len(data) - len(data.translate(None, _HIGH_BYTES))
     if non_ascii * 3 > len(data):
         return (head + "base64\r\n\r\n").encode("ascii") + _base64_lines(data.replace(b"\n", _CRLF))
     qp = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
@@ -338,9 +342,11 @@ def _attachment_part(att: Attachment, kind: str) -> Piece:
     # attachment and its copy, whose file name or content may differ.
     content = att.__dict__["content"]
     cache_key = (kind, att.inline, att.filename, att.content_type, att.charset, att.cid)
-    if att._mime_cache is None:
-        att._mime_cache = {}
-    cached = att._mime_cache.get(cache_key)
+    cache = att._mime_cache
+    if cache is None:
+        cache = {}
+        object.__setattr__(att, "_mime_cache", cache)
+    cached = cache.get(cache_key)
     if cached is not None and cached[0] is content and att._path is None:
         return cached[1]
     # The stdlib's order (the reference renderer sets Content-Type last, with its params).
@@ -353,7 +359,7 @@ def _attachment_part(att: Attachment, kind: str) -> Piece:
         return Encoded(head, att)
     part = head + _base64_lines(att.content)
     if att._path is None:  # a file is read again each time: it may have changed on disk
-        att._mime_cache[cache_key] = (content, part)
+        cache[cache_key] = (content, part)
     return part
 
 

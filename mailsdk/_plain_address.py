@@ -26,16 +26,32 @@ _SPECIAL_USE = [d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d != "tes
 # name with dots only makes this set larger than needed, which is safe).
 _SPECIAL_LAST_LABELS = frozenset(d.rpartition(".")[2] for d in _SPECIAL_USE)
 _ATEXT = r"A-Za-z0-9_!#$%&'*+\-/=?^`{|}~"
-# Local part: at most 64 atext characters and dots (strict mode's limit, so the answer holds
-# with any of email-validator's module defaults). Domain: two or more lower-case LDH labels
-# of 1 to 63 characters, the last ending in a letter (email-validator asks that of a TLD).
-# The dot and hyphen rules the pattern leaves out are checked after it, as string tests
-# are cheaper than the equivalent nested groups.
-_PLAIN = re.compile(
-    rf"([{_ATEXT}.]{{1,64}})@((?:[a-z0-9-]{{1,63}}\.)+([a-z0-9-]{{0,62}}[a-z]))", re.ASCII
-)
 _ROLE_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 _MAX_LENGTH = 254
+
+
+def _alternatives(words: frozenset[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words))
+
+
+# One match in C decides it (string tests after a match would cost more than the match):
+# - local part: a dot-atom (no dot at either end, none doubled) of at most 64 characters
+#   (strict mode's limit, so the answer holds with any of email-validator's module
+#   defaults), not an RFC 2142 role name, which email-validator lower-cases;
+# - domain: two or more lower-case LDH labels of 1 to 63 characters, none starting or ending
+#   with a hyphen and none holding "--" (which rules out "xn--" IDNA labels and RFC 5890's
+#   reserved "ab--" ones), the last ending in a letter (email-validator asks that of a TLD)
+#   and not a special-use name (a whole special-use name with dots only makes this set
+#   larger than needed, which is safe) nor "localdomain" (mapped onto a probe domain by the
+#   caller: localhost.localdomain).
+_PLAIN = re.compile(
+    rf"(?=[^@]{{1,64}}@)(?!(?i:{_alternatives(_ROLE_NAMES)})@)"
+    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@"
+    r"(?:(?=[a-z0-9-]{1,63}\.)[a-z0-9]+(?:-[a-z0-9]+)*\.)+"
+    rf"(?![a-z0-9-]{{64}})(?!(?:{_alternatives(_SPECIAL_LAST_LABELS | {'localdomain'})})\Z)"
+    r"[a-z0-9]+(?:-[a-z0-9]+)*(?<=[a-z])",
+    re.ASCII,
+)
 
 
 def is_plain_address(email: str) -> bool:
@@ -44,26 +60,4 @@ def is_plain_address(email: str) -> bool:
     Then both its normalized form and its ASCII form are *email* exactly. False says
     nothing: the address must go to email-validator.
     """
-    if len(email) > _MAX_LENGTH:
-        return False
-    match = _PLAIN.fullmatch(email)
-    if match is None:
-        return False
-    local, domain, last_label = match.groups()
-    return not (
-        # A dot-atom: no dot at either end of the local part, no two in a row.
-        local[0] == "."
-        or local[-1] == "."
-        or ".." in local
-        # No label starts or ends with a hyphen; no "--" anywhere, which rules out "xn--"
-        # labels (IDNA) and RFC 5890's reserved "ab--" ones.
-        or domain[0] == "-"
-        or ".-" in domain
-        or "-." in domain
-        or "--" in domain
-        or last_label in _SPECIAL_LAST_LABELS
-        # Mapped onto a probe domain by the caller (localhost.localdomain).
-        or last_label == "localdomain"
-        # RFC 2142 role names, which email-validator lower-cases.
-        or local.lower() in _ROLE_NAMES
-    )
+    return len(email) <= _MAX_LENGTH and _PLAIN.fullmatch(email) is not None

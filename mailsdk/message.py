@@ -25,7 +25,7 @@ from email.message import Message as _Compat32Message
 from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import email_validator
 from pydantic import (
@@ -33,7 +33,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     StrictBool,
     ValidationError,
     ValidationInfo,
@@ -402,7 +401,15 @@ def _to_address_list(value: Any) -> Any:
         value = [value]
     if not isinstance(value, Iterable):
         raise MessageError(f"expected a list of addresses, got {type(value).__name__}")
-    return [_to_address(v) for v in value]
+    # A bare plain address (every recipient of most merges) is made here at once: a plain
+    # address holds no white space, control character or line break, so Address.parse's
+    # header check and strip could not change or refuse it.
+    return [
+        _plain_address(v)
+        if v.__class__ is str and "=?" not in v and is_plain_address(v)
+        else _to_address(v)
+        for v in value
+    ]
 
 
 AddressInput = str | Address | tuple[str, str] | Mapping[str, str]
@@ -548,12 +555,17 @@ class Attachment(_Model):
     """The charset of a ``text/*`` attachment (lower case); None for other types."""
     inline: bool = False
     cid: str | None = None
+    # Private state, set with object.__setattr__ into the instance's __dict__ beside the
+    # fields (so model_copy, pickle and deepcopy carry it, and dumps, equality and hashing,
+    # which read the fields only, ignore it). These class values are the defaults. Pydantic
+    # private attributes would cost a default copy per attachment made and a __getattr__
+    # call per read, on every attachment of every message.
     # Rendered MIME part, keyed by disposition: a mail-merge that shares this attachment
     # encodes it once.
-    _mime_cache: dict[tuple[Any, ...], tuple[bytes, bytes]] | None = PrivateAttr(default=None)
+    _mime_cache: ClassVar[dict[tuple[Any, ...], tuple[bytes, bytes]] | None] = None
     # A file read at render time (from_path), and its size when the attachment was made.
-    _path: Path | None = PrivateAttr(default=None)
-    _path_size: int = PrivateAttr(default=0)
+    _path: ClassVar[Path | None] = None
+    _path_size: ClassVar[int] = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -653,8 +665,8 @@ class Attachment(_Model):
             inline=inline,
             cid=cid,
         )
-        attachment._path = p
-        attachment._path_size = size
+        object.__setattr__(attachment, "_path", p)
+        object.__setattr__(attachment, "_path_size", size)
         return attachment
 
     @property
@@ -919,10 +931,10 @@ class Message(_Model):
         super().__init__(**data)
 
     from_: AddressField | None = Field(default=None, alias="from")
-    to: AddressList = []
-    cc: AddressList = []
-    bcc: AddressList = []
-    reply_to: AddressList = []
+    to: AddressList = Field(default_factory=list)
+    cc: AddressList = Field(default_factory=list)
+    bcc: AddressList = Field(default_factory=list)
+    reply_to: AddressList = Field(default_factory=list)
     subject: str = ""
     text: str | None = None
     """The text/plain body. With ``html`` and no ``text``, one is generated from the HTML
@@ -934,10 +946,10 @@ class Message(_Model):
     """Move the HTML's ``<style>`` rules into ``style=`` attributes, once, when the message is
     made (``pip install 'mailsdk[css]'``, css-inline): many mail readers drop ``<style>``.
     ``@media`` rules stay in a ``<style>``; ``<link>`` stylesheets are kept, never fetched."""
-    attachments: list[Attachment] = []
-    headers: dict[str, str] = {}
-    tags: list[str] = []
-    metadata: dict[str, str] = {}
+    attachments: list[Attachment] = Field(default_factory=list)
+    headers: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
     envelope_from: AddressField | None = None
     """Bounce address for MAIL FROM when it differs from ``from_`` (becomes Return-Path)."""
     track_opens: StrictBool | None = None
@@ -946,11 +958,11 @@ class Message(_Model):
     track_clicks: StrictBool | None = None
     """Ask the provider to rewrite links to track clicks (True), not to (False), or leave its
     setting (None); refused like :attr:`track_opens` where a relay cannot honour it."""
-    provider_options: dict[str, dict[str, Any]] = {}
+    provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Fields merged into one provider's request, keyed by its URL scheme
     (``{"sendgrid": {"asm": {"group_id": 7}}, "postmark": {"MessageStream": "broadcast"}}``):
     each relay reads only its own entry, so one message can fail over between providers."""
-    list_unsubscribe: list[str] = []
+    list_unsubscribe: list[str] = Field(default_factory=list)
     """``https:`` and ``mailto:`` URLs for the List-Unsubscribe header (RFC 2369)."""
     list_unsubscribe_post: bool = False
     """Add ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058 one-click

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import email
 import io
+import pickle
 import tracemalloc
 from email import policy
 from email.message import EmailMessage
@@ -217,6 +219,35 @@ def test_from_path_keeps_its_bytes_in_dumps_and_copies(tmp_path: Path) -> None:
     assert (again.content, again.filename, again.charset) == (b"hello", "notes.txt", "utf-8")
     assert "size=5" in repr(att)
     assert "hello" not in repr(att)
+
+
+def test_a_file_attachment_keeps_its_file_through_copies_and_pickles(tmp_path: Path) -> None:
+    # Its file is private state beside the fields: every copy still reads the file, and
+    # nothing of it shows in a dump, in equality or in the hash.
+    path = tmp_path / "n.txt"
+    path.write_bytes(b"hello")
+    att = Attachment.from_path(path, filename="notes.txt")
+    copies = [
+        att.model_copy(),
+        att.model_copy(update={"filename": "other.txt"}),
+        copy.deepcopy(att),
+        pickle.loads(pickle.dumps(att)),
+    ]
+    path.write_bytes(b"HELLO")  # read when rendered: the copies see what the file holds now
+    assert [c.content for c in copies] == [b"HELLO"] * 4
+    assert [c.size for c in copies] == [5] * 4
+    assert att.model_dump() == {
+        "filename": "notes.txt",
+        "content": b"HELLO",
+        "content_type": "text/plain",
+        "charset": "utf-8",
+        "inline": False,
+        "cid": None,
+    }
+    same = Attachment.from_path(path, filename="notes.txt")
+    assert att == same
+    assert hash(att) == hash(same)
+    assert "_path" not in att.model_dump_json()
 
 
 @pytest.mark.parametrize(
