@@ -35,6 +35,10 @@ MAX_LINE = 2048
 MAX_REPLY_LINES = 200
 """The most lines one (multi-line) reply may have."""
 MAX_REPLY_BYTES = 64 * 1024
+# Distinct one-line replies a connection keeps for reuse (see Wire._known); replies that
+# carry a queue id or an address are each new, so the first few fill it and the rest are
+# parsed as before.
+_KNOWN_REPLIES = 16
 """The most octets one reply may have, all lines together."""
 
 
@@ -93,6 +97,9 @@ class Wire(asyncio.Protocol):
         self._lines: list[str] = []
         self._reply_bytes = 0
         self._replies: deque[Reply] = deque()
+        # One-line replies seen before, by their bytes: a relay answers most RCPTs with the
+        # same line, and a Reply is immutable, so one object serves them all.
+        self._known: dict[bytes, Reply] = {}
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._lost: WireLost | None = None
@@ -136,6 +143,11 @@ class Wire(asyncio.Protocol):
                 self._fail(WireLost(f"reply line longer than {MAX_LINE} octets"))
                 return
             line = raw.rstrip(b"\r")
+            if not self._lines:
+                known = self._known.get(line)
+                if known is not None:
+                    replies.append(known)
+                    continue
             try:
                 code = int(line[:3])
             except ValueError:
@@ -143,7 +155,10 @@ class Wire(asyncio.Protocol):
                 return
             if line[3:4] != b"-" and not self._lines:
                 # A one-line reply (every reply to a pipelined RCPT, as a rule): no joining.
-                replies.append(Reply(code, line[4:].decode("utf-8", "replace")))
+                reply = Reply(code, line[4:].decode("utf-8", "replace"))
+                if len(self._known) < _KNOWN_REPLIES:
+                    self._known[line] = reply
+                replies.append(reply)
                 continue
             self._lines.append(line[4:].decode("utf-8", "replace"))
             self._reply_bytes += len(line)
@@ -240,9 +255,14 @@ class Wire(asyncio.Protocol):
         except asyncio.TimeoutError:
             raise WireTimeout(f"timed out: {what}") from None
 
-    def ready(self) -> Reply | None:
-        """The next reply if it has already arrived, else None (then :meth:`read` waits)."""
-        return self._replies.popleft() if self._replies else None
+    def take(self, count: int) -> list[Reply]:
+        """Up to *count* replies that have already arrived, in order (none is waited for)."""
+        replies = self._replies
+        if len(replies) <= count:
+            taken = list(replies)
+            replies.clear()
+            return taken
+        return [replies.popleft() for _ in range(count)]
 
     async def read(self, timeout: float | None, *, cut: bool = True) -> Reply:
         """The next reply, in order, within *timeout* seconds in all (cut to the deadline

@@ -825,15 +825,15 @@ class SMTPTransport(Transport):
             replies: list[Reply] = []
             data: Reply | None = None
             if conn.pipelining:
-                for _ in chunk:
-                    # Replies to a pipelined batch mostly arrive together: those already
-                    # here are taken without a wait.
-                    reply = conn.wire.ready()
-                    if reply is None:
-                        reply = await self._read(conn, "RCPT TO")
-                    replies.append(reply)
-                    if reply.code == 452:
-                        self._learn_limit(replies)
+                # Replies to a pipelined batch mostly arrive together: those already here
+                # are taken at once, without a wait.
+                while len(replies) < len(chunk):
+                    got = conn.wire.take(len(chunk) - len(replies))
+                    for reply in got or [await self._read(conn, "RCPT TO")]:
+                        replies.append(reply)
+                        if reply.code == 452:
+                            # Learned as it comes: a relay may drop the session after it.
+                            self._learn_limit(replies)
                 data = await self._read(conn, "DATA")
             elif mail.code == 250:
                 for line in lines[1:-1]:
@@ -878,6 +878,8 @@ class SMTPTransport(Transport):
     ) -> tuple[list[str], list[str]]:
         """Accepted in this transaction, and those left for the next (452 after some were
         accepted: "too many recipients", RFC 5321 section 4.5.3.1.10)."""
+        if len(replies) == len(rcpts) and all(reply.code == 250 for reply in replies):
+            return list(rcpts), []  # every one accepted: the common case, in one pass
         accepted = [r for r, reply in zip(rcpts, replies, strict=False) if reply.code in (250, 251)]
         later: list[str] = []
         for rcpt, reply in zip(rcpts, replies, strict=False):

@@ -91,21 +91,41 @@ async def test_well_formed_replies_come_back_in_order(replies: list[tuple[int, s
     assert [c for c, _ in got] == [c for c, _ in wanted]
 
 
-@given(st.lists(st.integers(200, 599), min_size=1, max_size=60), st.lists(st.booleans()))
-async def test_replies_already_here_are_ready_in_order_then_read_waits(
-    codes: list[int], take_ready: list[bool]
+@given(
+    st.lists(st.integers(200, 599), min_size=1, max_size=60),
+    st.lists(st.integers(0, 70)),
+    st.lists(st.integers(1, 40)),
+)
+async def test_replies_already_here_are_taken_in_order_then_read_waits(
+    codes: list[int], counts: list[int], cuts: list[int]
 ) -> None:
-    # A pipelined batch's replies arrive together: ready() hands out those already here
-    # in the order read() would, and says None (without consuming) when none is left.
-    wire, _, _ = _feed(_split(b"".join(f"{c} ok\r\n".encode() for c in codes), [5, 77]))
-    got = []
-    for i in range(len(codes)):
-        reply = wire.ready() if i < len(take_ready) and take_ready[i] else None
-        got.append(reply if reply is not None else await wire.read(1.0))
+    # A pipelined batch's replies arrive together: take(n) hands out at most n of those
+    # already here, in the order read() would, and nothing more when none is left.
+    wire, _, _ = _feed(_split(b"".join(f"{c} ok\r\n".encode() for c in codes), [5, 77, *cuts]))
+    got: list[Reply] = []
+    for count in counts:
+        taken = wire.take(count)
+        assert len(taken) <= count
+        got += taken
+    while len(got) < len(codes):
+        got.append(await wire.read(1.0))
     assert [r.code for r in got] == codes
-    assert wire.ready() is None
+    assert wire.take(5) == []
     wire.data_received(b"250 later\r\n")
-    assert wire.ready() == Reply(250, "later")
+    assert wire.take(5) == [Reply(250, "later")]
+
+
+async def test_one_line_replies_seen_before_are_the_same_reply() -> None:
+    # A relay answers most RCPTs with the same line: the reply is parsed once per
+    # connection (up to a few distinct lines), and is equal to a freshly parsed one.
+    distinct = [f"250 2.0.0 queued as Q{i}\r\n".encode() for i in range(40)]
+    wire, _, _ = _feed([b"250 2.1.5 Ok\r\n" * 3, *distinct, b"250 2.1.5 Ok\r\n"])
+    got = wire.take(100)
+    assert [r.text for r in got] == ["2.1.5 Ok"] * 3 + [
+        f"2.0.0 queued as Q{i}" for i in range(40)
+    ] + ["2.1.5 Ok"]
+    assert got[0] is got[1] is got[2] is got[-1]
+    assert len(wire._known) <= 16
 
 
 async def test_an_endless_reply_is_cut_at_the_line_limit() -> None:
