@@ -439,13 +439,24 @@ def render_fast(
     top = checked(_CRLF.join(headers) + _CRLF)
     dotted = dotted or needs_dot_stuffing(top)
     # A boundary must not occur in any part; base64 text cannot contain one ("_" is not in
-    # its alphabet), so a streamed part is checked by its header alone.
-    leaves = [leaf if isinstance(leaf, bytes) else leaf.head for leaf in _leaves(body)]
+    # its alphabet), so an attachment part (streamed or not) is checked by its header alone.
+    leaves = [_searched_for_boundaries(leaf) for leaf in _leaves(body)]
     numbered = iter(range(1_000_000))
     return [top, *_flatten(body, lambda: boundary_for(next(numbered), leaves))], dotted
 
 
 _Node = Piece | tuple[str, list["_Node"]]
+_BASE64_PART = b"Content-Transfer-Encoding: base64\r\n"  # how _attachment_part starts one
+
+
+def _searched_for_boundaries(leaf: Piece) -> bytes:
+    """What of *leaf* a boundary could occur in: an attachment part's header, not its base64
+    body (most of a message's bytes, not worth scanning once per boundary)."""
+    if not isinstance(leaf, bytes):
+        return leaf.head
+    if leaf.startswith(_BASE64_PART):
+        return leaf[: leaf.index(b"\r\n\r\n")]
+    return leaf
 
 
 def _leaves(node: _Node) -> Iterator[Piece]:

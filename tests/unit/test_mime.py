@@ -501,6 +501,19 @@ def test_a_body_holding_the_boundary_does_not_split_the_message() -> None:
     assert text_of(plain) == text_of(html) == normalised(trap)
 
 
+def test_an_attachment_header_holding_the_boundary_does_not_split_the_message() -> None:
+    # Only an attachment's header is searched for a boundary (its base64 body cannot hold
+    # one): a file name that spells the boundary must still move it.
+    fields: dict[str, Any] = {"text": "x", "attachments": [pdf()]}
+    raw, _ = parse(make(**fields))
+    (boundary,) = re.findall(rb'boundary="([^"]+)"', raw)
+    trap = pdf(filename=f"--{boundary.decode()}.pdf")
+    raw, parsed = parse(make(**{**fields, "attachments": [trap]}))
+    assert boundary not in re.findall(rb'boundary="([^"]+)"', raw)
+    assert [part.get_filename() for part in leaves(parsed)[1:]] == [trap.filename]
+    assert leaves(parsed)[1].get_payload(decode=True) == PDF
+
+
 # ---------------------------------------------------------------------------------------------
 # CRLF only, 998 octets at most, whatever the input
 # ---------------------------------------------------------------------------------------------
