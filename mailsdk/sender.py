@@ -16,7 +16,7 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -150,6 +150,35 @@ def _unexpected(exc: Exception) -> MailError:
     that one message's surprise is reported with it and the rest of a batch goes on."""
     log.error("unexpected %s while sending", type(exc).__name__, exc_info=exc)
     error = MailError(f"unexpected {type(exc).__name__} while sending: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+# Messages Sender.send_many reads ahead of sending: small enough to bound memory, large
+# enough that the pause at each chunk's end (its last few sends) costs little.
+_CHUNK = 512
+
+
+def _take(items: Iterator[T], count: int) -> tuple[list[T], Exception | None]:
+    """Up to *count* items, and the exception reading the next one raised (if it did)."""
+    taken: list[T] = []
+    try:
+        for item in items:
+            taken.append(item)
+            if len(taken) == count:
+                break
+    except Exception as exc:
+        return taken, exc
+    return taken, None
+
+
+def _unreadable(index: int, exc: Exception) -> MessageError:
+    """The entry that ends a batch whose iterable raised while item *index* was read."""
+    log.error("reading message %d of a batch raised %s", index, type(exc).__name__, exc_info=exc)
+    error = MessageError(
+        f"message {index} of the batch could not be read ({type(exc).__name__}: {exc}); "
+        "no later message was taken"
+    )
     error.__cause__ = exc
     return error
 
@@ -458,20 +487,47 @@ class AsyncSender(_Configurable):
         raised for a single message's failure, so one bad address does not stop a
         mail-merge, and every message sent is in the list: a caller never has to resend a
         whole batch. ``route`` as in :meth:`send`; an unknown one is raised at once.
+
+        *messages* is read lazily, one item as a connection comes free, so a generator of
+        a million messages holds only *concurrency* of them in memory. Should reading it
+        raise, no further item is taken, the sends under way finish, and the list ends with
+        a MessageError for the item that could not be read (the exception is its cause).
         """
         self.check_route(route)  # an unknown route fails the call, not each item
-        gate = asyncio.Semaphore(max(1, concurrency))
+        items = iter(messages)
+        results: list[SendResult | MailError | None] = []
+        stopped = False
 
-        async def one(msg: Message | Mapping[str, Any]) -> SendResult | MailError:
-            async with gate:
+        async def worker() -> None:
+            nonlocal stopped
+            while not stopped:
+                # Taken and given its place in one step (no await between): order holds.
+                index = len(results)
                 try:
-                    return await self.send(msg, route=route)
-                except MailError as exc:
-                    return exc
+                    message = next(items)
+                except StopIteration:
+                    stopped = True
+                    return
                 except Exception as exc:
-                    return _unexpected(exc)
+                    stopped = True
+                    results.append(_unreadable(index, exc))
+                    return
+                results.append(None)
+                results[index] = await self._send_one(message, route)
 
-        return list(await asyncio.gather(*(one(m) for m in messages)))
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        return [r for r in results if r is not None]
+
+    async def _send_one(
+        self, message: Message | Mapping[str, Any], route: str | None
+    ) -> SendResult | MailError:
+        """One message of a batch: its result, or the error it ended with (never raised)."""
+        try:
+            return await self.send(message, route=route)
+        except MailError as exc:
+            return exc
+        except Exception as exc:
+            return _unexpected(exc)
 
     async def aclose(self) -> None:
         """Close every transport's connections (every route's too)."""
@@ -676,10 +732,27 @@ class Sender(_Configurable):
         concurrency: int = 8,
         route: str | None = None,
     ) -> list[SendResult | MailError]:
-        """Send many messages concurrently; see :meth:`AsyncSender.send_many`."""
-        batch = list(messages)
+        """Send many messages concurrently; see :meth:`AsyncSender.send_many`.
+
+        *messages* is read in the calling thread (so a generator may use thread-bound
+        things such as a Django database connection), a chunk of a few hundred messages at
+        a time: a long generator never sits in memory whole.
+        """
         self._async.check_route(route)
-        return self._loop().run(self._async.send_many(batch, concurrency=concurrency, route=route))
+        items = iter(messages)
+        size = max(_CHUNK, concurrency * 32)
+        results: list[SendResult | MailError] = []
+        while True:
+            chunk, failure = _take(items, size)
+            if chunk:
+                results += self._loop().run(
+                    self._async.send_many(chunk, concurrency=concurrency, route=route)
+                )
+            if failure is not None:
+                results.append(_unreadable(len(results), failure))
+                return results
+            if len(chunk) < size:
+                return results
 
     def close(self) -> None:
         """Close pooled connections and stop the loop thread. A later send starts afresh."""

@@ -3,12 +3,13 @@ a Sender nobody closed cleans up after itself."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -27,6 +28,7 @@ from mailsdk import (
 )
 from mailsdk.config import transport_from_url
 from mailsdk.devserver import LocalRelay
+from mailsdk.transports.memory import MemoryTransport
 from tests.integration.faulty_relays import scripted_relay
 from tests.integration.test_smtp_faults import close_at_ehlo
 
@@ -185,3 +187,72 @@ async def test_a_batch_through_a_chaotic_relay_loses_and_duplicates_nothing(
             assert isinstance(result, DeliveryUnknown), result
     unknown = [r for r in results if isinstance(r, DeliveryUnknown)]
     assert sum(isinstance(r, SendResult) for r in results) + len(unknown) == len(batch)
+
+
+class _Yielding(MemoryTransport):
+    """A memory relay whose sends take a turn of the event loop, as a network send does."""
+
+    async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
+        await asyncio.sleep(0)
+        return await super().send(outgoing, deadline=deadline)
+
+
+def _reading(
+    count: int, sent: Callable[[], int], ahead: list[int], fail_at: int = -1
+) -> Iterator[Message]:
+    """Messages 0..count-1; records how many taken messages were not yet sent at each read,
+    and raises KeyError when message *fail_at* is read."""
+    for n in range(count):
+        if n == fail_at:
+            raise KeyError("row 'email' missing")
+        ahead.append(n - sent())
+        yield make_message(n)
+
+
+async def test_send_many_reads_its_messages_lazily_and_keeps_their_order() -> None:
+    relay = _Yielding()
+    ahead: list[int] = []
+    async with AsyncSender(relay) as sender:
+        results = await sender.send_many(
+            _reading(200, lambda: len(relay.outbox), ahead), concurrency=8
+        )
+    assert max(ahead) <= 8  # never more than the concurrency in memory at once
+    subjects = {o.message_id: o.message.subject for o in relay.outbox}
+    assert [subjects[r.message_id] for r in results if isinstance(r, SendResult)] == [
+        f"n={n}" for n in range(200)
+    ]
+
+
+async def test_an_iterable_that_raises_ends_the_batch_with_every_sent_message_reported() -> None:
+    relay = _Yielding()
+    async with AsyncSender(relay) as sender:
+        results = await sender.send_many(
+            _reading(50, lambda: len(relay.outbox), [], fail_at=20), concurrency=4
+        )
+    assert len(results) == 21
+    assert all(isinstance(r, SendResult) for r in results[:20])
+    assert isinstance(results[20], MessageError)
+    assert "message 20 of the batch could not be read" in str(results[20])
+    assert isinstance(results[20].__cause__, KeyError)
+    assert len(relay.outbox) == 20  # those taken were sent; nothing after the failure
+
+
+def test_the_sync_send_many_reads_in_chunks_in_the_calling_thread() -> None:
+    relay = _Yielding()
+    ahead: list[int] = []
+    threads: set[int] = set()
+
+    def rows() -> Iterator[Message]:
+        for message in _reading(1300, lambda: len(relay.outbox), ahead, fail_at=1200):
+            threads.add(threading.get_ident())
+            yield message
+
+    with Sender(relay) as sender:
+        results = sender.send_many(rows(), concurrency=4)
+    assert threads == {threading.get_ident()}
+    assert max(ahead) <= 512  # one chunk at most is read ahead of the sends
+    assert len(results) == 1201
+    assert all(isinstance(r, SendResult) for r in results[:1200])
+    assert isinstance(results[1200], MessageError)
+    assert isinstance(results[1200].__cause__, KeyError)
+    assert len(relay.outbox) == 1200
