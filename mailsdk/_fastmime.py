@@ -375,9 +375,11 @@ def _multipart(subtype: str, boundary: str, parts: list[list[Piece]]) -> list[Pi
 
 
 def _has_encoded_word(message: Message) -> bool:
-    texts = [message.subject, *message.headers.values()]
-    texts += [a.name for a in (*message.to, *message.cc, *message.reply_to, message.sender)]
-    return any("=?" in t for t in texts)
+    if "=?" in message.subject or any("=?" in v for v in message.headers.values()):
+        return True
+    return any(
+        "=?" in a.name for a in (*message.to, *message.cc, *message.reply_to, message.sender)
+    )
 
 
 def render_fast(

@@ -1143,7 +1143,9 @@ class Message(_Model):
         """True when some address (header or envelope) has a non-ASCII local part."""
         everyone = (self.sender, *self.to, *self.cc, *self.bcc, *self.reply_to)
         extra = (self.envelope_from,) if self.envelope_from else ()
-        return any(a.needs_smtputf8 for a in (*everyone, *extra))
+        # ascii_email is None exactly when needs_smtputf8 (read directly: once per address
+        # of every message rendered).
+        return any(a.ascii_email is None for a in (*everyone, *extra))
 
     def envelope(self) -> Envelope:
         """The SMTP envelope, built from the validated fields (never from headers)."""

@@ -109,6 +109,13 @@ class _SendState:
         self._sort_refusals(error.refused)
 
     def _sort_refusals(self, refused: dict[str, RecipientStatus]) -> None:
+        everyone = self.outgoing.envelope.rcpt_to
+        if not (refused or self.refused or self.deferred) and set(self.accepted).issuperset(
+            everyone
+        ):
+            # Every recipient accepted (the common case): nothing is left to sort.
+            self.pending = self.outgoing.restricted_to(())
+            return
         for rcpt, status in refused.items():
             if _is_temporary(status.code):
                 self.deferred[rcpt] = status
