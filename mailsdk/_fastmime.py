@@ -158,15 +158,17 @@ def address_field(name: str, addrs: list[Address], utf8: bool = False) -> str:
     With *utf8* (SMTPUTF8 messages) addresses and names stay raw UTF-8 (RFC 6532).
     """
     parts = [_mailbox(a, utf8) for a in addrs]
-    line = f"{name}: "
+    last = len(parts) - 1
+    line = f"{name}:"
     out: list[str] = []
     for i, part in enumerate(parts):
-        piece = part + ("," if i < len(parts) - 1 else "")
-        if len(line) + len(piece) > _FOLD_AT and line.strip() != f"{name}:":
-            out.append(line.rstrip())
-            line = " "
-        line += piece + " "
-    out.append(line.rstrip())
+        piece = part + "," if i < last else part
+        if i and len(line) + 1 + len(piece) > _FOLD_AT:
+            out.append(line)  # a line holds at least one mailbox, however long
+            line = " " + piece
+        else:
+            line += " " + piece
+    out.append(line)
     return "\r\n".join(out)
 
 

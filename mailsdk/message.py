@@ -353,15 +353,22 @@ def _plain_address(email: str) -> Address:
     What ``__post_init__`` would do, without the dataclass ``__init__``: *email* passed
     check_header_text, the empty name has nothing to check, and a plain address is its own
     normalized and ASCII form. Recording ``_checked`` as ``__post_init__`` does lets the
-    render-time re-check skip it the same way.
+    render-time re-check skip it the same way. The slots are written through their
+    descriptors: this runs once per recipient of every message.
     """
-    address = object.__new__(Address)
-    setattr_ = object.__setattr__
-    setattr_(address, "name", "")
-    setattr_(address, "email", email)
-    setattr_(address, "ascii_email", email)
-    setattr_(address, "_checked", ("", email, email))
+    address = _new_object(Address)
+    _set_name(address, "")
+    _set_email(address, email)
+    _set_ascii_email(address, email)
+    _set_checked(address, ("", email, email))
     return address
+
+
+_new_object = object.__new__
+_set_name = Address.__dict__["name"].__set__
+_set_email = Address.__dict__["email"].__set__
+_set_ascii_email = Address.__dict__["ascii_email"].__set__
+_set_checked = _CheckedMark.__dict__["_checked"].__set__
 
 
 def _is_name_pair(value: Any) -> bool:
