@@ -35,7 +35,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks (benchmarks/README.md): render, throughput, merge, failover, memory, outbox,
-    dkim, telemetry, html2text, templates."""
+    dkim, telemetry, html2text, templates, instructions."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 

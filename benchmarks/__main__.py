@@ -8,6 +8,7 @@ from benchmarks import (
     dkim,
     failover,
     html2text,
+    instructions,
     memory,
     merge,
     outbox,
@@ -28,6 +29,7 @@ SUITES = {
     "telemetry": telemetry.main,
     "html2text": html2text.main,
     "templates": templates.main,
+    "instructions": instructions.main,
 }
 
 
