@@ -735,8 +735,9 @@ class Sender(_Configurable):
         """Send many messages concurrently; see :meth:`AsyncSender.send_many`.
 
         *messages* is read in the calling thread (so a generator may use thread-bound
-        things such as a Django database connection), a chunk of a few hundred messages at
-        a time: a long generator never sits in memory whole.
+        things such as a Django database connection), a chunk at a time (512 messages, or
+        32 per unit of *concurrency* when that is more): a long generator never sits in
+        memory whole.
         """
         self._async.check_route(route)
         items = iter(messages)

@@ -240,9 +240,16 @@ class Mail:
         concurrency: int = 8,
     ) -> list[SendResult | MailError]:
         """Send many messages concurrently; one SendResult or MailError per message, in
-        order (see :meth:`mailsdk.Sender.send_many`)."""
-        prepared = [self._prepared(m, {}) for m in messages]
-        return self.sender.send_many(prepared, concurrency=concurrency)
+        order (see :meth:`mailsdk.Sender.send_many`). *messages* is read lazily in this
+        thread, and a mapping that is not a valid message is that item's MessageError."""
+        return self.sender.send_many(
+            (self._batch_item(m) for m in messages), concurrency=concurrency
+        )
+
+    def _batch_item(self, message: Message | Mapping[str, Any]) -> Message | Mapping[str, Any]:
+        # Only the app's default sender needs this thread (its app context): it is filled in
+        # here, and the sender validates each item, so one bad mapping is its own entry.
+        return self._with_sender(message) if isinstance(message, Mapping) else message
 
     @property
     def outbox(self) -> list[OutgoingMessage]:

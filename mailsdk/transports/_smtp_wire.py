@@ -35,11 +35,11 @@ MAX_LINE = 2048
 MAX_REPLY_LINES = 200
 """The most lines one (multi-line) reply may have."""
 MAX_REPLY_BYTES = 64 * 1024
+"""The most octets one reply may have, all lines together."""
 # Distinct one-line replies a connection keeps for reuse (see Wire._known); replies that
 # carry a queue id or an address are each new, so the first few fill it and the rest are
 # parsed as before.
 _KNOWN_REPLIES = 16
-"""The most octets one reply may have, all lines together."""
 
 
 class Reply(NamedTuple):

@@ -190,11 +190,26 @@ async def test_a_batch_through_a_chaotic_relay_loses_and_duplicates_nothing(
 
 
 class _Yielding(MemoryTransport):
-    """A memory relay whose sends take a turn of the event loop, as a network send does."""
+    """A memory relay whose sends take turns of the event loop, as network sends do: a
+    different number for each, so sends end in another order than they started in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     async def send(self, outgoing: OutgoingMessage, *, deadline: float | None = None) -> SendResult:
-        await asyncio.sleep(0)
-        return await super().send(outgoing, deadline=deadline)
+        turns = 1 + self.started * 7 % 5
+        self.started += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            return await super().send(outgoing, deadline=deadline)
+        finally:
+            self.in_flight -= 1
 
 
 def _reading(
@@ -216,28 +231,39 @@ async def test_send_many_reads_its_messages_lazily_and_keeps_their_order() -> No
         results = await sender.send_many(
             _reading(200, lambda: len(relay.outbox), ahead), concurrency=8
         )
-    assert max(ahead) <= 8  # never more than the concurrency in memory at once
+    # Eight sends at once, and a message is read only when one of them ends: never more
+    # than the other seven are taken and unsent (an eager reader would be 199 ahead).
+    assert relay.most_in_flight == 8
+    assert max(ahead) == 7
     subjects = {o.message_id: o.message.subject for o in relay.outbox}
+    assert [o.message.subject for o in relay.outbox] != [f"n={n}" for n in range(200)]
     assert [subjects[r.message_id] for r in results if isinstance(r, SendResult)] == [
         f"n={n}" for n in range(200)
     ]
 
 
-async def test_an_iterable_that_raises_ends_the_batch_with_every_sent_message_reported() -> None:
+@pytest.mark.parametrize("fail_at", [0, 20])
+async def test_an_iterable_that_raises_ends_the_batch_with_every_sent_message_reported(
+    fail_at: int,
+) -> None:
     relay = _Yielding()
     async with AsyncSender(relay) as sender:
         results = await sender.send_many(
-            _reading(50, lambda: len(relay.outbox), [], fail_at=20), concurrency=4
+            _reading(50, lambda: len(relay.outbox), [], fail_at=fail_at), concurrency=4
         )
-    assert len(results) == 21
-    assert all(isinstance(r, SendResult) for r in results[:20])
-    assert isinstance(results[20], MessageError)
-    assert "message 20 of the batch could not be read" in str(results[20])
-    assert isinstance(results[20].__cause__, KeyError)
-    assert len(relay.outbox) == 20  # those taken were sent; nothing after the failure
+    assert len(results) == fail_at + 1
+    assert all(isinstance(r, SendResult) for r in results[:fail_at])
+    error = results[fail_at]
+    assert isinstance(error, MessageError)
+    assert f"message {fail_at} of the batch could not be read" in str(error)
+    assert isinstance(error.__cause__, KeyError)
+    assert len(relay.outbox) == fail_at  # those taken were sent; nothing after the failure
 
 
-def test_the_sync_send_many_reads_in_chunks_in_the_calling_thread() -> None:
+@pytest.mark.parametrize(("concurrency", "chunk"), [(4, 512), (20, 640)])
+def test_the_sync_send_many_reads_in_chunks_in_the_calling_thread(
+    concurrency: int, chunk: int
+) -> None:
     relay = _Yielding()
     ahead: list[int] = []
     threads: set[int] = set()
@@ -248,9 +274,10 @@ def test_the_sync_send_many_reads_in_chunks_in_the_calling_thread() -> None:
             yield message
 
     with Sender(relay) as sender:
-        results = sender.send_many(rows(), concurrency=4)
+        results = sender.send_many(rows(), concurrency=concurrency)
     assert threads == {threading.get_ident()}
-    assert max(ahead) <= 512  # one chunk at most is read ahead of the sends
+    # A chunk is read whole before it is sent, and sent whole before the next is read.
+    assert max(ahead) == chunk - 1
     assert len(results) == 1201
     assert all(isinstance(r, SendResult) for r in results[:1200])
     assert isinstance(results[1200], MessageError)

@@ -138,6 +138,20 @@ def test_messages_dicts_and_keywords() -> None:
     assert built.sender.email == "app@example.com"
 
 
+def test_send_many_takes_the_apps_sender_and_reports_a_bad_mapping_as_its_entry() -> None:
+    app = create_app(TESTING=True)
+    rows = [
+        {"to": "a@example.com", "subject": "one"},
+        {"to": "not an address", "subject": "bad"},
+        {"from": "dict-sender@example.com", "to": "c@example.com", "subject": "three"},
+    ]
+    with app.app_context():
+        outcomes = mail.send_many(iter(rows))
+        sent = [(o.message.sender.email, o.message.subject) for o in mail.outbox]
+    assert [type(o).__name__ for o in outcomes] == ["SendResult", "MessageError", "SendResult"]
+    assert sent == [("app@example.com", "one"), ("dict-sender@example.com", "three")]
+
+
 def test_configuration() -> None:
     app = create_app(
         TESTING=True,

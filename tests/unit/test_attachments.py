@@ -245,6 +245,11 @@ def test_a_file_attachment_keeps_its_file_through_copies_and_pickles(tmp_path: P
         "cid": None,
     }
     same = Attachment.from_path(path, filename="notes.txt")
+    plain = Attachment(filename="notes.txt", content=b"HELLO")
+    OutgoingMessage(message(plain)).raw  # noqa: B018 - fills its MIME cache
+    assert "_mime_cache" in plain.__dict__
+    assert plain == Attachment(filename="notes.txt", content=b"HELLO")
+    assert hash(plain) == hash(Attachment(filename="notes.txt", content=b"HELLO"))
     assert att == same
     assert hash(att) == hash(same)
     assert "_path" not in att.model_dump_json()

@@ -10,6 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mailsdk.transports._smtp_wire import (
+    _KNOWN_REPLIES,
     MAX_LINE,
     MAX_REPLY_BYTES,
     MAX_REPLY_LINES,
@@ -93,26 +94,31 @@ async def test_well_formed_replies_come_back_in_order(replies: list[tuple[int, s
 
 @given(
     st.lists(st.integers(200, 599), min_size=1, max_size=60),
-    st.lists(st.integers(0, 70)),
-    st.lists(st.integers(1, 40)),
+    st.lists(st.integers(1, 500), min_size=1),
+    st.lists(st.integers(0, 70), min_size=1),
 )
 async def test_replies_already_here_are_taken_in_order_then_read_waits(
-    codes: list[int], counts: list[int], cuts: list[int]
+    codes: list[int], cuts: list[int], counts: list[int]
 ) -> None:
-    # A pipelined batch's replies arrive together: take(n) hands out at most n of those
-    # already here, in the order read() would, and nothing more when none is left.
-    wire, _, _ = _feed(_split(b"".join(f"{c} ok\r\n".encode() for c in codes), [5, 77, *cuts]))
+    # A pipelined batch's replies arrive in chunks: take(n) hands out at most n of those
+    # already here, in the order read() would, and never waits; read() waits for the next.
+    wire = Wire(_Transport())
+    chunks = _split(b"".join(f"{c} ok\r\n".encode() for c in codes), cuts)
     got: list[Reply] = []
-    for count in counts:
-        taken = wire.take(count)
-        assert len(taken) <= count
+    for i, chunk in enumerate(chunks):
+        wire.data_received(chunk)
+        taken = wire.take(counts[i % len(counts)])
+        assert len(taken) <= counts[i % len(counts)]
         got += taken
     while len(got) < len(codes):
         got.append(await wire.read(1.0))
     assert [r.code for r in got] == codes
     assert wire.take(5) == []
+    pending = asyncio.ensure_future(wire.read(1.0))
+    await asyncio.sleep(0)
+    assert not pending.done()  # nothing here: read() waits
     wire.data_received(b"250 later\r\n")
-    assert wire.take(5) == [Reply(250, "later")]
+    assert await pending == Reply(250, "later")
 
 
 async def test_one_line_replies_seen_before_are_the_same_reply() -> None:
@@ -125,7 +131,12 @@ async def test_one_line_replies_seen_before_are_the_same_reply() -> None:
         f"2.0.0 queued as Q{i}" for i in range(40)
     ] + ["2.1.5 Ok"]
     assert got[0] is got[1] is got[2] is got[-1]
-    assert len(wire._known) <= 16
+    assert len(wire._known) == _KNOWN_REPLIES
+
+
+async def test_a_known_line_ending_a_multi_line_reply_stays_part_of_it() -> None:
+    wire, _, _ = _feed([b"250 x\r\n", b"250-y\r\n250 x\r\n"])
+    assert wire.take(5) == [Reply(250, "x"), Reply(250, "y\nx")]
 
 
 async def test_an_endless_reply_is_cut_at_the_line_limit() -> None:
