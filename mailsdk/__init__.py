@@ -24,6 +24,7 @@ from mailsdk.defaults import (
 from mailsdk.dkim import DKIMSigner
 from mailsdk.dsn import DSN
 from mailsdk.errors import (
+    BatchInterrupted,
     ConfigurationError,
     CredentialError,
     DeliveryFailed,
@@ -77,6 +78,7 @@ __all__ = [
     "Attempt",
     "AttemptFailed",
     "AttemptStarted",
+    "BatchInterrupted",
     "Calendar",
     "CancelSend",
     "ConfigurationError",

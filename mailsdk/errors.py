@@ -11,7 +11,8 @@ MailError
 ├── RelayError          this relay is unusable (connect/TLS/AUTH): fail over at once
 ├── DeliveryUnknown     the connection was lost after the message was handed over
 ├── DeliveryFailed      every relay failed; carries every attempt
-└── TaskFailed          a background send (Celery, Django task) ended undelivered
+├── TaskFailed          a background send (Celery, Django task) ended undelivered
+└── BatchInterrupted    the messages given to send_many could not all be read
 ```
 
 Errors carry the relay's display name, the SMTP or HTTP status, the enhanced status code and
@@ -27,9 +28,10 @@ from typing import TYPE_CHECKING
 from mailsdk.result import RecipientStatus, recipient_statuses
 
 if TYPE_CHECKING:
-    from mailsdk.result import Attempt, Outcome
+    from mailsdk.result import Attempt, Outcome, SendResult
 
 __all__ = [
+    "BatchInterrupted",
     "ConfigurationError",
     "CredentialError",
     "DeliveryFailed",
@@ -227,6 +229,21 @@ class TaskFailed(MailError):
         self.message_id = message_id
         self.recipients = {addr: dict(status) for addr, status in (recipients or {}).items()}
         self.args = (error, message, message_id, self.recipients, relay, code)
+
+
+class BatchInterrupted(MailError):
+    """Reading the messages given to ``send_many`` raised, so the batch stopped there.
+
+    Messages are read as the batch goes, so those read before were sent: ``results`` holds
+    their entries (a SendResult or the MailError each ended with, in order; every send under
+    way finished first), and nothing after item ``index`` was read. The exception the
+    iterable raised is ``__cause__``. Nothing is lost: resend from item ``index`` on.
+    """
+
+    def __init__(self, message: str, results: Sequence[SendResult | MailError], index: int) -> None:
+        super().__init__(message)
+        self.results = list(results)
+        self.index = index
 
 
 def attempt_outcome(error: MailError) -> Outcome:

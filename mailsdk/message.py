@@ -676,6 +676,25 @@ class Attachment(_Model):
         object.__setattr__(attachment, "_path_size", size)
         return attachment
 
+    def __eq__(self, other: object) -> bool:
+        # The fields, and for a file attachment its file (kept beside the fields, which
+        # pydantic alone would compare): two files are two attachments, whatever their names.
+        same = super().__eq__(other)
+        if same is not True or not isinstance(other, Attachment):
+            return same
+        return (self._path, self._path_size) == (other._path, other._path_size)
+
+    __hash__ = _Model.__hash__  # the fields only: equal attachments still hash alike
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        # A pickle from before this state moved out of pydantic's private attributes keeps
+        # its file there: carried over, so it still reads its file.
+        old = state.get("__pydantic_private__") or {}
+        super().__setstate__({**state, "__pydantic_private__": None})
+        for name in ("_path", "_path_size", "_mime_cache"):
+            if name in old:
+                object.__setattr__(self, name, old[name])
+
     @property
     def size(self) -> int:
         """The content's length in octets (for a file, its size when it was attached)."""

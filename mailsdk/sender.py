@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from mailsdk.auth._token import TokenProvider
 from mailsdk.config import ConfigurationError, transports_from_urls
@@ -30,7 +30,7 @@ from mailsdk.controls import (
     check_before_send,
     check_redirect_to,
 )
-from mailsdk.errors import MailError, MessageError
+from mailsdk.errors import BatchInterrupted, MailError, MessageError
 from mailsdk.events import EventHandler
 from mailsdk.message import Message
 from mailsdk.mime import HandoverHook, OutgoingMessage
@@ -172,15 +172,23 @@ def _take(items: Iterator[T], count: int) -> tuple[list[T], Exception | None]:
     return taken, None
 
 
-def _unreadable(index: int, exc: Exception) -> MessageError:
-    """The entry that ends a batch whose iterable raised while item *index* was read."""
+def _snapshot(messages: Iterable[T]) -> Iterable[T]:
+    """A list or tuple as it is now (a batch reads its items as it goes); other iterables
+    as they are, read lazily."""
+    return tuple(messages) if isinstance(messages, (list, tuple)) else messages
+
+
+def _interrupted(
+    index: int, exc: Exception, results: Sequence[SendResult | MailError]
+) -> BatchInterrupted:
+    """The error a batch whose iterable raised while item *index* was read ends with."""
     log.error("reading message %d of a batch raised %s", index, type(exc).__name__, exc_info=exc)
-    error = MessageError(
-        f"message {index} of the batch could not be read ({type(exc).__name__}: {exc}); "
-        "no later message was taken"
+    return BatchInterrupted(
+        f"message {index} of the batch could not be read ({type(exc).__name__}: {exc}); the "
+        f"{index} before it were sent (see .results) and no later one was read",
+        results,
+        index,
     )
-    error.__cause__ = exc
-    return error
 
 
 def _leaves(transport: Transport) -> list[Transport]:
@@ -489,34 +497,42 @@ class AsyncSender(_Configurable):
         whole batch. ``route`` as in :meth:`send`; an unknown one is raised at once.
 
         *messages* is read lazily, one item as a connection comes free, so a generator of
-        a million messages holds only *concurrency* of them in memory. Should reading it
-        raise, no further item is taken, the sends under way finish, and the list ends with
-        a MessageError for the item that could not be read (the exception is its cause).
+        a million messages holds only *concurrency* of them in memory (a list or tuple is
+        copied first: changing it during the batch changes nothing). Should reading it
+        raise, no further item is read, the sends under way finish, and
+        :class:`~mailsdk.BatchInterrupted` is raised with the entries of every message read
+        before and the exception as its cause. A row that may be invalid is best given as a
+        mapping of Message fields: it is then checked on its own, and is its own entry. The
+        iterable is read on the event loop: one that blocks (a database query) holds up
+        every send under way, so read such a source with :class:`Sender`, which reads it in
+        the calling thread.
         """
         self.check_route(route)  # an unknown route fails the call, not each item
-        items = iter(messages)
+        items = iter(_snapshot(messages))
         results: list[SendResult | MailError | None] = []
-        stopped = False
+        failure: list[tuple[int, Exception]] = []
 
         async def worker() -> None:
-            nonlocal stopped
-            while not stopped:
+            while not failure:
                 # Taken and given its place in one step (no await between): order holds.
                 index = len(results)
                 try:
                     message = next(items)
                 except StopIteration:
-                    stopped = True
                     return
                 except Exception as exc:
-                    stopped = True
-                    results.append(_unreadable(index, exc))
+                    failure.append((index, exc))
                     return
                 results.append(None)
                 results[index] = await self._send_one(message, route)
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-        return [r for r in results if r is not None]
+        # Every place is filled: a worker stops only after the send it took has ended.
+        done = cast("list[SendResult | MailError]", results)
+        if failure:
+            index, exc = failure[0]
+            raise _interrupted(index, exc, done) from exc
+        return done
 
     async def _send_one(
         self, message: Message | Mapping[str, Any], route: str | None
@@ -740,7 +756,7 @@ class Sender(_Configurable):
         memory whole.
         """
         self._async.check_route(route)
-        items = iter(messages)
+        items = iter(_snapshot(messages))
         size = max(_CHUNK, concurrency * 32)
         results: list[SendResult | MailError] = []
         while True:
@@ -750,8 +766,7 @@ class Sender(_Configurable):
                     self._async.send_many(chunk, concurrency=concurrency, route=route)
                 )
             if failure is not None:
-                results.append(_unreadable(len(results), failure))
-                return results
+                raise _interrupted(len(results), failure, results) from failure
             if len(chunk) < size:
                 return results
 

@@ -15,6 +15,7 @@ import pytest
 
 from mailsdk import (
     AsyncSender,
+    BatchInterrupted,
     DeliveryFailed,
     DeliveryUnknown,
     MailError,
@@ -243,21 +244,37 @@ async def test_send_many_reads_its_messages_lazily_and_keeps_their_order() -> No
 
 
 @pytest.mark.parametrize("fail_at", [0, 20])
-async def test_an_iterable_that_raises_ends_the_batch_with_every_sent_message_reported(
+async def test_an_iterable_that_raises_stops_the_batch_and_reports_every_sent_message(
     fail_at: int,
 ) -> None:
     relay = _Yielding()
     async with AsyncSender(relay) as sender:
-        results = await sender.send_many(
-            _reading(50, lambda: len(relay.outbox), [], fail_at=fail_at), concurrency=4
-        )
-    assert len(results) == fail_at + 1
-    assert all(isinstance(r, SendResult) for r in results[:fail_at])
-    error = results[fail_at]
-    assert isinstance(error, MessageError)
+        with pytest.raises(BatchInterrupted) as raised:
+            await sender.send_many(
+                _reading(50, lambda: len(relay.outbox), [], fail_at=fail_at), concurrency=4
+            )
+    error = raised.value
+    assert error.index == fail_at
     assert f"message {fail_at} of the batch could not be read" in str(error)
     assert isinstance(error.__cause__, KeyError)
-    assert len(relay.outbox) == fail_at  # those taken were sent; nothing after the failure
+    assert len(error.results) == fail_at
+    assert all(isinstance(r, SendResult) for r in error.results)
+    # Those read were sent (every send under way finished); nothing after the failure.
+    assert sorted(r.message_id for r in error.results) == sorted(o.message_id for o in relay.outbox)
+
+
+async def test_a_list_changed_during_the_batch_changes_nothing() -> None:
+    relay = _Yielding()
+    batch = [make_message(n) for n in range(30)]
+
+    async def hook(message: Message) -> None:
+        batch.append(make_message(99))  # a hook (or another task) changing the caller's list
+        batch.pop(0)
+
+    async with AsyncSender(relay, before_send=[hook]) as sender:
+        results = await sender.send_many(batch, concurrency=4)
+    assert len(results) == 30
+    assert sorted(o.message.subject for o in relay.outbox) == sorted(f"n={n}" for n in range(30))
 
 
 @pytest.mark.parametrize(("concurrency", "chunk"), [(4, 512), (20, 640)])
@@ -273,13 +290,13 @@ def test_the_sync_send_many_reads_in_chunks_in_the_calling_thread(
             threads.add(threading.get_ident())
             yield message
 
-    with Sender(relay) as sender:
-        results = sender.send_many(rows(), concurrency=concurrency)
+    with Sender(relay) as sender, pytest.raises(BatchInterrupted) as raised:
+        sender.send_many(rows(), concurrency=concurrency)
     assert threads == {threading.get_ident()}
     # A chunk is read whole before it is sent, and sent whole before the next is read.
     assert max(ahead) == chunk - 1
-    assert len(results) == 1201
-    assert all(isinstance(r, SendResult) for r in results[:1200])
-    assert isinstance(results[1200], MessageError)
-    assert isinstance(results[1200].__cause__, KeyError)
+    assert raised.value.index == 1200
+    assert isinstance(raised.value.__cause__, KeyError)
+    assert len(raised.value.results) == 1200
+    assert all(isinstance(r, SendResult) for r in raised.value.results)
     assert len(relay.outbox) == 1200

@@ -252,7 +252,30 @@ def test_a_file_attachment_keeps_its_file_through_copies_and_pickles(tmp_path: P
     assert hash(plain) == hash(Attachment(filename="notes.txt", content=b"HELLO"))
     assert att == same
     assert hash(att) == hash(same)
+    # Another file, or no file, is another attachment, whatever the fields say.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "n.txt").write_bytes(b"hello")
+    assert att != Attachment.from_path(tmp_path / "other" / "n.txt", filename="notes.txt")
+    assert att != Attachment(filename="notes.txt", content=b"", content_type="text/plain")
     assert "_path" not in att.model_dump_json()
+
+
+def test_a_file_attachment_pickled_by_an_older_version_still_reads_its_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "n.txt"
+    path.write_bytes(b"hello")
+    att = Attachment.from_path(path)
+    state = att.__getstate__()
+    fields = {k: v for k, v in state["__dict__"].items() if not k.startswith("_")}
+    older = {  # how 0.1 pickled it: the file in pydantic's private attributes
+        **state,
+        "__dict__": fields,
+        "__pydantic_private__": {"_mime_cache": None, "_path": path, "_path_size": 5},
+    }
+    again = Attachment.__new__(Attachment)
+    again.__setstate__(older)
+    assert (again.content, again.size, again) == (b"hello", 5, att)
 
 
 @pytest.mark.parametrize(
