@@ -182,10 +182,9 @@ def _interrupted(
     index: int, exc: Exception, results: Sequence[SendResult | MailError]
 ) -> BatchInterrupted:
     """The error a batch whose iterable raised while item *index* was read ends with."""
-    log.error("reading message %d of a batch raised %s", index, type(exc).__name__, exc_info=exc)
     return BatchInterrupted(
-        f"message {index} of the batch could not be read ({type(exc).__name__}: {exc}); the "
-        f"{index} before it were sent (see .results) and no later one was read",
+        f"message {index} of the batch could not be read ({type(exc).__name__}: {exc}); "
+        f"what became of the {index} read before it is in .results, and no later one was read",
         results,
         index,
     )
