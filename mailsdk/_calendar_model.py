@@ -13,13 +13,13 @@ inside the ICS must be the one given: Outlook rejects a mismatch.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from mailsdk.errors import MessageError
 
-__all__ = ["METHODS", "Calendar"]
+__all__ = ["METHODS", "Calendar", "recheck_calendar"]
 
 METHODS = frozenset(
     {"PUBLISH", "REQUEST", "REPLY", "ADD", "CANCEL", "REFRESH", "COUNTER", "DECLINECOUNTER"}
@@ -101,6 +101,9 @@ class Calendar(BaseModel):
     method: str
 
     _attachment: Any = PrivateAttr(default=None)  # invite.ics, see mailsdk.calendar
+    # The (ics, method) objects this Calendar was checked with, set beside the fields (as
+    # Attachment keeps its file): recheck_calendar skips a Calendar that still holds them.
+    _verified: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, /, ics: str | None = None, method: str | None = None, **data: Any) -> None:
         if ics is not None:
@@ -123,6 +126,11 @@ class Calendar(BaseModel):
         ics, method = _checked(data["ics"], data.get("method"))
         return {**data, "ics": ics, "method": method}
 
+    @model_validator(mode="after")
+    def _mark_verified(self) -> Calendar:
+        object.__setattr__(self, "_verified", (self.ics, self.method))
+        return self
+
     @property
     def content_type(self) -> str:
         """The Content-Type value of the text/calendar alternative."""
@@ -138,3 +146,14 @@ class Calendar(BaseModel):
         return self.ics.isascii() and all(
             len(line) <= _SEVEN_BIT_LINE for line in self.ics.split("\r\n")
         )
+
+
+def recheck_calendar(calendar: Calendar) -> None:
+    """Check *calendar* again before a send (``Message.recheck``), cheaply: one made by
+    validation and not changed since (its fields are the very strings it was checked with,
+    and strings are immutable) passes at once; any other (``model_construct``, a field set
+    with ``object.__setattr__``, ``model_copy(update=...)``) is checked in full."""
+    mark = calendar._verified
+    if mark is not None and mark[0] is calendar.ics and mark[1] is calendar.method:
+        return
+    _checked(calendar.ics, calendar.method)

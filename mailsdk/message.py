@@ -42,7 +42,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from mailsdk._calendar_model import Calendar, _checked
+from mailsdk._calendar_model import Calendar, recheck_calendar
 from mailsdk._plain_address import is_plain_address
 from mailsdk.defaults import resolve_default_sender
 from mailsdk.dsn import DSN
@@ -1085,7 +1085,7 @@ class Message(_Model):
         if self.calendar is not None:
             if not isinstance(self.calendar, Calendar):
                 raise MessageError("calendar is not a Calendar value")
-            _checked(self.calendar.ics, self.calendar.method)
+            recheck_calendar(self.calendar)
         if not all(isinstance(tag, str) for tag in self.tags):
             raise MessageError("tags must be text")
         for tag in self.tags:

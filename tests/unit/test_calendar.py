@@ -12,6 +12,7 @@ import icalendar
 import pytest
 
 from mailsdk import Attachment, Calendar, Message, MessageError, OutgoingMessage
+from mailsdk import _calendar_model as calendar_model
 from mailsdk.calendar import invite as invite_event
 from mailsdk.mime import render_reference
 from tests.dkim_shapes import FIXED, INVITE_ICS
@@ -233,3 +234,28 @@ def test_a_calendar_altered_after_validation_is_caught_before_sending() -> None:
     msg = message().model_copy(update={"calendar": bad})
     with pytest.raises(MessageError, match="does not match"):
         OutgoingMessage(msg)
+
+
+def test_an_untouched_calendar_is_not_parsed_again_at_each_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Checked when it was made; a send re-checks only a calendar whose fields changed since.
+    msg = message()
+    checked: list[str] = []
+    real = calendar_model._checked
+
+    def counting(ics: object, method: object) -> tuple[str, str]:
+        checked.append(str(method))
+        return real(ics, method)
+
+    monkeypatch.setattr(calendar_model, "_checked", counting)
+    OutgoingMessage(msg)
+    assert checked == []
+    assert msg.calendar is not None
+    swapped = msg.calendar.model_copy(update={"method": "CANCEL"})
+    with pytest.raises(MessageError, match="does not match"):
+        OutgoingMessage(msg.model_copy(update={"calendar": swapped}))
+    object.__setattr__(msg.calendar, "ics", msg.calendar.ics.replace("VEVENT", "VNOTHING"))
+    with pytest.raises(MessageError, match="no VEVENT"):
+        OutgoingMessage(msg)
+    assert checked == ["CANCEL", "REQUEST"]
