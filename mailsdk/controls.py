@@ -20,8 +20,9 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
+from typing import Any
 
 from mailsdk.errors import ConfigurationError, MessageError, PermanentError, RecipientsRefused
 from mailsdk.message import Address, Message
@@ -38,6 +39,7 @@ __all__ = [
     "check_allowed_recipients",
     "check_before_send",
     "check_redirect_to",
+    "check_routes",
 ]
 
 log = logging.getLogger("mailsdk")
@@ -109,6 +111,20 @@ def check_allowed_recipients(patterns: object) -> tuple[str, ...] | None:
             )
         out.append(_fold(pattern))
     return tuple(out)
+
+
+def check_routes(routes: object, *, relays: str = "relays") -> Mapping[str, Any] | None:
+    """*routes* as given, after checking it maps route names (non-empty text) to what each
+    route sends through; None stays None. *relays* names those in the error ("relay URLs"
+    where only URLs are read). The one check of route names, wherever routes are given."""
+    if routes is None:
+        return None
+    if not isinstance(routes, Mapping):
+        raise ConfigurationError(f"routes must map route names to {relays}")
+    for name in routes:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError(f"routes: route names must be non-empty text, not {name!r}")
+    return routes
 
 
 def check_redirect_to(address: object) -> str | None:

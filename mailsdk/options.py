@@ -139,6 +139,7 @@ class SenderOptions:
             check_allowed_recipients,
             check_before_send,
             check_redirect_to,
+            check_routes,
         )
 
         object.__setattr__(self, "before_send", check_before_send(self.before_send))
@@ -146,8 +147,7 @@ class SenderOptions:
             self, "allowed_recipients", check_allowed_recipients(self.allowed_recipients)
         )
         object.__setattr__(self, "redirect_to", check_redirect_to(self.redirect_to))
-        if self.routes is not None and not isinstance(self.routes, Mapping):
-            raise ConfigurationError("routes must map route names to relays")
+        check_routes(self.routes)
 
     @classmethod
     def from_settings(cls, settings: SettingsSource, **overrides: Any) -> SenderOptions:

@@ -29,6 +29,7 @@ from mailsdk.controls import (
     check_allowed_recipients,
     check_before_send,
     check_redirect_to,
+    check_routes,
 )
 from mailsdk.errors import BatchInterrupted, MailError, MessageError
 from mailsdk.events import EventHandler
@@ -250,17 +251,6 @@ def _relays(
     return _Relays(transports, combined, _dkim_plan(combined, dkim, dkim_skip_rerendering))
 
 
-def _check_routes(routes: object) -> Mapping[str, TransportSpec]:
-    if routes is None:
-        return {}
-    if not isinstance(routes, Mapping):
-        raise ConfigurationError("routes must map route names to relays")
-    for name in routes:
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigurationError(f"route names must be non-empty text, not {name!r}")
-    return routes
-
-
 class _SigningTransport(Transport):
     """Signs each message once (DKIM) before the relays see it, and marks the results of the
     relays that carried the signature."""
@@ -407,7 +397,7 @@ class AsyncSender(_Configurable):
         self.transport = main.transport
         self._signed_relays = main.signed
         self._routes = {
-            name: _relays(spec, **build) for name, spec in _check_routes(routes).items()
+            name: _relays(spec, **build) for name, spec in (check_routes(routes) or {}).items()
         }
 
     @property

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mailsdk.config import ConfigurationError
+from mailsdk.controls import check_routes
 
 __all__ = ["CONTROL_KEYS", "control_options"]
 
@@ -88,15 +89,9 @@ def control_options(values: Mapping[str, Any], *, testing: Any = None) -> dict[s
     for key in _FROM_ENVIRONMENT:
         if given[key] is None:
             given[key] = os.environ.get(f"MAILSDK_{key.upper()}") or None
-    routes = given["routes"]
+    routes = check_routes(given["routes"], relays="relay URLs")
     if routes is not None:
-        if not isinstance(routes, Mapping):
-            raise ConfigurationError("routes must map route names to relay URLs")
         for name, relays in routes.items():
-            if not isinstance(name, str) or not name.strip():
-                raise ConfigurationError(
-                    f"routes: route names must be non-empty text, not {name!r}"
-                )
             if testing is None and (isinstance(relays, str) or _is_url_list(relays)):
                 from mailsdk.preflight import check_urls
 

@@ -316,3 +316,25 @@ def test_from_settings_marks_the_list_it_opened(
     assert options.close_suppressions is True
     assert options.suppressions is not None
     options.suppressions.close()
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        ({"": ["memory://"]}, "routes: route names must be non-empty text, not ''"),
+        ({7: ["memory://"]}, "routes: route names must be non-empty text, not 7"),
+        (["memory://"], "routes must map route names to relays"),
+    ],
+)
+def test_a_bad_routes_value_is_refused_alike_wherever_it_is_given(
+    routes: object, expected: str
+) -> None:
+    # One check of route names: the options, the async and the sync sender say the same.
+    for make in (
+        lambda: SenderOptions(relays=["memory://"], routes=routes),  # type: ignore[arg-type]
+        lambda: AsyncSender("memory://", routes=routes),  # type: ignore[arg-type]
+        lambda: Sender("memory://", routes=routes),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            make()
+        assert caught.value.message == expected
