@@ -28,6 +28,7 @@ from mailsdk.errors import ConfigurationError, MessageError, PermanentError, Rec
 from mailsdk.message import Address, Message
 from mailsdk.outgoing import OutgoingMessage
 from mailsdk.result import RecipientStatus, SendResult, refusal
+from mailsdk.suppressions import normalize_address
 from mailsdk.transports.base import Transport
 
 __all__ = [
@@ -142,8 +143,9 @@ def check_redirect_to(address: object) -> str | None:
 
 
 def _fold(address: str) -> str:
-    """*address* compared case-insensitively, each non-ASCII domain label as IDNA (labels
-    holding a wildcard are left alone), so a pattern matches both spellings of a domain."""
+    """A pattern folded as :func:`~mailsdk.suppressions.normalize_address` folds the
+    recipients it is matched against (lower case, IDNA domain), label by label so that a
+    label holding a wildcard is left alone: a pattern matches both spellings of a domain."""
     local, _, domain = address.strip().rpartition("@")
     labels = domain.rstrip(".").lower().split(".")
     for i, label in enumerate(labels):
@@ -154,7 +156,7 @@ def _fold(address: str) -> str:
 
 
 def _allowed(address: str, patterns: Sequence[str]) -> bool:
-    folded = _fold(address)
+    folded = normalize_address(address)
     return any(fnmatchcase(folded, pattern) for pattern in patterns)
 
 
