@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-__all__ = ["DEFAULT_HEADERS", "Algorithm", "DKIMSigner", "KeySource"]
+__all__ = ["DEFAULT_HEADERS", "Algorithm", "DKIMSigner", "KeySource", "ascii_domain"]
 
 Algorithm = Literal["rsa-sha256", "ed25519-sha256"]
 """``rsa-sha256`` (RFC 6376, keys of 1024 bits or more) or ``ed25519-sha256`` (RFC 8463)."""
@@ -205,18 +205,28 @@ class DKIMSigner:
         )
 
 
+def ascii_domain(value: str) -> str | None:
+    """*value* as DNS looks it up: trimmed, without the root dot, lower case, in A-labels
+    (IDNA); None when it is not a domain name (``mailsdk doctor`` checks its domain so too).
+    Labels may hold ``_``, as DKIM selectors and ``_domainkey`` names do."""
+    text = value.strip().rstrip(".")
+    try:
+        ascii_form = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError:
+        return None
+    if not _DOMAIN.match(ascii_form) or len(ascii_form) > 253:
+        return None
+    return ascii_form.lower()
+
+
 def _checked_domain(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"DKIM {what} is empty")
-    text = value.strip().rstrip(".")
-    try:
-        # d= and s= are looked up in DNS: A-labels, the form every verifier resolves.
-        ascii_form = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError:
-        raise ConfigurationError(f"DKIM {what} {value!r} is not a valid domain name") from None
-    if not _DOMAIN.match(ascii_form) or len(ascii_form) > 253:
+    # d= and s= are looked up in DNS: A-labels, the form every verifier resolves.
+    name = ascii_domain(value)
+    if name is None:
         raise ConfigurationError(f"DKIM {what} {value!r} is not a valid domain name")
-    return ascii_form.lower()
+    return name
 
 
 def _checked_header_name(name: str) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mailsdk._dnsquery import DNSFailure, Lookups, make_resolver
 from mailsdk._spf import MAX_LOOKUPS, MAX_VOID, check_host, spf_records
 from mailsdk.config import TransportURL, parse_url
+from mailsdk.dkim import ascii_domain
 from mailsdk.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -132,13 +133,8 @@ def diagnose(
 
 
 def _checked_domain(value: str) -> str:
-    name = value.strip().rstrip(".").lower()
-    try:
-        name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ConfigurationError(f"{value!r} is not a domain name") from None
-    labels = name.split(".")
-    if len(labels) < 2 or not all(0 < len(label) < 64 for label in labels):
+    name = ascii_domain(value)
+    if name is None or "." not in name:
         raise ConfigurationError(f"{value!r} is not a domain name (e.g. example.com)")
     return name
 

@@ -606,3 +606,10 @@ def test_dmarc_keywords_are_read_whatever_their_case(dns: LocalDNS, rsa_pem: byt
     assert only(report, "dmarc").level == "ok"
     assert only(report, "dmarc").message == "_dmarc.example.com: p=reject"
     assert "adkim=s, strict" in only(report, "dmarc.alignment").message
+
+
+@pytest.mark.parametrize("name", ["localhost", "bad..example.com", "-x.example.com", "a b.com", ""])
+def test_a_name_that_is_not_a_domain_is_refused_before_any_lookup(name: str) -> None:
+    # The DKIM signer's domain check (mailsdk.dkim.ascii_domain), plus: a dot is needed.
+    with pytest.raises(ConfigurationError, match="is not a domain name"):
+        diagnose(name, nameserver="192.0.2.1", timeout=0.01)
