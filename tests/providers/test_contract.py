@@ -101,6 +101,24 @@ def outgoing(row: Row, make_outgoing: Callable[..., OutgoingMessage]) -> Outgoin
 # -- the request -------------------------------------------------------------------------
 
 
+async def _sent(
+    row: Row,
+    transport: HTTPTransport,
+    outgoing: OutgoingMessage,
+    respx_mock: respx.MockRouter,
+    load_spec: Callable[[str], Any],
+) -> httpx.Request:
+    """The request *transport* made for *outgoing* (answered with the row's success), its
+    body checked against the provider's published API description when there is one."""
+    route = respx_mock.post(row.endpoint).mock(return_value=row.success())
+    await transport.send(outgoing)
+    request: httpx.Request = route.calls.last.request
+    if row.spec is not None:
+        name, check = row.spec
+        check(load_spec(name))(json.loads(request.content))
+    return request
+
+
 async def test_request_goes_to_the_endpoint_with_credentials(
     row: Row,
     transport: HTTPTransport,
@@ -109,9 +127,7 @@ async def test_request_goes_to_the_endpoint_with_credentials(
     api_key: str,
     load_spec: Callable[[str], Any],
 ) -> None:
-    route = respx_mock.post(row.endpoint).mock(return_value=row.success())
-    await transport.send(outgoing)
-    request = route.calls.last.request
+    request = await _sent(row, transport, outgoing, respx_mock, load_spec)
     assert (request.method, str(request.url)) == ("POST", row.endpoint)
     for name, value in row.auth(api_key).items():
         assert request.headers[name] == value
@@ -123,9 +139,6 @@ async def test_request_goes_to_the_endpoint_with_credentials(
         "write": 30.0,
         "pool": 30.0,
     }
-    if row.spec is not None:
-        name, check = row.spec
-        check(load_spec(name))(json.loads(request.content))
 
 
 @pytest.mark.parametrize(("row", "url", "endpoint"), by_row(lambda row: list(row.regions)))
@@ -455,14 +468,9 @@ async def test_tracking_toggles_reach_the_request(
 ) -> None:
     assert row.tracking is not None
     read, expected = row.tracking
-    route = respx_mock.post(row.endpoint).mock(return_value=row.success())
     outgoing = make_outgoing(**{**row.message, "track_opens": True, "track_clicks": False})
-    await transport.send(outgoing)
-    request = route.calls.last.request
+    request = await _sent(row, transport, outgoing, respx_mock, load_spec)
     assert read(request) == expected
-    if row.spec is not None:
-        name, check = row.spec
-        check(load_spec(name))(json.loads(request.content))
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.scheme)
@@ -475,17 +483,12 @@ async def test_provider_options_are_merged_into_this_providers_request_only(
 ) -> None:
     assert row.option is not None, "every provider row shows one of its own options"
     options, read, expected = row.option
-    route = respx_mock.post(row.endpoint).mock(return_value=row.success())
     # Another provider's entry is that provider's: it must not reach this request.
     others = {"zz-other": {"must_not_appear": "x"}}
     given = {row.scheme: copy.deepcopy(dict(options)), **others}
     outgoing = make_outgoing(**{**row.message, "provider_options": given})
-    await transport.send(outgoing)
-    request = route.calls.last.request
+    request = await _sent(row, transport, outgoing, respx_mock, load_spec)
     assert read(request) == expected
     assert b"must_not_appear" not in request.content
     # The merge changed nothing the message holds (a second relay gets the same options).
     assert outgoing.message.provider_options == {row.scheme: options, **others}
-    if row.spec is not None:
-        name, check = row.spec
-        check(load_spec(name))(json.loads(request.content))
