@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mailsdk._dnsquery import DNSFailure, Lookups, make_resolver
 from mailsdk._spf import MAX_LOOKUPS, MAX_VOID, check_host, spf_records
 from mailsdk.config import TransportURL, parse_url
-from mailsdk.dkim import ascii_domain
+from mailsdk.dkim import MIN_RSA_BITS, ascii_domain
 from mailsdk.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -376,8 +376,8 @@ def _check_dkim(
         return
     key_problem, public = _public_key(tags)
     if key_problem is not None:
-        level: Level = "warn" if key_problem.startswith("RSA key of") else "error"
-        report._add(level, "dkim", f"{name}: {key_problem}", publish)
+        level, text = key_problem
+        report._add(level, "dkim", f"{name}: {text}", publish)
         if level == "error":
             return
     else:
@@ -444,16 +444,17 @@ def _parse_key_record(text: str) -> tuple[dict[str, str], str | None]:
     return tags, None
 
 
-def _public_key(tags: dict[str, str]) -> tuple[str | None, tuple[str, bytes]]:
-    """What is wrong with the key (None if nothing), and a description and comparable form
-    of it (RSA: the modulus and exponent; Ed25519: the raw 32 bytes)."""
+def _public_key(tags: dict[str, str]) -> tuple[tuple[Level, str] | None, tuple[str, bytes]]:
+    """What is wrong with the key and how much it matters (None if nothing), and a
+    description and comparable form of it (RSA: the modulus and exponent; Ed25519: the raw
+    32 bytes)."""
     try:
         raw = base64.b64decode(tags["p"], validate=True)
     except (binascii.Error, ValueError):
-        return "p= is not base64", ("", b"")
+        return ("error", "p= is not base64"), ("", b"")
     if tags.get("k", "rsa") == "ed25519":
         if len(raw) != 32:
-            return f"an Ed25519 p= must be 32 bytes, not {len(raw)}", ("", raw)
+            return ("error", f"an Ed25519 p= must be 32 bytes, not {len(raw)}"), ("", raw)
         return None, ("Ed25519", raw)
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from cryptography.hazmat.primitives.serialization import (
@@ -466,14 +467,17 @@ def _public_key(tags: dict[str, str]) -> tuple[str | None, tuple[str, bytes]]:
     except ValueError:
         key = _rsa_public_key_pkcs1(raw)
     if not isinstance(key, RSAPublicKey):
-        return "p= is not an RSA public key", ("", raw)
+        return ("error", "p= is not an RSA public key"), ("", raw)
     numbers = key.public_numbers()
     form = f"{numbers.n:x}:{numbers.e:x}".encode()
     bits = key.key_size
-    if bits < 1024:
-        return f"RSA key of {bits} bits: verifiers must reject it (RFC 8301)", ("", form)
+    if bits < MIN_RSA_BITS:
+        return ("error", f"RSA key of {bits} bits: verifiers must reject it (RFC 8301)"), (
+            "",
+            form,
+        )
     if bits < 2048:
-        return f"RSA key of {bits} bits: 2048 is advised (RFC 8301, Gmail)", (
+        return ("warn", f"RSA key of {bits} bits: 2048 is advised (RFC 8301, Gmail)"), (
             f"RSA {bits} bits",
             form,
         )

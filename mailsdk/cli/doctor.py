@@ -11,6 +11,7 @@ import click
 from mailsdk.cli._options import json_flag, timeout_option
 from mailsdk.cli._shared import EXIT_FAILED, fail, load_settings
 from mailsdk.config import ConfigurationError, TransportURL
+from mailsdk.dkim import ascii_domain
 
 _MARK = {"ok": "ok   ", "warn": "warn ", "error": "ERROR"}
 
@@ -94,6 +95,7 @@ def command(
 
 
 def _related(one: str, other: str) -> bool:
-    """True when one domain is the other or under it."""
-    one, other = one.lower().rstrip("."), other.lower().rstrip(".")
+    """True when one domain is the other or under it (compared in A-labels, the form the
+    signer holds its domain in)."""
+    one, other = (ascii_domain(name) or name.lower().rstrip(".") for name in (one, other))
     return one == other or one.endswith("." + other) or other.endswith("." + one)

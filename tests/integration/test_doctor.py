@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from mailsdk import ConfigurationError, DKIMSigner
 from mailsdk._dnsquery import Lookups, make_resolver
 from mailsdk._spf import check_host
+from mailsdk.cli.doctor import _related
 from mailsdk.doctor import DoctorReport, Finding, diagnose
 from tests.cli_runner import run
 from tests.dns_zone import LocalDNS, Zone
@@ -613,3 +614,28 @@ def test_a_name_that_is_not_a_domain_is_refused_before_any_lookup(name: str) -> 
     # The DKIM signer's domain check (mailsdk.dkim.ascii_domain), plus: a dot is needed.
     with pytest.raises(ConfigurationError, match="is not a domain name"):
         diagnose(name, nameserver="192.0.2.1", timeout=0.01)
+
+
+def test_a_published_rsa_key_under_1024_bits_is_an_error(dns: LocalDNS) -> None:
+    # RFC 8301: verifiers must reject it, so the report is not ok (a 1024-bit key only warns).
+    n = (1 << 767) | 0xF1  # a 768-bit odd modulus: only its size matters here
+    public = rsa.RSAPublicNumbers(65537, n).public_key()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    serve(dns, Zone().add("weak._domainkey.example.com", "TXT", record))
+    report = diagnose("example.com", selector="weak", nameserver=dns.address)
+    finding = only(report, "dkim")
+    assert (finding.level, finding.message) == (
+        "error",
+        "weak._domainkey.example.com: RSA key of 768 bits: verifiers must reject it (RFC 8301)",
+    )
+    assert not report.ok
+
+
+def test_the_configured_signer_counts_for_an_internationalised_domain() -> None:
+    # The signer holds its domain in A-labels; the command line may give it in Unicode.
+    assert _related("xn--bcher-kva.de", "bücher.de")
+    assert _related("mail.xn--bcher-kva.de", "BÜCHER.de.")
+    assert not _related("xn--bcher-kva.de", "example.de")
