@@ -54,8 +54,6 @@ class Evaluation:
     void: int = 0
     includes: list[str] = field(default_factory=list)
     """Every domain reached through include or redirect, in order."""
-    records: dict[str, str] = field(default_factory=dict)
-    """The SPF record of each domain evaluated."""
     matched: str | None = None
     """The term that decided the result, with the domain whose record holds it."""
 
@@ -98,7 +96,6 @@ class _Checker:
         if len(records) > 1:
             raise SPFError("permerror", f"{domain} publishes {len(records)} SPF records")
         record = records[0]
-        self.evaluation.records[domain] = record
         terms = record.split()[1:]
         redirect: str | None = None
         directives: list[tuple[str, str, str]] = []
