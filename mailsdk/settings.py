@@ -505,15 +505,9 @@ class MailSettings(BaseSettings):
         """The suppression list at :attr:`suppressions_db`, opened; None when unset."""
         if self.suppressions_db is None:
             return None
-        from mailsdk.suppressions import Suppressions
+        from mailsdk.suppressions import open_setting
 
-        try:
-            return Suppressions(self.suppressions_db)
-        except Exception as exc:  # sqlite3.Error, OSError: say which setting is wrong
-            raise ConfigurationError(
-                f"MAILSDK_SUPPRESSIONS_DB: cannot open {str(self.suppressions_db)!r} "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
+        return open_setting(self.suppressions_db, "MAILSDK_SUPPRESSIONS_DB")
 
     def retry_policy(self) -> RetryPolicy | None:
         """A RetryPolicy from the ``retry_*`` values, or None when none is set (the

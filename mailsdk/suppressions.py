@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from mailsdk.errors import RecipientsRefused
+from mailsdk.errors import ConfigurationError, RecipientsRefused
 from mailsdk.transports.base import Transport
 
 if TYPE_CHECKING:
@@ -406,3 +406,15 @@ def _learn(suppressions: Suppressions, outcome: SendResult | RecipientsRefused) 
         suppressions.record_refusals(outcome)
     except (sqlite3.Error, ValueError):
         log.exception("could not record refused recipients in the suppression list")
+
+
+def open_setting(path: str | os.PathLike[str], setting: str) -> Suppressions:
+    """The list at *path*, opened for the configuration *setting* that names it; a file that
+    cannot be opened (sqlite3.Error, OSError) is a ConfigurationError naming the setting and
+    the file."""
+    try:
+        return Suppressions(path)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{setting}: cannot open {os.fspath(path)!r} ({type(exc).__name__}: {exc})"
+        ) from None

@@ -50,22 +50,17 @@ def _hooks(value: Any) -> Any:
 
 
 def _suppressions(value: Any) -> Any:
-    from mailsdk.suppressions import Suppressions
+    from mailsdk.suppressions import Suppressions, open_setting
 
     if value is None or isinstance(value, Suppressions):
         return value
     if not isinstance(value, (str, os.PathLike)):
         raise ConfigurationError("suppressions_db must be a file path or a Suppressions list")
     path = os.path.abspath(os.fspath(value))
-    try:
-        with _lock:
-            if path not in _opened:
-                _opened[path] = Suppressions(path)
-            return _opened[path]
-    except Exception as exc:  # sqlite3.Error, OSError: name the setting and the file
-        raise ConfigurationError(
-            f"suppressions_db: cannot open {os.fspath(value)!r} ({type(exc).__name__}: {exc})"
-        ) from None
+    with _lock:
+        if path not in _opened:
+            _opened[path] = open_setting(path, "suppressions_db")
+        return _opened[path]
 
 
 def _is_url_list(value: Any) -> bool:

@@ -96,15 +96,11 @@ def _naming_the_key(message: str) -> str:
     ...", "routes['bulk']: ...") led by the ``app.config`` key that holds the field."""
     found = re.match(r"[a-z_]+", message)
     field = found.group(0) if found else ""
-    key = f"MAILSDK_{_FIELD_KEYS.get(field, field).upper()}"
+    key = f"MAILSDK_{field.upper()}"
     rest = message[len(field) :]
     if field == "routes" and rest.startswith(("[", ":")):
         return f"{key}{rest}"  # MAILSDK_ROUTES['bulk']: unknown scheme 'nope'
     return f"{key}: {message}"
-
-
-# Fields whose key is not the field's name in upper case.
-_FIELD_KEYS = {"route": "routes"}
 
 
 def _retry(value: Any) -> RetryPolicy | None:
