@@ -331,3 +331,15 @@ async def test_provider_api_sends_an_advisory_dsn_request_without_it(
     with_dsn, without = (json.loads(call.request.content) for call in route.calls)
     assert with_dsn == without  # nothing of the request is added to the body
     assert "takes no DSN request: <dsn.1@example.com> goes without it" in caplog.text
+
+
+@respx.mock
+async def test_provider_api_says_once_per_relay_that_it_sends_no_dsn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    respx.post(SENDGRID_URL).mock(return_value=httpx.Response(202))
+    caplog.set_level(logging.WARNING, "mailsdk")
+    async with SendGridTransport("SG.key") as transport:
+        for _ in range(3):
+            await transport.send(OutgoingMessage(make_message(dsn=DSN(notify=["FAILURE"]))))
+    assert caplog.text.count("takes no DSN request") == 1

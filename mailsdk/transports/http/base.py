@@ -400,16 +400,18 @@ class DispositionAttachmentsPayload(JSONPayload[TransportT]):
 def _check_smtp_options(payload: Payload[Any], outgoing: OutgoingMessage) -> None:
     """Provider APIs take no SMTP envelope parameters: REQUIRETLS and a required DSN request
     are refused (the next relay may be SMTP), an advisory DSN request goes unsent, said in
-    the log, as on an SMTP relay without DSN."""
+    the log once per relay, as on an SMTP relay without DSN."""
     message = outgoing.message
     if message.require_tls:
         payload.unsupported("a message that requires REQUIRETLS (RFC 8689; SMTP relays only)")
     if message.dsn is not None and message.dsn.required:
         payload.unsupported("a required DSN request (RFC 3461; SMTP relays only)")
-    if message.dsn is not None:
+    noted = payload.transport._noted
+    if message.dsn is not None and "dsn" not in noted:
+        noted.add("dsn")
         log.warning(
             "%s takes no DSN request: %s goes without it (the provider reports bounces "
-            "through its own events)",
+            "through its own events; as will later messages there; said once per relay)",
             payload.transport.name,
             outgoing.message_id,
         )
@@ -499,6 +501,7 @@ class HTTPTransport(Transport):
         self.wall_clock: Callable[[], float] = time.time
         """Wall-clock seconds since the epoch, read only to turn a reply's absolute reset time
         (an HTTP-date ``Retry-After``, a quota reset) into seconds to wait; tests replace it."""
+        self._noted: set[str] = set()  # what was logged once for this relay ("dsn")
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.wall_clock(), timezone.utc)
