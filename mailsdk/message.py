@@ -827,6 +827,8 @@ def _attachment_base_name(value: str) -> str:
     base = re.split(r"[\\/]", value)[-1].strip()
     if base in ("", ".", ".."):
         raise MessageError(f"attachment file name {value!r} has no base name")
+    if base == value:
+        return base  # no path to cut (always so at the re-check before a send): checked above
     # Cutting the path off can leave an encoded word the whole name did not show (a "/"
     # inside one), which recheck() would then refuse at send time: refuse it now.
     return check_header_text(base, "attachment file name")

@@ -13,7 +13,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from mailsdk.webhooks import _common as c
@@ -53,15 +53,8 @@ def verify(body: bytes, headers: Mapping[str, str], secret: Any) -> c.Proof:
     for entry in given.split():
         version, _, value = entry.partition(",")
         if version == "v1" and hmac.compare_digest(expected, value.encode("ascii", "replace")):
-            return c.Proof(signed_at=_signed_at(stamp), delivery_id=msg_id)
+            return c.Proof(signed_at=c.signed_time(stamp, "svix-timestamp"), delivery_id=msg_id)
     raise WebhookSignatureError("Svix signature does not match")
-
-
-def _signed_at(stamp: str) -> datetime:
-    try:
-        return c.from_epoch(int(stamp))
-    except ValueError:
-        raise WebhookSignatureError("svix-timestamp is not a Unix time") from None
 
 
 def _read(hook: c.Webhook, payload: Any, proof: c.Proof) -> list[DeliveryEvent]:
