@@ -246,14 +246,18 @@ def _base64_lines(data: bytes | memoryview) -> bytes:
     return _CRLF.join(_BASE64_LINE.findall(encoded)) + _CRLF
 
 
-def _calendar_part(calendar: Calendar) -> bytes:
-    """The text/calendar alternative: 7bit when it can be, else base64 (see Calendar)."""
+@lru_cache(maxsize=32)
+def _calendar_part(calendar: Calendar) -> tuple[bytes, bool]:
+    """The text/calendar alternative (7bit when it can be, else base64; see Calendar) and
+    whether it needs dot-stuffing; cached like the text parts, so one invite sent to many
+    is encoded and checked once (a Calendar is frozen, and equal ones give equal parts)."""
     if calendar.seven_bit:
         cte, body = "7bit", calendar.ics.encode("ascii")
     else:
         cte, body = "base64", _base64_lines(calendar.ics.encode("utf-8"))
     head = f"Content-Type: {calendar.content_type}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
-    return checked(head.encode("ascii") + body)
+    part = checked(head.encode("ascii") + body)
+    return part, needs_dot_stuffing(part)
 
 
 class Encoded:
@@ -415,9 +419,9 @@ def render_fast(
     inline = [a for a in message.attachments if a.inline] if html is not None else []
     others = [a for a in message.attachments if not (a.inline and html is not None)]
     if message.calendar is not None:
-        invite = _calendar_part(message.calendar)
+        invite, invite_dotted = _calendar_part(message.calendar)
         body = ("alternative", [*(body[1] if isinstance(body, tuple) else [body]), invite])
-        dotted = dotted or needs_dot_stuffing(invite)
+        dotted = dotted or invite_dotted
         from mailsdk.calendar import invite_attachment  # only invites need it
 
         others.insert(0, invite_attachment(message.calendar))

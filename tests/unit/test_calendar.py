@@ -13,6 +13,7 @@ import pytest
 
 from mailsdk import Attachment, Calendar, Message, MessageError, OutgoingMessage
 from mailsdk import _calendar_model as calendar_model
+from mailsdk._fastmime import _calendar_part
 from mailsdk.calendar import invite as invite_event
 from mailsdk.mime import render_reference
 from tests.dkim_shapes import FIXED, INVITE_ICS
@@ -259,3 +260,17 @@ def test_an_untouched_calendar_is_not_parsed_again_at_each_send(
     with pytest.raises(MessageError, match="no VEVENT"):
         OutgoingMessage(msg)
     assert checked == ["CANCEL", "REQUEST"]
+
+
+def test_one_invite_sent_to_many_is_encoded_once() -> None:
+    _calendar_part.cache_clear()
+    calendar = invite()
+    raws = [
+        OutgoingMessage(
+            Message(from_="boss@example.com", to=[f"p{n}@example.org"], calendar=calendar)
+        ).raw
+        for n in range(3)
+    ]
+    assert _calendar_part.cache_info().misses == 1
+    part, _ = _calendar_part(calendar)
+    assert all(part in raw for raw in raws)
