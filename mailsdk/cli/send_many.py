@@ -45,7 +45,8 @@ _TEMPLATE_FIELDS = ("to", "from", "subject", "text", "html")
 _TEMPLATE_LIST_FIELDS = ("reply_to", "cc", "bcc", "attachments")
 # An address template "Display name <address>": both halves may hold placeholders.
 _NAME_AND_ADDRESS = re.compile(r"(?s)^(?P<name>[^<]*)<(?P<address>[^<>]*)>\s*$")
-# The parts of a Jinja2 template set: NAME.subject.j2 and NAME.txt.j2 and/or NAME.html.j2.
+# The parts of a Jinja2 template set: NAME.subject.j2 and NAME.txt.j2 and/or NAME.html.j2, as
+# mailsdk.templates names them (not imported here: that module needs Jinja2).
 _SET_SUFFIXES = (".subject.j2", ".txt.j2", ".html.j2")
 _ENGINES = ("auto", "jinja2", "string")
 _SIMPLE_HEADERS = {
@@ -122,13 +123,12 @@ class _Template:
         from mailsdk.templates import Template
 
         template = Template.from_dir(directory, name)  # checks and compiles every part
-        fields = dict(template.sources)
-        labels = {
-            part: f"{name}{suffix}"
-            for part, suffix in zip(("subject", "text", "html"), _SET_SUFFIXES, strict=True)
-        }
         lists: dict[str, list[str]] = {key: [] for key in _TEMPLATE_LIST_FIELDS}
-        return cls(fields, lists, {}, directory, "jinja2", labels)
+        made = cls(dict(template.sources), lists, {}, directory, "jinja2", dict(template._labels))
+        # Its parts are compiled already: kept under the keys _jinja looks them up by.
+        for part, source in template.sources.items():
+            made._compiled[(source, part == "html")] = template._compiled[part]
+        return made
 
     def _all(self) -> Iterator[str]:
         yield from self.fields.values()
@@ -179,18 +179,23 @@ class _Template:
         raises MessageError or OSError. A None value (a short row) is an empty string to
         string.Template and a missing variable to Jinja2."""
 
+        # The row's values once per row, not once per field filled.
+        given = {k: v for k, v in row.items() if v is not None}
+        # {{ row["first name"] }} reaches a column whose name is not an identifier.
+        context = {"row": given, **given}
+        plain = {k: v or "" for k, v in row.items()}
+        escaped: dict[str, str] = {}
+
         def fill(text: str, escape: bool = False, label: str = "") -> str:
             if self.engine == "jinja2":
                 from mailsdk.templates import _render
 
-                given = {k: v for k, v in row.items() if v is not None}
-                # {{ row["first name"] }} reaches a column whose name is not an identifier.
-                context = {"row": given, **given}
                 return _render(
                     self._jinja(text, label, escape), context, self.labels.get(label, label)
                 )
-            values = {k: html.escape(v or "") if escape else v or "" for k, v in row.items()}
-            return string.Template(text).substitute(values)
+            if escape and not escaped:
+                escaped.update((k, html.escape(v)) for k, v in plain.items())
+            return string.Template(text).substitute(escaped if escape else plain)
 
         def subject(text: str) -> str:
             rendered = fill(text, label="subject")
