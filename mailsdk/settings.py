@@ -370,7 +370,11 @@ class MailSettings(BaseSettings):
         """Each route's URLs, relay names replaced by their URLs: ``[routes]`` in the TOML
         file, overridden per name by ``MAILSDK_ROUTE_<NAME>`` (environment, then ``.env``);
         route names are lower-cased. An error names the setting that holds the route."""
-        out: dict[str, list[str]] = {}
+        return {name: urls for name, (urls, _) in self._routes_resolved().items()}
+
+    def _routes_resolved(self) -> dict[str, tuple[list[str], str]]:
+        """Route name -> (its URLs, the setting that gave them), read once."""
+        out: dict[str, tuple[list[str], str]] = {}
         for name, (value, setting) in self._route_sources().items():
             try:
                 urls = self._resolved(self._pieces(value))
@@ -378,7 +382,7 @@ class MailSettings(BaseSettings):
                 raise ConfigurationError(f"{setting}: {exc.message}") from None
             if not urls:
                 raise ConfigurationError(f"{setting}: names no relay")
-            out[name] = urls
+            out[name] = (urls, setting)
         return out
 
     def _route_sources(self) -> dict[str, tuple[str, str]]:
@@ -489,16 +493,18 @@ class MailSettings(BaseSettings):
     def route_transports(self) -> dict[str, list[Transport]]:
         """One list of transports per route (:meth:`route_urls`), built as
         :meth:`transports` builds the main one."""
-        sources = self._route_sources()
+        routes = self._routes_resolved()
+        if not routes:
+            return {}
         environ = self.secret_environ()
         out: dict[str, list[Transport]] = {}
-        for name, urls in self.route_urls().items():
+        for name, (urls, setting) in routes.items():
             try:
                 out[name] = build_transports(
                     self.parsed_urls(urls), environ=environ, password=self.password
                 )
             except ConfigurationError as exc:
-                raise ConfigurationError(f"{sources[name][1]}: {exc.message}") from None
+                raise ConfigurationError(f"{setting}: {exc.message}") from None
         return out
 
     def open_suppressions(self) -> Suppressions | None:
