@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
+from mailsdk._validation import as_message_error
 from mailsdk.errors import MessageError
 
 __all__ = ["METHODS", "Calendar", "recheck_calendar"]
@@ -110,11 +111,8 @@ class Calendar(BaseModel):
             data["ics"] = ics
         if method is not None:
             data["method"] = method
-        try:
+        with as_message_error("Calendar"):
             super().__init__(**data)
-        except ValidationError as exc:
-            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-            raise MessageError(f"invalid Calendar: {problems}") from None
 
     @model_validator(mode="before")
     @classmethod

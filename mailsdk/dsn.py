@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from mailsdk._validation import as_message_error
 from mailsdk.errors import MessageError
 
 __all__ = ["DSN", "NotifyEvent", "orcpt_value", "xtext"]
@@ -72,15 +73,8 @@ class DSN(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def __init__(self, /, **data: Any) -> None:
-        try:
+        with as_message_error("DSN"):
             super().__init__(**data)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors(include_url=False, include_input=False):
-                loc = ".".join(str(p) for p in err["loc"])
-                text = str(err["msg"]).removeprefix("Value error, ")
-                problems.append(f"{loc}: {text}" if loc else text)
-            raise MessageError("invalid DSN: " + "; ".join(problems)) from None
 
     notify: tuple[NotifyEvent, ...] | None = None
     ret: Literal["FULL", "HDRS"] | None = None

@@ -9,7 +9,6 @@ built from these validated values, never from re-parsed headers.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import functools
 import json
 import mimetypes
@@ -34,7 +33,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    ValidationError,
     ValidationInfo,
     field_serializer,
     field_validator,
@@ -44,6 +42,7 @@ from typing_extensions import Self
 
 from mailsdk._calendar_model import Calendar, recheck_calendar
 from mailsdk._plain_address import is_plain_address
+from mailsdk._validation import as_message_error
 from mailsdk.defaults import resolve_default_sender
 from mailsdk.dsn import DSN
 from mailsdk.errors import MessageError
@@ -439,24 +438,6 @@ class Envelope:
     smtputf8: bool
 
 
-@contextlib.contextmanager
-def _as_message_error(model: str) -> Iterator[None]:
-    """Raise a pydantic ValidationError raised inside as a MessageError about *model*."""
-    try:
-        yield
-    except ValidationError as exc:
-        raise _raise_as_message_error(exc, model) from None
-
-
-def _raise_as_message_error(exc: ValidationError, model: str) -> MessageError:
-    problems = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        problems.append(f"{loc}: {msg}" if loc else msg)
-    return MessageError(f"invalid {model}: " + "; ".join(problems))
-
-
 class _Model(BaseModel):
     """Base for the public models: validation failures surface as MessageError."""
 
@@ -469,7 +450,7 @@ class _Model(BaseModel):
     )
 
     def __init__(self, /, **data: Any) -> None:
-        with _as_message_error(type(self).__name__):
+        with as_message_error(type(self).__name__):
             super().__init__(**data)
 
     @classmethod
@@ -477,7 +458,7 @@ class _Model(BaseModel):
         """Validate a dict (``"from"`` is accepted for ``from_``); raise MessageError.
 
         *options* are pydantic's own (``strict``, ``context``, ``from_attributes`` ...)."""
-        with _as_message_error(cls.__name__):
+        with as_message_error(cls.__name__):
             return super().model_validate(obj, **options)
 
     @classmethod
@@ -489,7 +470,7 @@ class _Model(BaseModel):
         # JSON input, so validators learn that the input is JSON from this flag instead.
         token = _VALIDATING_JSON.set(True)
         try:
-            with _as_message_error(cls.__name__):
+            with as_message_error(cls.__name__):
                 return super().model_validate_json(json_data, **options)
         finally:
             _VALIDATING_JSON.reset(token)
