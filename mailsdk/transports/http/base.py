@@ -438,9 +438,6 @@ class HTTPTransport(Transport):
     options_path: ClassVar[tuple[str | int, ...]] = ()
     """Where in the JSON body ``provider_options[scheme]`` is merged (the top level by
     default; Mailjet's message object is ``("Messages", 0)``)."""
-    sends_message_id_metadata: ClassVar[bool] = True
-    """Send our Message-ID as ``mailsdk_message_id`` metadata (when the provider declares
-    metadata); off where another field already carries it (Mailjet's ``CustomID``)."""
     host_keyword: ClassVar[str] = "region"
     """The constructor keyword that the URL's host fills (Mailgun: its sending domain)."""
     url_example: ClassVar[str | None] = None
@@ -637,7 +634,7 @@ class HTTPTransport(Transport):
         if message.tags:
             payload.set_tags(message.tags)
         metadata = dict(message.metadata)
-        if self.capabilities.metadata is not False and self.sends_message_id_metadata:
+        if self.capabilities.metadata is not False:
             our_id = payload.message_id_metadata()
             if our_id is not None:
                 metadata[METADATA_MESSAGE_ID] = our_id

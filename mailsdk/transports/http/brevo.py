@@ -19,7 +19,7 @@ from email.header import Header
 import httpx
 
 from mailsdk.errors import DeliveryUnknown, MailError, RelayError
-from mailsdk.message import METADATA_MESSAGE_ID, Address, Attachment
+from mailsdk.message import Address, Attachment
 from mailsdk.mime import OutgoingMessage
 from mailsdk.transports.http import base
 
@@ -120,6 +120,14 @@ class BrevoPayload(base.JSONPayload["BrevoTransport"]):
         """``tags``."""
         self.data["tags"] = list(tags)
 
+    def _own_metadata_header(self) -> bool:
+        return any(name.lower() == _METADATA_HEADER for name in self.headers)
+
+    def message_id_metadata(self) -> str | None:
+        """Our Message-ID, unless the message sets ``X-Mailin-custom`` itself: that header
+        is kept as it is (Brevo events still carry the Message-ID header)."""
+        return None if self._own_metadata_header() else super().message_id_metadata()
+
     def set_metadata(self, metadata: Mapping[str, str]) -> None:
         """The ``X-Mailin-custom`` header, a JSON string Brevo echoes in its webhooks.
 
@@ -129,9 +137,7 @@ class BrevoPayload(base.JSONPayload["BrevoTransport"]):
         out (Brevo events still carry the Message-ID header), and metadata of its own is
         refused.
         """
-        if any(name.lower() == _METADATA_HEADER for name in self.headers):
-            if set(metadata) == {METADATA_MESSAGE_ID}:
-                return
+        if self._own_metadata_header():
             self.unsupported("metadata together with an X-Mailin-custom header")
         value = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"))
         if not value.isascii() or "\\u" in value:

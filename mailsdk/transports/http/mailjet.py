@@ -70,6 +70,10 @@ class MailjetPayload(base.JSONPayload["MailjetTransport"]):
     fields = {"subject": "Subject", "text": "TextPart", "html": "HTMLPart"}
     max_subject = _MAX_SUBJECT
 
+    def message_id_metadata(self) -> str | None:
+        """None: ``CustomID`` already carries our Message-ID into Mailjet's events."""
+        return None
+
     def __init__(self, transport: MailjetTransport, outgoing: OutgoingMessage) -> None:
         super().__init__(transport, outgoing)
         self.attached = 0
@@ -174,7 +178,6 @@ class MailjetTransport(base.HTTPTransport):
     payload_class = MailjetPayload
     capabilities = base.Capabilities(reply_to=1, custom_headers=_MAX_ITEMS, tags=1, tracking=True)
     options_path = ("Messages", 0)  # provider_options are the message's fields
-    sends_message_id_metadata = False  # CustomID already carries it into events
     url_options = ("sandbox",)
 
     def __init__(
