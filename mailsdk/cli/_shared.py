@@ -203,18 +203,17 @@ def sender_options(settings: MailSettings, route: str | None = None) -> SenderOp
     (before anything is sent or queued)."""
     transports = build_transports(settings)
     try:
-        options = SenderOptions.from_settings(settings, relays=transports)
+        routes = settings.route_transports()
+        if route is not None and route not in routes:
+            # Before anything is opened (the suppression list): nothing to close.
+            known = ", ".join(routes) or "none configured"
+            fail(
+                f"unknown route {route!r} (routes: {known}); routes come from [routes] in "
+                "mailsdk.toml or MAILSDK_ROUTE_<NAME>"
+            )
+        return SenderOptions.from_settings(settings, relays=transports, routes=routes or None)
     except ConfigurationError as exc:
         fail(str(exc))
-    if route is not None and route not in (options.routes or {}):
-        if options.suppressions is not None and options.close_suppressions:
-            options.suppressions.close()
-        known = ", ".join(options.routes or {}) or "none configured"
-        fail(
-            f"unknown route {route!r} (routes: {known}); routes come from [routes] in "
-            "mailsdk.toml or MAILSDK_ROUTE_<NAME>"
-        )
-    return options
 
 
 ROUTE_HELP = "Send through this route ([routes] in mailsdk.toml, MAILSDK_ROUTE_<NAME>)."
