@@ -123,12 +123,13 @@ class _Template:
         from mailsdk.templates import Template
 
         template = Template.from_dir(directory, name)  # checks and compiles every part
+        fields = dict(template.sources)
+        labels = {
+            part: f"{name}{suffix}"
+            for part, suffix in zip(("subject", "text", "html"), _SET_SUFFIXES, strict=True)
+        }
         lists: dict[str, list[str]] = {key: [] for key in _TEMPLATE_LIST_FIELDS}
-        made = cls(dict(template.sources), lists, {}, directory, "jinja2", dict(template._labels))
-        # Its parts are compiled already: kept under the keys _jinja looks them up by.
-        for part, source in template.sources.items():
-            made._compiled[(source, part == "html")] = template._compiled[part]
-        return made
+        return cls(fields, lists, {}, directory, "jinja2", labels)
 
     def _all(self) -> Iterator[str]:
         yield from self.fields.values()
